@@ -1,0 +1,25 @@
+# ngbench: config rows → grid cells → solver jobs writing parquet trajectories → convergence
+# statistics and iteration-count tables → the blog figures.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/solve.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        trajectories=all_trajectory_files(),
+        stats=expand("results/stats/{experiment}.csv", experiment=PLAN.experiments),
+        tables=expand(
+            "results/tables/{experiment}.{ext}", experiment=PLAN.experiments, ext=["md", "tex"]
+        ),
+        figures=expand("figures/{figure}.{ext}", figure=PLAN.figures, ext=["png", "pdf"]),

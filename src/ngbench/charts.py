@@ -1,0 +1,76 @@
+"""Charts: coordinate systems θ on a target's canonical parameters c = c(θ).
+
+Every array is batched: θ and c have shape (B, k), Jacobians and metrics (B, k, k).
+A chart supplies the map to and from canonical coordinates and the Jacobian ∂c/∂θ; the pull-back
+of gradient (Jᵀg) and Fisher (JᵀFJ) and the generic natural gradient follow from those.  Charts
+with a closed-form natural gradient override `natural_gradient`; the tests hold every closed form
+against `generic_natural_gradient`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+FisherFn = Callable[[np.ndarray], np.ndarray]
+
+
+class Chart:
+    name: str = ""
+    coordinate_names: tuple[str, ...] = ()
+
+    def to_canonical(self, theta: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def from_canonical(self, canonical: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """∂c/∂θ with shape (B, k_canonical, k_chart)."""
+        raise NotImplementedError
+
+    def in_domain(self, theta: np.ndarray) -> np.ndarray:
+        """Which rows of θ are points of the chart (e.g. a variance that is still positive)."""
+        return np.ones(theta.shape[0], dtype=bool)
+
+    def pullback_gradient(self, theta: np.ndarray, grad_canonical: np.ndarray) -> np.ndarray:
+        return np.einsum("bij,bi->bj", self.jacobian(theta), grad_canonical)
+
+    def pullback_metric(self, theta: np.ndarray, metric_canonical: np.ndarray) -> np.ndarray:
+        jac = self.jacobian(theta)
+        return np.einsum("bij,bik,bkl->bjl", jac, metric_canonical, jac)
+
+    def generic_natural_gradient(
+        self, theta: np.ndarray, canonical: np.ndarray, grad_canonical: np.ndarray, fisher: FisherFn
+    ) -> np.ndarray:
+        """F_θ⁻¹ ∇_θℒ with F_θ = Jᵀ F_c J, by a linear solve."""
+        metric = self.pullback_metric(theta, fisher(canonical))
+        grad = self.pullback_gradient(theta, grad_canonical)
+        return np.linalg.solve(metric, grad[..., None])[..., 0]
+
+    def natural_gradient(
+        self, theta: np.ndarray, canonical: np.ndarray, grad_canonical: np.ndarray, fisher: FisherFn
+    ) -> np.ndarray:
+        return self.generic_natural_gradient(theta, canonical, grad_canonical, fisher)
+
+
+class IdentityChart(Chart):
+    """θ = c."""
+
+    def __init__(self, name: str, coordinate_names: tuple[str, ...]):
+        self.name = name
+        self.coordinate_names = coordinate_names
+
+    def to_canonical(self, theta):
+        return theta
+
+    def from_canonical(self, canonical):
+        return canonical
+
+    def jacobian(self, theta):
+        batch, dim = theta.shape
+        return np.broadcast_to(np.eye(dim), (batch, dim, dim))
+
+    def pullback_gradient(self, theta, grad_canonical):
+        return grad_canonical

@@ -1,0 +1,294 @@
+"""Experiment rows: checks the JSON schema cannot express, and the grid each row expands into.
+
+The library never reads a config file: the workflow hands it the parsed mapping. `parse_config`
+raises one `ConfigError` listing every problem, each line naming `section.name.field`, so a user
+fixes a config in one pass and no job starts on a bad one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ngbench.methods import METHODS
+from ngbench.targets import TARGETS, make_target
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+MAX_STEPS = 1_000_000
+MAX_RUNS_PER_CELL = 1_000_000
+# Seeds of the start draws live in their own stream so later random streams (minibatches,
+# Monte Carlo gradients) never shift them; every chart and method of a row shares them (paired runs).
+INIT_STREAM = 0
+
+
+class ConfigError(ValueError):
+    """A config problem found before any job runs; the message has one line per problem."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    target: dict
+    init: dict
+    parameterizations: tuple[str, ...]
+    methods: tuple[str, ...]
+    learning_rates: tuple[float, ...]
+    seeds: tuple[int, ...]
+    steps: int
+    divergence_factor: float
+
+    def cells(self) -> list[tuple[str, str]]:
+        """The (parameterization, method) solver cells of this row."""
+        return [(p, m) for p in self.parameterizations for m in self.methods]
+
+    def cell_params(self, parameterization: str, method: str, tolerances: tuple[float, ...]) -> dict:
+        """Everything one solver cell depends on, and nothing else.
+
+        Snakemake reruns a job when its params change; listing only this cell's chart and method
+        means adding a chart to a row reruns no existing cell.
+        """
+        return {
+            "experiment": self.name,
+            "target": self.target,
+            "init": self.init,
+            "parameterization": parameterization,
+            "method": method,
+            "learning_rates": list(self.learning_rates),
+            "seeds": list(self.seeds),
+            "steps": self.steps,
+            "divergence_factor": self.divergence_factor,
+            "tolerances": list(tolerances),
+        }
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    experiment: str
+    parameterization: str
+    seed: int
+    learning_rates: dict[str, float]  # method → learning rate drawn
+    title: str
+
+
+@dataclass(frozen=True)
+class Config:
+    tolerances: tuple[float, ...]
+    experiments: dict[str, Experiment]
+    figures: dict[str, FigureSpec]
+
+
+def learning_rate_grid(spec) -> tuple[float, ...]:
+    """An explicit list, or {logspace: [start_exponent, stop_exponent, count]}."""
+    if isinstance(spec, dict):
+        start, stop, count = spec["logspace"]
+        return tuple(float(x) for x in np.logspace(start, stop, int(count)))
+    return tuple(float(x) for x in spec)
+
+
+def seed_list(spec) -> tuple[int, ...]:
+    """n → 0..n-1, or an explicit list."""
+    if isinstance(spec, int):
+        return tuple(range(spec))
+    return tuple(int(s) for s in spec)
+
+
+def draw_coordinate(spec, rng: np.random.Generator) -> float:
+    if isinstance(spec, dict):
+        if "uniform" in spec:
+            low, high = spec["uniform"]
+            return float(rng.uniform(low, high))
+        low, high = spec["loguniform"]
+        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    return float(spec)
+
+
+def initial_states(state_names: tuple[str, ...], init: dict, seeds: tuple[int, ...]) -> np.ndarray:
+    """Canonical start of each seed, shape (len(seeds), k).
+
+    Each coordinate has its own generator keyed by (stream, seed, coordinate), so a start does not
+    depend on which other seeds are in the grid, nor on whether other coordinates are random.
+    """
+    starts = np.empty((len(seeds), len(state_names)))
+    for i, seed in enumerate(seeds):
+        for j, name in enumerate(state_names):
+            rng = np.random.default_rng([INIT_STREAM, seed, j])
+            starts[i, j] = draw_coordinate(init[name], rng)
+    return starts
+
+
+def _finite_numbers(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite_numbers(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite_numbers(v) for v in value)
+    return True
+
+
+def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | None:
+    where = f"experiments.{name}"
+    if not NAME_PATTERN.match(name):
+        errors.append(f"{where}: name must match [a-z][a-z0-9_]* (it is used in result paths)")
+        return None
+    before = len(errors)
+    for key in ("target", "init", "learning_rates", "steps", "divergence_factor"):
+        if key in row and not _finite_numbers(row[key]):
+            errors.append(f"{where}.{key}: numbers must be finite")
+    target_name = row["target"]["name"]
+    if target_name not in TARGETS:
+        errors.append(
+            f"{where}.target.name: unknown target {target_name!r} (known: {', '.join(sorted(TARGETS))})"
+        )
+        return None
+    target_cls = TARGETS[target_name]
+    for field, known, chosen in (
+        ("parameterizations", target_cls.charts, row["parameterizations"]),
+        ("methods", set(target_cls.methods) & set(METHODS), row["methods"]),
+    ):
+        for item in chosen:
+            if item not in known:
+                errors.append(
+                    f"{where}.{field}: {item!r} is not available for target {target_name!r} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+        if len(set(chosen)) != len(chosen):
+            errors.append(f"{where}.{field}: duplicate entries")
+
+    learning_rates = learning_rate_grid(row["learning_rates"])
+    if not learning_rates:
+        errors.append(f"{where}.learning_rates: empty grid")
+    if any(not (lr > 0 and math.isfinite(lr)) for lr in learning_rates):
+        errors.append(f"{where}.learning_rates: every learning rate must be finite and > 0")
+    if len(set(learning_rates)) != len(learning_rates):
+        errors.append(f"{where}.learning_rates: duplicate learning rates")
+    seeds = seed_list(row["seeds"])
+    if not seeds:
+        errors.append(f"{where}.seeds: empty grid")
+    if len(set(seeds)) != len(seeds):
+        errors.append(f"{where}.seeds: duplicate seeds")
+    if row["steps"] > MAX_STEPS:
+        errors.append(f"{where}.steps: {row['steps']} is beyond the bound of {MAX_STEPS}")
+    if len(learning_rates) * len(seeds) > MAX_RUNS_PER_CELL:
+        errors.append(
+            f"{where}: {len(learning_rates)} learning rates × {len(seeds)} seeds is beyond "
+            f"{MAX_RUNS_PER_CELL} runs per cell"
+        )
+
+    init = row["init"]
+    state_names = target_cls.state_names
+    missing = [s for s in state_names if s not in init]
+    extra = [s for s in init if s not in state_names]
+    if missing or extra:
+        errors.append(
+            f"{where}.init: needs exactly {', '.join(state_names)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(extra)}" if extra else "")
+        )
+    for coordinate, spec in init.items():
+        if isinstance(spec, dict):
+            ((kind, (low, high)),) = spec.items()
+            if not low < high:
+                errors.append(f"{where}.init.{coordinate}.{kind}: needs low < high, got [{low}, {high}]")
+            if kind == "loguniform" and not low > 0:
+                errors.append(f"{where}.init.{coordinate}.loguniform: bounds must be > 0")
+    if len(errors) > before:
+        return None
+
+    try:
+        target = make_target(row["target"])
+    except ValueError as exc:
+        errors.append(f"{where}.target: {exc}")
+        return None
+    starts = initial_states(state_names, init, seeds)
+    outside = ~target.in_domain(starts)
+    if outside.any():
+        errors.append(
+            f"{where}.init: {int(outside.sum())} of {len(seeds)} starts lie outside the target's "
+            f"domain (first at seed {seeds[int(np.argmax(outside))]})"
+        )
+        return None
+    return Experiment(
+        name=name,
+        target=dict(row["target"]),
+        init=dict(init),
+        parameterizations=tuple(row["parameterizations"]),
+        methods=tuple(row["methods"]),
+        learning_rates=learning_rates,
+        seeds=seeds,
+        steps=int(row["steps"]),
+        divergence_factor=float(row.get("divergence_factor", 1e8)),
+    )
+
+
+def _check_figure(name: str, row: dict, experiments: dict[str, Experiment], errors: list[str]):
+    where = f"figures.{name}"
+    if not NAME_PATTERN.match(name):
+        errors.append(f"{where}: name must match [a-z][a-z0-9_]* (it is used in figure paths)")
+        return None
+    experiment = experiments.get(row["experiment"])
+    if experiment is None:
+        errors.append(f"{where}.experiment: no valid experiment named {row['experiment']!r}")
+        return None
+    before = len(errors)
+    if row["parameterization"] not in experiment.parameterizations:
+        errors.append(
+            f"{where}.parameterization: {row['parameterization']!r} is not run by experiment "
+            f"{experiment.name!r}"
+        )
+    if row["seed"] not in experiment.seeds:
+        errors.append(f"{where}.seed: {row['seed']} is not a seed of experiment {experiment.name!r}")
+    learning_rates = {}
+    for method, lr in row["learning_rates"].items():
+        if method not in experiment.methods:
+            errors.append(
+                f"{where}.learning_rates.{method}: method not run by experiment {experiment.name!r}"
+            )
+            continue
+        matches = [x for x in experiment.learning_rates if math.isclose(x, lr, rel_tol=1e-9)]
+        if not matches:
+            errors.append(
+                f"{where}.learning_rates.{method}: {lr} is not in the learning-rate grid of "
+                f"experiment {experiment.name!r}"
+            )
+            continue
+        learning_rates[method] = matches[0]
+    if len(errors) > before:
+        return None
+    return FigureSpec(
+        name=name,
+        experiment=experiment.name,
+        parameterization=row["parameterization"],
+        seed=int(row["seed"]),
+        learning_rates=learning_rates,
+        title=row.get("title", name),
+    )
+
+
+def parse_config(config: dict) -> Config:
+    """Check a schema-valid config mapping and expand its grids; raise ConfigError on any problem."""
+    errors: list[str] = []
+    tolerances = tuple(float(t) for t in config["tolerances"])
+    if any(not (t > 0 and math.isfinite(t)) for t in tolerances):
+        errors.append("tolerances: every tolerance must be finite and > 0")
+    if any(a <= b for a, b in zip(tolerances, tolerances[1:], strict=False)):
+        errors.append("tolerances: must be strictly decreasing, e.g. [1.0e-2, 1.0e-4, 1.0e-6]")
+    experiments = {}
+    for name, row in config["experiments"].items():
+        experiment = _check_experiment(name, row, errors)
+        if experiment is not None:
+            experiments[name] = experiment
+    figures = {}
+    for name, row in (config.get("figures") or {}).items():
+        figure = _check_figure(name, row, experiments, errors)
+        if figure is not None:
+            figures[name] = figure
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+    return Config(tolerances=tolerances, experiments=experiments, figures=figures)

@@ -1,0 +1,140 @@
+"""The data contract on disk: one parquet schema for every trajectory file, one for run summaries.
+
+`pandas.read_parquet("results/runs")` reads a whole directory with the schema of the first file
+it meets and silently drops columns the others add, so every trajectory file carries the same
+columns: the state columns of every target, null where a target has no such coordinate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Canonical state columns of every target, in file order.
+STATE_COLUMNS = ("mean", "var", "theta_0", "theta_1")
+
+RUN_KEY_FIELDS = [
+    pa.field("experiment", pa.string()),
+    pa.field("target", pa.string()),
+    pa.field("parameterization", pa.string()),
+    pa.field("method", pa.string()),
+    pa.field("lr", pa.float64()),
+    pa.field("seed", pa.int64()),
+]
+
+TRAJECTORY_SCHEMA = pa.schema(
+    RUN_KEY_FIELDS
+    + [
+        pa.field("iter", pa.int64()),
+        pa.field("loss", pa.float64()),
+        pa.field("gap", pa.float64()),
+        pa.field("status", pa.string()),
+    ]
+    + [pa.field(name, pa.float64()) for name in STATE_COLUMNS]
+)
+
+# One row per (run, tolerance). `hit_iter` is the first iteration with gap ≤ tolerance (null if
+# never); `stop_iter` the last iteration the run reached. The iterations a run spends on a
+# tolerance are hit_iter if it got there, stop_iter otherwise.
+SUMMARY_SCHEMA = pa.schema(
+    RUN_KEY_FIELDS
+    + [
+        pa.field("tolerance", pa.float64()),
+        pa.field("hit_iter", pa.int64()),
+        pa.field("stop_iter", pa.int64()),
+        pa.field("status", pa.string()),
+        pa.field("initial_gap", pa.float64()),
+        pa.field("final_gap", pa.float64()),
+    ]
+)
+
+
+def with_provenance(table: pa.Table, provenance: dict) -> pa.Table:
+    """Attach provenance (config cell, package versions) as schema metadata, in a stable key order."""
+    text = json.dumps(provenance, sort_keys=True, default=str)
+    return table.replace_schema_metadata({b"ngbench": text.encode()})
+
+
+def read_provenance(path: str | Path) -> dict:
+    return json.loads(pq.read_schema(path).metadata[b"ngbench"])
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Write through a temporary file in the same directory, then rename: readers never see half a file.
+
+    The temporary name starts with '.', which pyarrow's dataset discovery skips.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make results private to one user
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_parquet(table: pa.Table, path: str | Path) -> None:
+    # Fixed writer options: same table and library versions give the same bytes.
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", compression_level=3))
+
+
+def write_text(text: str, path: str | Path) -> None:
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+
+    atomic_write(path, write)
+
+
+class ResultFileError(ValueError):
+    """A results file that is missing, unreadable or not of the expected schema."""
+
+
+def _read_checked(paths, schema: pa.Schema):
+    import pandas as pd
+
+    frames = []
+    for path in paths:
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise ResultFileError(f"{path}: not a readable parquet file ({exc})") from None
+        missing = [f.name for f in schema if f.name not in table.column_names]
+        if missing:
+            raise ResultFileError(
+                f"{path}: not an ngbench file of this kind; missing columns {', '.join(missing)}"
+            )
+        try:
+            table = table.select(schema.names).cast(schema)
+        except (pa.ArrowException, ValueError) as exc:
+            raise ResultFileError(f"{path}: columns of unexpected types ({exc})") from None
+        frames.append(table.to_pandas())
+    if not frames:
+        raise ResultFileError("no input files")
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_summaries(paths):
+    return _read_checked(paths, SUMMARY_SCHEMA)
+
+
+def read_trajectories(paths):
+    return _read_checked(paths, TRAJECTORY_SCHEMA)

@@ -1,0 +1,102 @@
+"""The one update loop: every (learning rate × seed) run of a cell as one vectorized array program.
+
+A run's status is one of
+  converged  reached gap ≤ the smallest tolerance and never failed,
+  budget     used every step without reaching it,
+  diverged   its state or loss became non-finite, or its gap exploded past
+             `divergence_factor · max(1, gap₀)`,
+  invalid    its state left the chart's or the target's domain (e.g. a variance ≤ 0).
+A failed run stops; the rows of every iterate it reached with a finite loss are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ngbench.charts import Chart
+from ngbench.methods import Direction
+from ngbench.targets.base import Target
+
+STATUSES = ("converged", "budget", "diverged", "invalid")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Histories indexed [iter, run]; NaN where a run has no row (after it stopped)."""
+
+    loss: np.ndarray  # (steps + 1, B)
+    states: np.ndarray  # (steps + 1, B, k) canonical coordinates
+    status: np.ndarray  # (B,) of STATUSES
+    stop_iter: np.ndarray  # (B,) the last iteration a run reached: `steps`, or where it failed
+
+    @property
+    def recorded(self) -> np.ndarray:
+        return ~np.isnan(self.loss)
+
+
+def run_batch(
+    target: Target,
+    chart: Chart,
+    direction: Direction,
+    start: np.ndarray,
+    lr: np.ndarray,
+    steps: int,
+    converged_gap: float,
+    divergence_factor: float = 1e8,
+) -> BatchResult:
+    """Run θ ← θ − lr·direction(θ) for `steps` steps from canonical `start` (B, k), lr of shape (B,)."""
+    start = np.asarray(start, dtype=float)
+    lr = np.asarray(lr, dtype=float)
+    batch, dim = start.shape
+    f_star = target.optimum_loss
+    losses = np.full((steps + 1, batch), np.nan)
+    states = np.full((steps + 1, batch, dim), np.nan)
+    status = np.full(batch, "budget", dtype=object)
+    stop_iter = np.full(batch, steps, dtype=np.int64)
+    gap_limit = np.full(batch, np.inf)
+
+    # Numerical faults are expected (that is what `diverged` and `invalid` record): silence the
+    # warnings and classify each run instead.
+    with np.errstate(all="ignore"):
+        theta = chart.from_canonical(start)
+        active = np.arange(batch)
+        for t in range(steps + 1):
+            th = theta[active]
+            canonical = chart.to_canonical(th)
+            finite = np.isfinite(th).all(axis=1) & np.isfinite(canonical).all(axis=1)
+            inside = chart.in_domain(th) & target.in_domain(canonical)
+            loss = target.loss(canonical)
+            record = finite & inside & np.isfinite(loss)
+            if t == 0:
+                gap_limit[active] = divergence_factor * np.maximum(1.0, loss - f_star)
+            exploding = record & (loss - f_star > gap_limit[active])
+
+            losses[t, active[record]] = loss[record]
+            states[t, active[record]] = canonical[record]
+            status[active[finite & ~inside]] = "invalid"
+            status[active[~finite | (inside & ~np.isfinite(loss)) | exploding]] = "diverged"
+            stop_iter[active[~record | exploding]] = t
+
+            keep = record & ~exploding
+            active = active[keep]
+            if t == steps or active.size == 0:
+                break
+            th, canonical = th[keep], canonical[keep]
+            theta[active] = th - lr[active, None] * direction(target, chart, th, canonical)
+
+    gap = losses - f_star
+    reached = (gap <= converged_gap).any(axis=0)
+    status[(status == "budget") & reached] = "converged"
+    return BatchResult(loss=losses, states=states, status=status, stop_iter=stop_iter)
+
+
+def first_hits(gap: np.ndarray, tolerances: tuple[float, ...]) -> np.ndarray:
+    """First iteration with gap ≤ tol, per (tolerance, run); -1 where a run never gets there."""
+    hits = np.full((len(tolerances), gap.shape[1]), -1, dtype=np.int64)
+    for i, tol in enumerate(tolerances):
+        below = gap <= tol
+        reached = below.any(axis=0)
+        hits[i, reached] = below[:, reached].argmax(axis=0)
+    return hits

@@ -1,0 +1,147 @@
+"""One solver cell: every (learning rate × seed) run of (experiment, parameterization, method).
+
+Turns the runner's histories into the two tables of the data contract (trajectories, summaries).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ngbench import __version__
+from ngbench.experiments import initial_states, learning_rate_grid, seed_list
+from ngbench.io import STATE_COLUMNS, SUMMARY_SCHEMA, TRAJECTORY_SCHEMA, with_provenance
+from ngbench.methods import method_direction
+from ngbench.runner import STATUSES, BatchResult, first_hits, run_batch
+from ngbench.targets import make_target
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CellResult:
+    trajectories: pa.Table
+    summaries: pa.Table
+    result: BatchResult
+    lr: np.ndarray  # (B,) lr of each run, learning-rate major
+    seed: np.ndarray  # (B,)
+
+
+def _versions() -> dict:
+    import pandas
+
+    return {
+        "ngbench": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "pyarrow": pa.__version__,
+    }
+
+
+def solve_cell(params: dict) -> CellResult:
+    """Run one cell described by `Experiment.cell_params(...)`."""
+    target = make_target(params["target"])
+    chart = target.chart(params["parameterization"])
+    direction = method_direction(params["method"])
+    learning_rates = np.array(learning_rate_grid(params["learning_rates"]))
+    seeds = np.array(seed_list(params["seeds"]), dtype=np.int64)
+    tolerances = tuple(float(t) for t in params["tolerances"])
+
+    starts = initial_states(target.state_names, params["init"], tuple(int(s) for s in seeds))
+    # Runs are ordered learning-rate major, seed minor; every run of a seed shares its start.
+    lr = np.repeat(learning_rates, len(seeds))
+    seed = np.tile(seeds, len(learning_rates))
+    start = np.tile(starts, (len(learning_rates), 1))
+    started = time.perf_counter()
+    result = run_batch(
+        target,
+        chart,
+        direction,
+        start,
+        lr,
+        int(params["steps"]),
+        converged_gap=min(tolerances),
+        divergence_factor=float(params["divergence_factor"]),
+    )
+    counts = ", ".join(f"{status} {int((result.status == status).sum())}" for status in STATUSES)
+    logger.info(
+        "%s/%s/%s: %d runs x %d steps in %.2f s (%s)",
+        params["experiment"],
+        chart.name,
+        params["method"],
+        lr.size,
+        params["steps"],
+        time.perf_counter() - started,
+        counts,
+    )
+
+    keys = {
+        "experiment": params["experiment"],
+        "target": target.name,
+        "parameterization": chart.name,
+        "method": params["method"],
+    }
+    provenance = {"cell": params, "versions": _versions()}
+    trajectories = _trajectory_table(result, keys, lr, seed, target.optimum_loss, target.state_names)
+    summaries = _summary_table(result, keys, lr, seed, target.optimum_loss, tolerances)
+    return CellResult(
+        trajectories=with_provenance(trajectories, provenance),
+        summaries=with_provenance(summaries, provenance),
+        result=result,
+        lr=lr,
+        seed=seed,
+    )
+
+
+def _key_columns(keys: dict, lr: np.ndarray, seed: np.ndarray, index: np.ndarray) -> dict:
+    columns = {
+        name: pa.array(np.full(index.size, value, dtype=object), pa.string()) for name, value in keys.items()
+    }
+    columns["lr"] = pa.array(lr[index])
+    columns["seed"] = pa.array(seed[index])
+    return columns
+
+
+def _trajectory_table(result, keys, lr, seed, f_star, state_names) -> pa.Table:
+    # Row order: run-major (lr, then seed), then iteration.
+    iters, runs = np.nonzero(result.recorded.T)[::-1]
+    columns = _key_columns(keys, lr, seed, runs)
+    loss = result.loss[iters, runs]
+    columns["iter"] = pa.array(iters.astype(np.int64))
+    columns["loss"] = pa.array(loss)
+    columns["gap"] = pa.array(loss - f_star)
+    columns["status"] = pa.array(result.status[runs].astype(str), pa.string())
+    for name in STATE_COLUMNS:
+        if name in state_names:
+            columns[name] = pa.array(result.states[iters, runs, state_names.index(name)])
+        else:
+            columns[name] = pa.nulls(runs.size, pa.float64())
+    return pa.table(columns, schema=TRAJECTORY_SCHEMA)
+
+
+def _summary_table(result, keys, lr, seed, f_star, tolerances) -> pa.Table:
+    gap = result.loss - f_star
+    hits = first_hits(gap, tolerances)  # (T, B)
+    n_tol, n_runs = hits.shape
+    runs = np.tile(np.arange(n_runs), n_tol)
+    tol_index = np.repeat(np.arange(n_tol), n_runs)
+    order = np.lexsort((tol_index, runs))  # run-major, then tolerance
+    runs, tol_index = runs[order], tol_index[order]
+    recorded = result.recorded
+    last = np.where(recorded.any(axis=0), recorded.shape[0] - 1 - recorded[::-1].argmax(axis=0), -1)
+    final_gap = np.where(last >= 0, gap[np.maximum(last, 0), np.arange(n_runs)], np.nan)
+    hit = hits[tol_index, runs]
+    columns = _key_columns(keys, lr, seed, runs)
+    columns["tolerance"] = pa.array(np.asarray(tolerances)[tol_index])
+    columns["hit_iter"] = pa.array(hit, mask=hit < 0)
+    columns["stop_iter"] = pa.array(result.stop_iter[runs])
+    columns["status"] = pa.array(result.status[runs].astype(str), pa.string())
+    columns["initial_gap"] = pa.array(gap[0, runs])
+    columns["final_gap"] = pa.array(final_gap[runs])
+    return pa.table(columns, schema=SUMMARY_SCHEMA)

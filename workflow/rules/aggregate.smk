@@ -1,0 +1,16 @@
+rule aggregate:
+    """Iteration counts per (parameterization, method, lr, tolerance) from the run summaries."""
+    input:
+        summary_files,
+    output:
+        stats="results/stats/{experiment}.csv",
+        markdown="results/tables/{experiment}.md",
+        latex="results/tables/{experiment}.tex",
+    params:
+        library=LIBRARY_DIGEST,
+    log:
+        "logs/aggregate/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,73 @@
+import hashlib
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# The workflow and its scripts import the library of this checkout, whatever else is installed (or
+# under --sdm conda), so the code a job runs is the code LIBRARY_DIGEST hashes.
+LIBRARY_ROOT = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(LIBRARY_ROOT))
+
+from ngbench.experiments import ConfigError, parse_config
+
+validate(config, "../schemas/config.schema.yaml")
+try:
+    PLAN = parse_config(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+
+def library_digest():
+    """Hash of the library sources: a param of every rule, so editing the maths reruns its jobs."""
+    digest = hashlib.sha256()
+    for path in sorted((LIBRARY_ROOT / "ngbench").rglob("*.py")):
+        digest.update(path.relative_to(LIBRARY_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+LIBRARY_DIGEST = library_digest()
+NAME = "[a-z][a-z0-9_]*"
+
+
+wildcard_constraints:
+    experiment=NAME,
+    parameterization=NAME,
+    method=NAME,
+    figure=NAME,
+
+
+def cell_files(kind, experiment, cells):
+    return [f"results/{kind}/{experiment}/{chart}/{method}.parquet" for chart, method in cells]
+
+
+def all_trajectory_files():
+    return [
+        path
+        for name, experiment in PLAN.experiments.items()
+        for path in cell_files("runs", name, experiment.cells())
+    ]
+
+
+def summary_files(wildcards):
+    experiment = PLAN.experiments[wildcards.experiment]
+    return cell_files("summaries", experiment.name, experiment.cells())
+
+
+def figure_trajectory_files(wildcards):
+    figure = PLAN.figures[wildcards.figure]
+    cells = [(figure.parameterization, method) for method in figure.learning_rates]
+    return cell_files("runs", figure.experiment, cells)
+
+
+def solver_cell(wildcards):
+    experiment = PLAN.experiments[wildcards.experiment]
+    return experiment.cell_params(wildcards.parameterization, wildcards.method, PLAN.tolerances)
+
+
+def figure_params(wildcards):
+    figure = PLAN.figures[wildcards.figure]
+    return {"figure": asdict(figure), "target": PLAN.experiments[figure.experiment].target}

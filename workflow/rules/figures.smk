@@ -1,0 +1,16 @@
+rule figure_paths:
+    """GD and NGD paths of one seed over the loss contours of the experiment's target."""
+    input:
+        figure_trajectory_files,
+    output:
+        png="figures/{figure}.png",
+        pdf="figures/{figure}.pdf",
+    params:
+        spec=figure_params,
+        library=LIBRARY_DIGEST,
+    log:
+        "logs/figures/{figure}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/figure_paths.py"

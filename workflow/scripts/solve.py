@@ -1,0 +1,17 @@
+"""Adapter: one solver cell → its trajectory and summary parquet files."""
+
+import logging
+import sys
+from pathlib import Path
+
+# This checkout's library, the one the rule's `library` param hashes (see workflow/rules/common.smk).
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+
+from ngbench.io import write_parquet
+from ngbench.solve import solve_cell
+
+logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
+cell = solve_cell(snakemake.params.cell)
+write_parquet(cell.trajectories, snakemake.output.trajectories)
+write_parquet(cell.summaries, snakemake.output.summaries)
