@@ -227,15 +227,16 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
     )
 
 
-def _check_figure(name: str, row: dict, experiments: dict[str, Experiment], errors: list[str]):
+def _check_figure(name: str, row: dict, experiments: dict[str, Experiment], known_experiments, errors: list[str]):
     where = f"figures.{name}"
     if not NAME_PATTERN.match(name):
         errors.append(f"{where}: name must match [a-z][a-z0-9_]* (it is used in figure paths)")
         return None
     experiment = experiments.get(row["experiment"])
     if experiment is None:
-        errors.append(f"{where}.experiment: no valid experiment named {row['experiment']!r}")
-        return None
+        if row["experiment"] not in known_experiments:
+            errors.append(f"{where}.experiment: no experiment named {row['experiment']!r}")
+        return None  # an experiment with errors of its own is reported once, under its name
     before = len(errors)
     if row["parameterization"] not in experiment.parameterizations:
         errors.append(
@@ -286,7 +287,7 @@ def parse_config(config: dict) -> Config:
             experiments[name] = experiment
     figures = {}
     for name, row in (config.get("figures") or {}).items():
-        figure = _check_figure(name, row, experiments, errors)
+        figure = _check_figure(name, row, experiments, config["experiments"], errors)
         if figure is not None:
             figures[name] = figure
     if errors:

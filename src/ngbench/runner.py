@@ -60,7 +60,8 @@ def run_batch(
     # Numerical faults are expected (that is what `diverged` and `invalid` record): silence the
     # warnings and classify each run instead.
     with np.errstate(all="ignore"):
-        theta = chart.from_canonical(start)
+        # A copy: identity charts return their argument, and the loop updates θ in place.
+        theta = np.array(chart.from_canonical(start), dtype=float)
         active = np.arange(batch)
         for t in range(steps + 1):
             th = theta[active]

@@ -1,0 +1,126 @@
+"""Config rows: the default config, grid expansion, and errors that name the field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ngbench.experiments import ConfigError, initial_states, learning_rate_grid, parse_config, seed_list
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_default_config_has_the_blog_row_exactly():
+    row = default_config()["experiments"]["fig3_gaussian_vi"]
+    assert row == {
+        "target": {"name": "gaussian_1d", "mean": 3.0, "var": 1.0},
+        "init": {"mean": -2.0, "var": 2.718281828459045},
+        "parameterizations": ["mean_var"],
+        "methods": ["gd", "ngd"],
+        "learning_rates": [0.1],
+        "seeds": [0],
+        "steps": 100,
+    }
+    plan = parse_config(default_config())
+    sweep = plan.experiments["gaussian_1d_sweep"]
+    assert len(sweep.parameterizations) == 6 and sweep.seeds == tuple(range(20))
+    assert len(sweep.learning_rates) == 14
+
+
+def test_grid_expansion():
+    assert learning_rate_grid({"logspace": [-3.0, 0.0, 4]}) == pytest.approx((1e-3, 1e-2, 1e-1, 1.0))
+    assert learning_rate_grid([0.5, 0.1]) == (0.5, 0.1)
+    assert seed_list(3) == (0, 1, 2)
+    assert seed_list([4, 9]) == (4, 9)
+
+
+def test_starts_are_deterministic_and_independent_of_the_other_seeds():
+    init = {"mean": {"uniform": [-5.0, 5.0]}, "var": {"loguniform": [0.1, 10.0]}}
+    both = initial_states(("mean", "var"), init, (0, 7))
+    alone = initial_states(("mean", "var"), init, (7,))
+    np.testing.assert_array_equal(both[1], alone[0])
+    np.testing.assert_array_equal(both, initial_states(("mean", "var"), init, (0, 7)))
+    assert (both[:, 1] >= 0.1).all() and (both[:, 1] <= 10.0).all()
+    fixed_var = initial_states(("mean", "var"), {"mean": init["mean"], "var": 2.0}, (0, 7))
+    np.testing.assert_array_equal(fixed_var[:, 0], both[:, 0])  # one coordinate's draw never shifts another's
+
+
+def mutate(path: str, value):
+    """The default config with the value at a dotted path replaced (or deleted, for value=...)."""
+    config = copy.deepcopy(default_config())
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+BAD_CONFIGS = [
+    ("experiments.fig3_gaussian_vi.parameterizations", ["mean_var", "cholesky"], "cholesky"),
+    ("experiments.fig3_gaussian_vi.methods", ["gd", "lbfgs"], "lbfgs"),
+    ("experiments.fig3_gaussian_vi.methods", ["gd", "gd"], "duplicate"),
+    ("experiments.fig3_gaussian_vi.learning_rates", [0.1, -0.5], "> 0"),
+    ("experiments.fig3_gaussian_vi.learning_rates", [0.1, 0.0], "> 0"),
+    ("experiments.fig3_gaussian_vi.learning_rates", [0.1, float("inf")], "finite"),
+    ("experiments.fig3_gaussian_vi.learning_rates", [0.1, 0.1], "duplicate"),
+    ("experiments.fig3_gaussian_vi.learning_rates", {"logspace": [-1.0, 0.0, 0]}, "empty"),
+    ("experiments.fig3_gaussian_vi.seeds", [], "empty"),
+    ("experiments.fig3_gaussian_vi.seeds", [1, 1], "duplicate"),
+    ("experiments.fig3_gaussian_vi.steps", 10**9, "bound"),
+    ("experiments.fig3_gaussian_vi.init", {"mean": 0.0}, "missing var"),
+    ("experiments.fig3_gaussian_vi.init", {"mean": 0.0, "var": 1.0, "std": 1.0}, "unknown std"),
+    ("experiments.fig3_gaussian_vi.init", {"mean": 0.0, "var": -1.0}, "outside the target's domain"),
+    ("experiments.fig3_gaussian_vi.init", {"mean": 0.0, "var": {"loguniform": [0.0, 1.0]}}, "> 0"),
+    ("experiments.fig3_gaussian_vi.init", {"mean": {"uniform": [2.0, 1.0]}, "var": 1.0}, "low < high"),
+    ("experiments.fig3_gaussian_vi.target", {"name": "gaussian_1d", "mean": 0.0, "var": -1.0}, "positive"),
+    ("experiments.fig3_gaussian_vi.target", {"name": "rosenbrock"}, "unknown target"),
+    ("tolerances", [1.0e-2, 1.0e-2, 1.0e-6], "decreasing"),
+    ("tolerances", [1.0e-6, 1.0e-2], "decreasing"),
+    ("figures.fig3_gaussian_vi.experiment", "no_such_experiment", "no experiment named"),
+    ("figures.fig3_gaussian_vi.learning_rates", {"gd": 0.2}, "not in the learning-rate grid"),
+    ("figures.fig3_gaussian_vi.learning_rates", {"adam": 0.1}, "method not run"),
+    ("figures.fig3_gaussian_vi.seed", 3, "not a seed"),
+    ("figures.fig3_gaussian_vi.parameterization", "natural", "not run by experiment"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", BAD_CONFIGS, ids=[f"{p}={v}" for p, v, _ in BAD_CONFIGS])
+def test_bad_config_names_the_field(path, value, message):
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config(mutate(path, value))
+    lines = [line.strip() for line in str(excinfo.value).splitlines()[1:]]
+    matching = [line for line in lines if message in line]
+    assert matching, f"no line mentions {message!r}: {lines}"
+    field = path if not path.startswith("experiments") else ".".join(path.split(".")[:3])
+    assert any(line.startswith(field) for line in matching), lines
+
+
+def test_names_that_would_escape_results_are_refused():
+    config = default_config()
+    config["experiments"]["../escape"] = config["experiments"].pop("gaussian_1d_sweep")
+    with pytest.raises(ConfigError, match=r"experiments\.\.\./escape: name must match"):
+        parse_config(config)
+
+
+def test_every_problem_is_reported_at_once():
+    config = mutate("tolerances", [1.0e-2, 1.0e-1])
+    config["experiments"]["fig3_gaussian_vi"]["learning_rates"] = [-1.0]
+    config["experiments"]["gaussian_1d_sweep"]["parameterizations"] = ["nope"]
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config(config)
+    message = str(excinfo.value)
+    assert "tolerances:" in message
+    assert "experiments.fig3_gaussian_vi.learning_rates" in message
+    assert "experiments.gaussian_1d_sweep.parameterizations" in message

@@ -1,0 +1,117 @@
+"""Iteration counts and aRT against the trajectories they summarise, and by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ngbench.solve import solve_cell
+from ngbench.stats import iteration_counts
+from ngbench.tables import to_latex, to_markdown
+from tests.test_runner import TOLERANCES, cell
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    """A cell with every status: converged, budget (tiny lr) and invalid (ρ > 0.582 from large variances)."""
+    params = cell(
+        init={"mean": {"uniform": [-3.0, 3.0]}, "var": {"loguniform": [0.5, 5.0]}},
+        learning_rates=[0.001, 0.05, 0.3, 0.7],
+        seeds=[0, 1, 2, 3, 4],
+        steps=300,
+    )
+    result = solve_cell(params)
+    return params, result.trajectories.to_pandas(), result.summaries.to_pandas()
+
+
+def test_sweep_has_every_kind_of_run(sweep):
+    _, _, summaries = sweep
+    assert {"converged", "budget", "invalid"} <= set(summaries["status"])
+
+
+def test_first_hits_and_stops_agree_with_the_trajectories(sweep):
+    params, trajectories, summaries = sweep
+    for (lr, seed), rows in trajectories.groupby(["lr", "seed"]):
+        rows = rows.sort_values("iter")
+        assert (rows["iter"].to_numpy() == np.arange(len(rows))).all(), "iterations are consecutive from 0"
+        status = rows["status"].iloc[0]
+        run = summaries[(summaries["lr"] == lr) & (summaries["seed"] == seed)]
+        for tolerance in TOLERANCES:
+            hit_rows = rows[rows["gap"] <= tolerance]
+            expected = hit_rows["iter"].iloc[0] if len(hit_rows) else None
+            actual = run.loc[run["tolerance"] == tolerance, "hit_iter"].iloc[0]
+            assert (expected is None and math.isnan(actual)) or expected == actual
+        stop = run["stop_iter"].iloc[0]
+        if status in ("budget", "converged"):
+            assert stop == params["steps"] == rows["iter"].max()
+        else:  # the iterate that left the domain has no row
+            assert stop == rows["iter"].max() + 1
+        converged = (rows["gap"] <= min(TOLERANCES)).any()
+        assert (status == "converged") == (converged and status in ("converged", "budget"))
+
+
+def test_iteration_counts_recomputed_from_trajectories(sweep):
+    params, trajectories, summaries = sweep
+    stats = iteration_counts(summaries)
+    assert len(stats) == len(params["learning_rates"]) * len(TOLERANCES)
+    for _, row in stats.iterrows():
+        runs = trajectories[trajectories["lr"] == row["lr"]]
+        spent, hits = [], []
+        for _, rows in runs.groupby("seed"):
+            reached = rows.loc[rows["gap"] <= row["tolerance"], "iter"]
+            if len(reached):
+                hits.append(reached.min())
+                spent.append(reached.min())
+            elif rows["status"].iloc[0] in ("budget", "converged"):
+                spent.append(params["steps"])
+            else:
+                spent.append(rows["iter"].max() + 1)
+        assert row["runs"] == len(spent) == len(params["seeds"])
+        assert row["successes"] == len(hits)
+        assert row["success_rate"] == pytest.approx(len(hits) / len(spent))
+        if hits:
+            assert row["median_iters"] == pytest.approx(np.median(hits))
+            assert row["art"] == pytest.approx(sum(spent) / len(hits))
+        else:
+            assert math.isnan(row["median_iters"]) and math.isinf(row["art"])
+
+
+def test_art_by_hand():
+    base = {"experiment": "e", "target": "t", "parameterization": "p", "method": "m", "lr": 0.1, "tolerance": 1e-2}
+    summaries = pd.DataFrame(
+        [
+            {**base, "seed": 0, "hit_iter": 10.0, "stop_iter": 100, "status": "converged"},
+            {**base, "seed": 1, "hit_iter": 30.0, "stop_iter": 100, "status": "budget"},
+            {**base, "seed": 2, "hit_iter": np.nan, "stop_iter": 100, "status": "budget"},
+            {**base, "seed": 3, "hit_iter": np.nan, "stop_iter": 7, "status": "diverged"},
+        ]
+    )
+    row = iteration_counts(summaries).iloc[0]
+    assert (row["runs"], row["successes"]) == (4, 2)
+    assert row["success_rate"] == 0.5
+    assert row["median_iters"] == 20.0
+    assert row["art"] == pytest.approx((10 + 30 + 100 + 7) / 2)
+    failed = iteration_counts(summaries.assign(hit_iter=np.nan)).iloc[0]
+    assert failed["successes"] == 0 and math.isinf(failed["art"])
+
+
+def test_tables_carry_the_statistics(sweep):
+    _, _, summaries = sweep
+    stats = iteration_counts(summaries)
+    markdown = to_markdown(stats, "sweep")
+    latex = to_latex(stats, "sweep")
+    body = [line for line in markdown.splitlines() if line.startswith("| mean_var")]
+    assert len(body) == len(stats)
+    for line, (_, row) in zip(body, stats.iterrows(), strict=True):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[2] == f"{row['lr']:.4g}"
+        assert cells[5] == str(row["successes"])
+        assert cells[8] == ("∞" if math.isinf(row["art"]) else f"{row['art']:.1f}")
+    assert "∞" in markdown  # the tiny learning rate never reaches 1e-8
+    for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\caption{", "\\label{tab:sweep-iterations}"):
+        assert rule in latex
+    assert latex.count("\\\\\n") == len(stats) + 1  # header + one line per statistic
+    assert "$\\infty$" in latex and "mean\\_var" in latex
