@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import yaml
 
-from ngbench.experiments import ConfigError, initial_states, learning_rate_grid, parse_config, seed_list
+from ngbench.experiments import (
+    ConfigError,
+    check_config,
+    initial_states,
+    learning_rate_grid,
+    parse_config,
+    seed_list,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,3 +131,51 @@ def test_every_problem_is_reported_at_once():
     assert "tolerances:" in message
     assert "experiments.fig3_gaussian_vi.learning_rates" in message
     assert "experiments.gaussian_1d_sweep.parameterizations" in message
+
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+SCHEMA_VIOLATIONS = [
+    (
+        "experiments.fig3_gaussian_vi.learning_rates",
+        ["1e-3"],
+        "experiments.fig3_gaussian_vi.learning_rates.0",
+        "1.0e-3",
+    ),
+    ("experiments.fig3_gaussian_vi.steps", -3, "experiments.fig3_gaussian_vi.steps", "minimum"),
+    ("experiments.fig3_gaussian_vi.steps", 2.5, "experiments.fig3_gaussian_vi.steps", "integer"),
+    (
+        "experiments.fig3_gaussian_vi.steps",
+        ...,
+        "experiments.fig3_gaussian_vi",
+        "'steps' is a required property",
+    ),
+    ("experiments.fig3_gaussian_vi.learnign_rates", [0.1], "experiments.fig3_gaussian_vi", "learnign_rates"),
+    ("experiments.fig3_gaussian_vi.seeds", 0, "experiments.fig3_gaussian_vi.seeds", "minimum"),
+    (
+        "experiments.fig3_gaussian_vi.init",
+        {"mean": 0.0, "var": {"loguniform": [1.0]}},
+        "experiments.fig3_gaussian_vi.init.var.loguniform",
+        "too short",
+    ),
+    (
+        "experiments.fig3_gaussian_vi.target",
+        {"name": "gaussian_1d", "mean": 0.0},
+        "experiments.fig3_gaussian_vi.target",
+        "'var' is a required property",
+    ),
+    ("tolerances", [], "tolerances", "should be non-empty"),
+    ("figures.fig3_gaussian_vi.seed", -1, "figures.fig3_gaussian_vi.seed", "minimum"),
+]
+
+
+def test_default_config_satisfies_the_schema():
+    assert check_config(default_config(), SCHEMA).experiments
+
+
+@pytest.mark.parametrize("path,value,field,message", SCHEMA_VIOLATIONS, ids=[v[0] for v in SCHEMA_VIOLATIONS])
+def test_schema_violations_name_the_field(path, value, field, message):
+    with pytest.raises(ConfigError) as excinfo:
+        check_config(mutate(path, value), SCHEMA)
+    lines = [line.strip() for line in str(excinfo.value).splitlines()[1:]]
+    assert any(line.startswith(field + ":") and message in line for line in lines), lines

@@ -63,12 +63,19 @@ def test_figure_3_first_steps_match_math_md():
 
 @pytest.mark.parametrize("lr", [0.1, 0.5, 1.0, 1.5])
 @pytest.mark.parametrize(
-    "target", [BLOG_TARGET, {"name": "gaussian_1d", "mean": -1.0, "var": 0.1}, {"name": "gaussian_1d", "mean": 2.0, "var": 10.0}]
+    "target",
+    [
+        BLOG_TARGET,
+        {"name": "gaussian_1d", "mean": -1.0, "var": 0.1},
+        {"name": "gaussian_1d", "mean": 2.0, "var": 10.0},
+    ],
 )
 def test_ngd_in_natural_parameters_contracts_by_one_minus_lr(lr, target):
     """η_t − η* = (1−ρ)^t (η₀ − η*) exactly; ρ = 1 lands on the optimum in one step (§2.3)."""
     init = {"mean": 0.5, "var": 0.8 * target["var"]}  # (ρ−1)Λ₀ ≺ ρΛ* keeps 1 < ρ < 2 in the domain
-    result = solve_cell(cell(target=target, init=init, parameterization="natural", learning_rates=[lr], steps=40)).result
+    result = solve_cell(
+        cell(target=target, init=init, parameterization="natural", learning_rates=[lr], steps=40)
+    ).result
     states = states_of(result)
     eta = np.stack([states[:, 0] / states[:, 1], -0.5 / states[:, 1]], axis=1)
     eta_star = np.array([target["mean"] / target["var"], -0.5 / target["var"]])
@@ -99,7 +106,9 @@ def test_ngd_kl_decays_like_one_minus_lr_squared():
     ],
 )
 def test_lr_hazards_from_the_blog_start(parameterization, method, lr, status):
-    result = solve_cell(cell(parameterization=parameterization, method=method, learning_rates=[lr], steps=2000)).result
+    result = solve_cell(
+        cell(parameterization=parameterization, method=method, learning_rates=[lr], steps=2000)
+    ).result
     assert result.status[0] == status
 
 
@@ -113,7 +122,9 @@ def test_invalid_run_keeps_its_rows_and_stops_where_it_left_the_domain():
 
 def test_runs_fail_independently_without_warnings(recwarn):
     """A failing run ends with its status; the rest of the batch runs on, and nothing is printed."""
-    result = solve_cell(cell(learning_rates=[0.05, 0.59, 3.0, 0.3], method="ngd", parameterization="mean_logvar")).result
+    result = solve_cell(
+        cell(learning_rates=[0.05, 0.59, 3.0, 0.3], method="ngd", parameterization="mean_logvar")
+    ).result
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
     assert result.status[0] in ("converged", "budget")
     assert result.status[2] == "diverged"
@@ -126,8 +137,14 @@ def test_gd_in_each_chart_equals_an_independent_loop(chart_name):
     a, s2, lr, steps = 1.2, 0.4, 0.03, 25
     target = {"name": "gaussian_1d", "mean": a, "var": s2}
     result = solve_cell(
-        cell(target=target, init={"mean": -0.7, "var": 1.7}, parameterization=chart_name, method="gd",
-             learning_rates=[lr], steps=steps)
+        cell(
+            target=target,
+            init={"mean": -0.7, "var": 1.7},
+            parameterization=chart_name,
+            method="gd",
+            learning_rates=[lr],
+            steps=steps,
+        )
     ).result
 
     def kl(theta):
@@ -149,8 +166,14 @@ def test_ngd_in_each_chart_equals_an_independent_loop(chart_name):
     a, s2, lr, steps = -0.5, 2.5, 0.2, 25
     target = {"name": "gaussian_1d", "mean": a, "var": s2}
     result = solve_cell(
-        cell(target=target, init={"mean": 1.1, "var": 0.6}, parameterization=chart_name, method="ngd",
-             learning_rates=[lr], steps=steps)
+        cell(
+            target=target,
+            init={"mean": 1.1, "var": 0.6},
+            parameterization=chart_name,
+            method="ngd",
+            learning_rates=[lr],
+            steps=steps,
+        )
     ).result
 
     def canonical(theta):
@@ -210,8 +233,12 @@ def test_first_hits():
 
 
 def test_paired_starts_are_shared_across_charts_and_methods():
-    params = cell(init={"mean": {"uniform": [-5.0, 5.0]}, "var": {"loguniform": [0.1, 10.0]}}, seeds=[0, 1, 2],
-                  learning_rates=[0.01, 0.1], steps=3)
+    params = cell(
+        init={"mean": {"uniform": [-5.0, 5.0]}, "var": {"loguniform": [0.1, 10.0]}},
+        seeds=[0, 1, 2],
+        learning_rates=[0.01, 0.1],
+        steps=3,
+    )
     starts = []
     for chart in sorted(CHARTS):
         for method in ("gd", "ngd"):

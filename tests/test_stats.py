@@ -80,7 +80,14 @@ def test_iteration_counts_recomputed_from_trajectories(sweep):
 
 
 def test_art_by_hand():
-    base = {"experiment": "e", "target": "t", "parameterization": "p", "method": "m", "lr": 0.1, "tolerance": 1e-2}
+    base = {
+        "experiment": "e",
+        "target": "t",
+        "parameterization": "p",
+        "method": "m",
+        "lr": 0.1,
+        "tolerance": 1e-2,
+    }
     summaries = pd.DataFrame(
         [
             {**base, "seed": 0, "hit_iter": 10.0, "stop_iter": 100, "status": "converged"},

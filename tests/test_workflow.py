@@ -75,13 +75,30 @@ def run_two_cores(tmp_path_factory):
 
 
 def output_files(workdir: Path) -> list[Path]:
-    return sorted(p.relative_to(workdir) for d in ("results", "figures") for p in (workdir / d).rglob("*") if p.is_file())
+    return sorted(
+        p.relative_to(workdir)
+        for d in ("results", "figures")
+        for p in (workdir / d).rglob("*")
+        if p.is_file()
+    )
 
 
 def test_trajectories_load_as_one_table(run_two_cores):
     runs = pd.read_parquet(run_two_cores / "results" / "runs")
-    expected_columns = {"experiment", "target", "parameterization", "method", "lr", "seed", "iter", "loss", "gap",
-                        "status", "mean", "var"}
+    expected_columns = {
+        "experiment",
+        "target",
+        "parameterization",
+        "method",
+        "lr",
+        "seed",
+        "iter",
+        "loss",
+        "gap",
+        "status",
+        "mean",
+        "var",
+    }
     assert expected_columns <= set(runs.columns)
     keys = runs.groupby(["experiment", "parameterization", "method", "lr", "seed"])
     assert keys.ngroups == 2 + 2 * 2 * 3 * 3  # every run is kept, failed ones included
@@ -95,14 +112,20 @@ def test_trajectories_load_as_one_table(run_two_cores):
 def test_figure_3_rows_equal_the_blog_computation(run_two_cores, method):
     runs = pd.read_parquet(run_two_cores / "results" / "runs")
     rows = runs[(runs["experiment"] == "fig3_gaussian_vi") & (runs["method"] == method)].sort_values("iter")
-    np.testing.assert_allclose(rows[["mean", "var"]].to_numpy(), blog_recurrence(method, 0.1, 100), rtol=1e-14)
+    np.testing.assert_allclose(
+        rows[["mean", "var"]].to_numpy(), blog_recurrence(method, 0.1, 100), rtol=1e-14
+    )
 
 
 def test_stats_agree_with_the_trajectories(run_two_cores):
     runs = pd.read_parquet(run_two_cores / "results" / "runs")
     stats = pd.read_csv(run_two_cores / "results" / "stats" / "tiny_sweep.csv")
     assert len(stats) == 2 * 2 * 3 * 4
-    best_gap = runs[runs["experiment"] == "tiny_sweep"].groupby(["parameterization", "method", "lr", "seed"])["gap"].min()
+    best_gap = (
+        runs[runs["experiment"] == "tiny_sweep"]
+        .groupby(["parameterization", "method", "lr", "seed"])["gap"]
+        .min()
+    )
     for _, row in stats.iterrows():
         cell = best_gap.loc[(row["parameterization"], row["method"], row["lr"])]
         assert row["runs"] == len(cell) == 3
@@ -143,9 +166,15 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     [
         (lambda c: c["experiments"]["tiny_sweep"].update(learning_rates=[0.1, -0.3]), "learning_rates"),
         (lambda c: c["experiments"]["tiny_sweep"].update(learning_rates=["1e-3"]), "learning_rates"),
-        (lambda c: c["experiments"]["tiny_sweep"].update(parameterizations=["natural", "polar"]), "parameterizations"),
+        (
+            lambda c: c["experiments"]["tiny_sweep"].update(parameterizations=["natural", "polar"]),
+            "parameterizations",
+        ),
         (lambda c: c["experiments"].update({"../../etc": c["experiments"]["tiny_sweep"]}), "../../etc"),
-        (lambda c: c["figures"]["fig3_gaussian_vi"].update(experiment="gone"), "figures.fig3_gaussian_vi.experiment"),
+        (
+            lambda c: c["figures"]["fig3_gaussian_vi"].update(experiment="gone"),
+            "figures.fig3_gaussian_vi.experiment",
+        ),
     ],
 )
 def test_bad_config_fails_before_any_job_and_keeps_results(run_two_cores, tmp_path, edit, field):
@@ -156,7 +185,21 @@ def test_bad_config_fails_before_any_job_and_keeps_results(run_two_cores, tmp_pa
     config_file = tmp_path / "bad.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     before = {f: (run_two_cores / f).read_bytes() for f in output_files(run_two_cores)}
-    failed = snakemake(run_two_cores, "--cores", "2", "--configfile", str(config_file), "--replace-workflow-config")
+    failed = snakemake(
+        run_two_cores, "--cores", "2", "--configfile", str(config_file), "--replace-workflow-config"
+    )
     assert failed.returncode != 0
     assert field in failed.stderr + failed.stdout
     assert {f: (run_two_cores / f).read_bytes() for f in output_files(run_two_cores)} == before
+
+
+def test_snakemake_lint_is_clean():
+    linted = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "-s", str(REPO / "Snakefile"), "-d", str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert linted.returncode == 0 and "Congratulations" in linted.stdout + linted.stderr, (
+        linted.stdout + linted.stderr
+    )

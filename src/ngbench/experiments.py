@@ -227,7 +227,9 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
     )
 
 
-def _check_figure(name: str, row: dict, experiments: dict[str, Experiment], known_experiments, errors: list[str]):
+def _check_figure(
+    name: str, row: dict, experiments: dict[str, Experiment], known_experiments, errors: list[str]
+):
     where = f"figures.{name}"
     if not NAME_PATTERN.match(name):
         errors.append(f"{where}: name must match [a-z][a-z0-9_]* (it is used in figure paths)")
@@ -270,6 +272,39 @@ def _check_figure(name: str, row: dict, experiments: dict[str, Experiment], know
         learning_rates=learning_rates,
         title=row.get("title", name),
     )
+
+
+def schema_problems(config: dict, schema: dict) -> list[str]:
+    """Every JSON-schema violation as one `dotted.path: message` line (snakemake's validate stops at one)."""
+    from jsonschema import Draft202012Validator
+
+    lines = []
+    for error in Draft202012Validator(schema).iter_errors(config):
+        while error.context:
+            # A oneOf: report the alternative that got deepest into the value, the one the user meant.
+            error = max(error.context, key=lambda e: (len(e.relative_path), e.validator != "type"))
+        path = ".".join(str(part) for part in error.absolute_path) or "config"
+        hint = ""
+        if error.validator == "type" and isinstance(error.instance, str) and _looks_numeric(error.instance):
+            hint = " (YAML reads 1e-3 as a string: write 1.0e-3)"
+        lines.append(f"{path}: {error.message}{hint}")
+    return sorted(set(lines))
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_config(config: dict, schema: dict) -> Config:
+    """Schema problems first (all of them), then the checks a schema cannot express."""
+    problems = schema_problems(config, schema)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    return parse_config(config)
 
 
 def parse_config(config: dict) -> Config:

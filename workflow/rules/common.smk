@@ -3,6 +3,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -11,13 +12,16 @@ from snakemake.utils import validate
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
-from ngbench.experiments import ConfigError, parse_config
+from ngbench.experiments import ConfigError, check_config
 
-validate(config, "../schemas/config.schema.yaml")
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 try:
-    PLAN = parse_config(config)
+    # Lists every problem, one `field: message` line each, before any job can start.
+    PLAN = check_config(config, yaml.safe_load(SCHEMA.read_text()))
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+# Passes by now; it fills the schema's defaults in `config`.
+validate(config, str(SCHEMA))
 
 
 def library_digest():
