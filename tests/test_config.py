@@ -58,6 +58,10 @@ def test_starts_are_deterministic_and_independent_of_the_other_seeds():
     assert (both[:, 1] >= 0.1).all() and (both[:, 1] <= 10.0).all()
     fixed_var = initial_states(("mean", "var"), {"mean": init["mean"], "var": 2.0}, (0, 7))
     np.testing.assert_array_equal(fixed_var[:, 0], both[:, 0])  # one coordinate's draw never shifts another's
+    same_law = initial_states(
+        ("mean", "var"), {"mean": {"uniform": [1.0, 2.0]}, "var": {"uniform": [1.0, 2.0]}}, tuple(range(50))
+    )
+    assert np.abs(np.corrcoef(same_law.T)[0, 1]) < 0.5  # coordinates are drawn independently
 
 
 def mutate(path: str, value):
