@@ -39,6 +39,8 @@ class Experiment:
     seeds: tuple[int, ...]
     steps: int
     divergence_factor: float
+    needs_reference: bool  # f* comes from a reference solve (see Target.needs_reference)
+    plot_dimensions: int  # canonical coordinates, for figures that draw paths in 2-D
 
     def cells(self) -> list[tuple[str, str]]:
         """The (parameterization, method) solver cells of this row."""
@@ -141,21 +143,22 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
     for key in ("target", "init", "learning_rates", "steps", "divergence_factor"):
         if key in row and not _finite_numbers(row[key]):
             errors.append(f"{where}.{key}: numbers must be finite")
-    target_name = row["target"]["name"]
-    if target_name not in TARGETS:
-        errors.append(
-            f"{where}.target.name: unknown target {target_name!r} (known: {', '.join(sorted(TARGETS))})"
-        )
+    if len(errors) > before:
         return None
-    target_cls = TARGETS[target_name]
+    try:
+        target = make_target(row["target"])
+    except ValueError as exc:
+        field = "target.name" if row["target"]["name"] not in TARGETS else "target"
+        errors.append(f"{where}.{field}: {exc}")
+        return None
     for field, known, chosen in (
-        ("parameterizations", target_cls.charts, row["parameterizations"]),
-        ("methods", set(target_cls.methods) & set(METHODS), row["methods"]),
+        ("parameterizations", target.charts, row["parameterizations"]),
+        ("methods", [m for m in target.methods if m in METHODS], row["methods"]),
     ):
         for item in chosen:
             if item not in known:
                 errors.append(
-                    f"{where}.{field}: {item!r} is not available for target {target_name!r} "
+                    f"{where}.{field}: {item!r} is not available for target {target.name!r} "
                     f"(known: {', '.join(sorted(known))})"
                 )
         if len(set(chosen)) != len(chosen):
@@ -182,7 +185,7 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         )
 
     init = row["init"]
-    state_names = target_cls.state_names
+    state_names = target.state_names
     missing = [s for s in state_names if s not in init]
     extra = [s for s in init if s not in state_names]
     if missing or extra:
@@ -201,11 +204,6 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
     if len(errors) > before:
         return None
 
-    try:
-        target = make_target(row["target"])
-    except ValueError as exc:
-        errors.append(f"{where}.target: {exc}")
-        return None
     starts = initial_states(state_names, init, seeds)
     outside = ~target.in_domain(starts)
     if outside.any():
@@ -224,6 +222,8 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         seeds=seeds,
         steps=int(row["steps"]),
         divergence_factor=float(row.get("divergence_factor", 1e8)),
+        needs_reference=target.needs_reference,
+        plot_dimensions=len(target.state_names),
     )
 
 
@@ -240,6 +240,11 @@ def _check_figure(
             errors.append(f"{where}.experiment: no experiment named {row['experiment']!r}")
         return None  # an experiment with errors of its own is reported once, under its name
     before = len(errors)
+    if experiment.plot_dimensions != 2:
+        errors.append(
+            f"{where}.experiment: paths are drawn in 2-D; experiment {experiment.name!r} has "
+            f"{experiment.plot_dimensions} coordinates"
+        )
     if row["parameterization"] not in experiment.parameterizations:
         errors.append(
             f"{where}.parameterization: {row['parameterization']!r} is not run by experiment "

@@ -96,6 +96,14 @@ def write_parquet(table: pa.Table, path: str | Path) -> None:
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", compression_level=3))
 
 
+def write_json(data: dict, path: str | Path) -> None:
+    write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
 def write_text(text: str, path: str | Path) -> None:
     def write(tmp):
         with open(tmp, "w", encoding="utf-8", newline="\n") as handle:

@@ -26,9 +26,27 @@ def natural_gradient(target: Target, chart: Chart, theta: np.ndarray, canonical:
     return chart.natural_gradient(theta, canonical, target.grad(canonical), target.fisher)
 
 
+def empirical_fisher_gradient(
+    target: Target, chart: Chart, theta: np.ndarray, canonical: np.ndarray
+) -> np.ndarray:
+    """Preconditioned by the empirical Fisher meanₙ sₙsₙᵀ of the per-datum scores."""
+    return chart.generic_natural_gradient(theta, canonical, target.grad(canonical), target.empirical_fisher)
+
+
+def complete_data_gradient(
+    target: Target, chart: Chart, theta: np.ndarray, canonical: np.ndarray
+) -> np.ndarray:
+    """Preconditioned by the complete-data Fisher with the data's responsibilities: ρ = 1 is one EM step."""
+    return chart.generic_natural_gradient(
+        theta, canonical, target.grad(canonical), target.complete_data_fisher
+    )
+
+
 METHODS: dict[str, Direction] = {
     "gd": gradient,
     "ngd": natural_gradient,
+    "ef": empirical_fisher_gradient,
+    "em": complete_data_gradient,
 }
 
 

@@ -20,7 +20,8 @@ from ngbench.targets.base import Target  # noqa: E402
 METHOD_STYLE = {
     "gd": {"color": "#d62728", "marker": "o", "label": "GD"},
     "ngd": {"color": "#1f77b4", "marker": "s", "label": "NGD"},
-    "ef": {"color": "#2ca02c", "marker": "^", "label": "empirical-Fisher NGD"},
+    "ef": {"color": "#2ca02c", "marker": "^", "label": "empirical Fisher"},
+    "em": {"color": "#9467bd", "marker": "D", "label": "EM (complete-data Fisher)"},
 }
 # Metadata that would otherwise embed the date or the build in the file.
 PNG_METADATA = {"Software": None}
@@ -31,6 +32,15 @@ def save_figure(fig, png: str | Path, pdf: str | Path) -> None:
     atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=150, metadata=PNG_METADATA))
     atomic_write(pdf, lambda tmp: fig.savefig(tmp, format="pdf", metadata=PDF_METADATA))
     plt.close(fig)
+
+
+def _outcome(rows: pd.DataFrame, tolerance: float) -> str:
+    """'lr 0.1: gap ≤ 1e-08 at step 57', or the status and length of a run that never got there."""
+    lr = rows["lr"].iloc[0]
+    reached = rows.loc[rows["gap"] <= tolerance, "iter"]
+    if len(reached):
+        return f"lr {lr:g}: gap ≤ {tolerance:g} at step {int(reached.iloc[0])}"
+    return f"lr {lr:g}: {rows['status'].iloc[0]} after {int(rows['iter'].iloc[-1])} steps"
 
 
 def _bounds(
@@ -49,6 +59,7 @@ def plot_paths(
     target: Target,
     paths: dict[str, pd.DataFrame],
     title: str,
+    tolerance: float,
     y_floor: float | None = None,
     markers_every: int = 1,
 ) -> plt.Figure:
@@ -57,9 +68,9 @@ def plot_paths(
     `paths` maps a method name to its trajectory rows; the label shows the learning rate and the
     run's status, so a diverged or invalid path is drawn and named, not hidden.
     """
-    optimum = target.optimum()[None, :]
-    opt_x, opt_y = target.to_plot(optimum)
-    xs, ys = [opt_x], [opt_y]
+    # Every local minimum the target knows of is in view; the first is the global one.
+    landmarks_x, landmarks_y = target.to_plot(target.landmarks())
+    xs, ys = [landmarks_x], [landmarks_y]
     plotted = {}
     for method, rows in paths.items():
         states = rows[list(target.state_names)].to_numpy()
@@ -79,7 +90,7 @@ def plot_paths(
     bottom = np.floor(np.log10(max(positive.min(), 10.0 ** (top - 6))))
     levels = 10.0 ** np.arange(bottom, top + 0.25, 0.5)  # half-decade contours
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(6.4, 6.0), layout="constrained")
     contour = ax.contour(
         grid_x, grid_y, surface, levels=levels, norm=LogNorm(), cmap="viridis", linewidths=0.8
     )
@@ -89,8 +100,6 @@ def plot_paths(
     colorbar.set_label("loss gap  $\\mathcal{L} - \\mathcal{L}^*$")
     for method, (x, y, rows) in plotted.items():
         style = METHOD_STYLE.get(method, {"color": "black", "marker": "x", "label": method})
-        lr = rows["lr"].iloc[0]
-        status = rows["status"].iloc[0]
         ax.plot(
             x,
             y,
@@ -99,26 +108,27 @@ def plot_paths(
             marker=style["marker"],
             markersize=3.5,
             markevery=markers_every,
-            label=f"{style['label']} (lr {lr:g}, {len(rows) - 1} steps, {status})",
+            label=f"{style['label']}, {_outcome(rows, tolerance)}",
         )
         ax.plot(x[:1], y[:1], marker="o", markersize=8, markerfacecolor="none", color="black")
-    ax.plot(
-        opt_x,
-        opt_y,
-        marker="*",
-        markersize=16,
-        color="gold",
-        markeredgecolor="black",
-        linestyle="none",
-        label="optimum",
-        zorder=5,
-    )
+    star = {"marker": "*", "markeredgecolor": "black", "linestyle": "none", "zorder": 5}
+    ax.plot(landmarks_x[:1], landmarks_y[:1], markersize=16, color="gold", label="optimum", **star)
+    if landmarks_x.size > 1:
+        ax.plot(
+            landmarks_x[1:],
+            landmarks_y[1:],
+            markersize=14,
+            color="white",
+            label="other local minimum",
+            **star,
+        )
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
     ax.set_xlabel(target.plot_labels[0])
     ax.set_ylabel(target.plot_labels[1])
     ax.set_title(title)
-    ax.legend(loc="best", fontsize=8, framealpha=0.9)
+    # Below the axes, so the legend can never hide a path.
+    fig.legend(loc="outside lower center", ncols=1, fontsize=8, frameon=False)
     return fig
 
 

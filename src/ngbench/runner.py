@@ -27,7 +27,7 @@ class BatchResult:
     """Histories indexed [iter, run]; NaN where a run has no row (after it stopped)."""
 
     loss: np.ndarray  # (steps + 1, B)
-    states: np.ndarray  # (steps + 1, B, k) canonical coordinates
+    states: np.ndarray  # (steps + 1, B, len(recorded_coordinates)) canonical coordinates
     status: np.ndarray  # (B,) of STATUSES
     stop_iter: np.ndarray  # (B,) the last iteration a run reached: `steps`, or where it failed
 
@@ -45,14 +45,20 @@ def run_batch(
     steps: int,
     converged_gap: float,
     divergence_factor: float = 1e8,
+    recorded_coordinates: list[int] | None = None,
 ) -> BatchResult:
-    """Run θ ← θ − lr·direction(θ) for `steps` steps from canonical `start` (B, k), lr of shape (B,)."""
+    """Run θ ← θ − lr·direction(θ) for `steps` steps from canonical `start` (B, k), lr of shape (B,).
+
+    The canonical coordinates listed in `recorded_coordinates` (all by default) are kept for every
+    iterate; a high-dimensional target keeps none and its history stays (steps + 1) × B.
+    """
     start = np.asarray(start, dtype=float)
     lr = np.asarray(lr, dtype=float)
     batch, dim = start.shape
+    recorded_coordinates = list(range(dim)) if recorded_coordinates is None else list(recorded_coordinates)
     f_star = target.optimum_loss
     losses = np.full((steps + 1, batch), np.nan)
-    states = np.full((steps + 1, batch, dim), np.nan)
+    states = np.full((steps + 1, batch, len(recorded_coordinates)), np.nan)
     status = np.full(batch, "budget", dtype=object)
     stop_iter = np.full(batch, steps, dtype=np.int64)
     gap_limit = np.full(batch, np.inf)
@@ -75,7 +81,7 @@ def run_batch(
             exploding = record & (loss - f_star > gap_limit[active])
 
             losses[t, active[record]] = loss[record]
-            states[t, active[record]] = canonical[record]
+            states[t, active[record]] = canonical[record][:, recorded_coordinates]
             status[active[finite & ~inside]] = "invalid"
             status[active[~finite | (inside & ~np.isfinite(loss)) | exploding]] = "diverged"
             stop_iter[active[~record | exploding]] = t

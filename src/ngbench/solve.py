@@ -44,9 +44,15 @@ def _versions() -> dict:
     }
 
 
-def solve_cell(params: dict) -> CellResult:
-    """Run one cell described by `Experiment.cell_params(...)`."""
-    target = make_target(params["target"])
+def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
+    """Run one cell described by `Experiment.cell_params(...)`.
+
+    `reference` is the target's reference solution (f* and its minimisers) for targets whose optimum
+    has no closed form; see `reference_solution`.
+    """
+    target = make_target(params["target"], reference)
+    if target.needs_reference and reference is None:
+        raise ValueError(f"target {target.name!r} needs its reference solution (f*) to measure gaps")
     chart = target.chart(params["parameterization"])
     direction = method_direction(params["method"])
     learning_rates = np.array(learning_rate_grid(params["learning_rates"]))
@@ -68,6 +74,7 @@ def solve_cell(params: dict) -> CellResult:
         int(params["steps"]),
         converged_gap=min(tolerances),
         divergence_factor=float(params["divergence_factor"]),
+        recorded_coordinates=[target.state_names.index(name) for name in recorded_state_names(target)],
     )
     counts = ", ".join(f"{status} {int((result.status == status).sum())}" for status in STATUSES)
     logger.info(
@@ -87,8 +94,10 @@ def solve_cell(params: dict) -> CellResult:
         "parameterization": chart.name,
         "method": params["method"],
     }
-    provenance = {"cell": params, "versions": _versions()}
-    trajectories = _trajectory_table(result, keys, lr, seed, target.optimum_loss, target.state_names)
+    provenance = {"cell": params, "reference": reference, "versions": _versions()}
+    trajectories = _trajectory_table(
+        result, keys, lr, seed, target.optimum_loss, recorded_state_names(target)
+    )
     summaries = _summary_table(result, keys, lr, seed, target.optimum_loss, tolerances)
     return CellResult(
         trajectories=with_provenance(trajectories, provenance),
@@ -97,6 +106,16 @@ def solve_cell(params: dict) -> CellResult:
         lr=lr,
         seed=seed,
     )
+
+
+def recorded_state_names(target) -> list[str]:
+    """The target's canonical coordinates that the trajectory files have a column for."""
+    return [name for name in target.state_names if name in STATE_COLUMNS]
+
+
+def reference_solution(target_spec: dict) -> dict:
+    """f* and the local minima of a target without a closed-form optimum, computed once per experiment."""
+    return make_target(target_spec).reference_solution()
 
 
 def _key_columns(keys: dict, lr: np.ndarray, seed: np.ndarray, index: np.ndarray) -> dict:
@@ -108,7 +127,7 @@ def _key_columns(keys: dict, lr: np.ndarray, seed: np.ndarray, index: np.ndarray
     return columns
 
 
-def _trajectory_table(result, keys, lr, seed, f_star, state_names) -> pa.Table:
+def _trajectory_table(result, keys, lr, seed, f_star, recorded) -> pa.Table:
     # Row order: run-major (lr, then seed), then iteration.
     iters, runs = np.nonzero(result.recorded.T)[::-1]
     columns = _key_columns(keys, lr, seed, runs)
@@ -118,8 +137,8 @@ def _trajectory_table(result, keys, lr, seed, f_star, state_names) -> pa.Table:
     columns["gap"] = pa.array(loss - f_star)
     columns["status"] = pa.array(result.status[runs].astype(str), pa.string())
     for name in STATE_COLUMNS:
-        if name in state_names:
-            columns[name] = pa.array(result.states[iters, runs, state_names.index(name)])
+        if name in recorded:
+            columns[name] = pa.array(result.states[iters, runs, recorded.index(name)])
         else:
             columns[name] = pa.nulls(runs.size, pa.float64())
     return pa.table(columns, schema=TRAJECTORY_SCHEMA)

@@ -61,10 +61,25 @@ def summary_files(wildcards):
     return cell_files("summaries", experiment.name, experiment.cells())
 
 
-def figure_trajectory_files(wildcards):
+def reference_file(experiment):
+    """{"reference": path} for a target whose f* comes from a reference solve, else nothing."""
+    if PLAN.experiments[experiment].needs_reference:
+        return {"reference": f"results/reference/{experiment}.json"}
+    return {}
+
+
+def solver_inputs(wildcards):
+    return reference_file(wildcards.experiment)
+
+
+def figure_inputs(wildcards):
     figure = PLAN.figures[wildcards.figure]
     cells = [(figure.parameterization, method) for method in figure.learning_rates]
-    return cell_files("runs", figure.experiment, cells)
+    return {"trajectories": cell_files("runs", figure.experiment, cells), **reference_file(figure.experiment)}
+
+
+def target_spec(wildcards):
+    return PLAN.experiments[wildcards.experiment].target
 
 
 def solver_cell(wildcards):
@@ -74,4 +89,8 @@ def solver_cell(wildcards):
 
 def figure_params(wildcards):
     figure = PLAN.figures[wildcards.figure]
-    return {"figure": asdict(figure), "target": PLAN.experiments[figure.experiment].target}
+    return {
+        "figure": asdict(figure),
+        "target": PLAN.experiments[figure.experiment].target,
+        "tolerance": min(PLAN.tolerances),
+    }

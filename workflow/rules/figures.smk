@@ -1,7 +1,7 @@
 rule figure_paths:
     """GD and NGD paths of one seed over the loss contours of the experiment's target."""
     input:
-        figure_trajectory_files,
+        unpack(figure_inputs),
     output:
         png="figures/{figure}.png",
         pdf="figures/{figure}.pdf",

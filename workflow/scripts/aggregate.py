@@ -7,7 +7,6 @@ from pathlib import Path
 # This checkout's library, the one the rule's `library` param hashes (see workflow/rules/common.smk).
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
-
 from ngbench.io import read_summaries, write_text
 from ngbench.stats import iteration_counts
 from ngbench.tables import to_latex, to_markdown

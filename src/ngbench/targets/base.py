@@ -10,14 +10,18 @@ from ngbench.charts import Chart
 class Target:
     """A problem: loss, gradient and Fisher in canonical coordinates, its charts and known optimum.
 
-    Canonical states are arrays of shape (B, k) whose columns are `state_names`; these names are
-    also the state columns written to the trajectory files.
+    Canonical states are arrays of shape (B, k) whose columns are `state_names`; those of them in
+    `ngbench.io.STATE_COLUMNS` are written to the trajectory files. Charts, state names and methods
+    are per instance: a config row can set a target's dimension or give a chart its matrix.
     """
 
     name: str = ""
     state_names: tuple[str, ...] = ()
     charts: dict[str, Chart] = {}
     methods: tuple[str, ...] = ("gd", "ngd")
+    # True when f* has no closed form: the workflow computes it once per experiment by a reference
+    # solve (`reference_solution`) and hands it back through `with_reference`.
+    needs_reference: bool = False
     # Labels of the two plot axes of `to_plot`, for path figures.
     plot_labels: tuple[str, str] = ("", "")
 
@@ -33,6 +37,17 @@ class Target:
 
     def optimum(self) -> np.ndarray:
         """A canonical minimiser, shape (k,)."""
+        raise NotImplementedError
+
+    def landmarks(self) -> np.ndarray:
+        """Canonical points a figure of this target must show, shape (n, k): its optima."""
+        return self.optimum()[None, :]
+
+    def reference_solution(self) -> dict:
+        """For targets with `needs_reference`: {"optimum_loss": f*, "optimum": [...], ...}."""
+        raise NotImplementedError
+
+    def with_reference(self, reference: dict) -> Target:
         raise NotImplementedError
 
     def loss(self, canonical: np.ndarray) -> np.ndarray:

@@ -1,0 +1,177 @@
+"""Mean NLL of a two-component 1-D Gaussian mixture over its two means (MATH.md §3).
+
+ℒ(a, b) = −(1/N) Σₙ log[π N(xₙ; a, σ²) + (1−π) N(xₙ; b, σ²)], π ≠ ½ and σ² known, the data drawn
+from the mixture with the config's true means and seed. The score of one datum is
+s(x) = (r_a(x)(x−a), r_b(x)(x−b))/σ² and ∇ℒ = −meanₙ s(xₙ). Preconditioners:
+
+* `fisher` (method ngd): the expected Fisher E_{x~p_θ}[s sᵀ], by Gauss–Hermite quadrature over each
+  component, plus λI: it is exactly singular on the diagonal a = b.
+* `empirical_fisher` (method ef): meanₙ s(xₙ)s(xₙ)ᵀ + λI, the ablation Kunstner et al. (2019) warn of.
+* `complete_data_fisher` (method em): diag(meanₙ r_a, meanₙ r_b)/σ²; a step with ρ = 1 is one EM step.
+
+f* has no closed form: `reference_solution` finds it once per experiment (a trust-region Newton solve
+from several starts) and checks that it is stationary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ngbench.charts import IdentityChart
+from ngbench.targets.base import Target
+
+# Data draws use their own stream, apart from the start draws of ngbench.experiments.
+DATA_STREAM = 1
+QUADRATURE_NODES = 80
+STATIONARY_GRADIENT = 1e-8
+
+
+class Mixture(Target):
+    name = "mixture"
+    state_names = ("theta_0", "theta_1")
+    charts = {"identity": IdentityChart("identity", ("theta_0", "theta_1"))}
+    methods = ("gd", "ngd", "ef", "em")
+    needs_reference = True
+    plot_labels = ("mean of component 0, $\\theta_0$", "mean of component 1, $\\theta_1$")
+
+    def __init__(self, weight: float, var: float, means, n: int, data_seed: int, damping: float):
+        if not 0 < weight < 1 or weight == 0.5:
+            raise ValueError(f"weight must lie in (0, 1) and differ from 1/2 (label symmetry), got {weight}")
+        if not var > 0:
+            raise ValueError(f"var must be positive, got {var}")
+        if not damping >= 0:
+            raise ValueError(f"damping must be ≥ 0, got {damping}")
+        self.weight = float(weight)
+        self.var = float(var)
+        self.true_means = np.asarray(means, dtype=float)
+        self.damping = float(damping)
+        rng = np.random.default_rng([DATA_STREAM, data_seed])
+        first = rng.random(n) < weight
+        self.data = np.where(first, self.true_means[0], self.true_means[1]) + np.sqrt(
+            var
+        ) * rng.standard_normal(n)
+        self.log_weights = np.log([self.weight, 1.0 - self.weight])
+        self._reference: dict | None = None
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> Mixture:
+        return cls(spec["weight"], spec["var"], spec["means"], spec["n"], spec["data_seed"], spec["damping"])
+
+    # --- per-datum pieces, batched: canonical (B, 2), points (B, M) → arrays (B, M, 2) ---------------
+
+    def _log_joint(self, canonical, points):
+        """log w_k + log N(x; θ_k, σ²) for each component k, shape (B, M, 2)."""
+        centred = points[..., None] - canonical[:, None, :]
+        return self.log_weights - 0.5 * np.log(2 * np.pi * self.var) - centred**2 / (2 * self.var)
+
+    def _scores(self, canonical, points):
+        """∇_θ log p(x | θ) at every point: (r_k (x − θ_k) / σ²)_k, shape (B, M, 2)."""
+        log_joint = self._log_joint(canonical, points)
+        responsibilities = np.exp(log_joint - np.logaddexp(log_joint[..., 0], log_joint[..., 1])[..., None])
+        return responsibilities * (points[..., None] - canonical[:, None, :]) / self.var, responsibilities
+
+    def _data(self, canonical):
+        return np.broadcast_to(self.data, (canonical.shape[0], self.data.size))
+
+    def _damped(self, metric):
+        return metric + self.damping * np.eye(2)
+
+    # --- Target interface ---------------------------------------------------------------------------
+
+    def loss(self, canonical):
+        log_joint = self._log_joint(canonical, self._data(canonical))
+        return -np.logaddexp(log_joint[..., 0], log_joint[..., 1]).mean(axis=1)
+
+    def grad(self, canonical):
+        scores, _ = self._scores(canonical, self._data(canonical))
+        return -scores.mean(axis=1)
+
+    def hessian(self, canonical):
+        """∇²ℒ = meanₙ[s sᵀ − diag(r_k((x−θ_k)²/σ⁴ − 1/σ²))]; indefinite between the modes."""
+        points = self._data(canonical)
+        scores, responsibilities = self._scores(canonical, points)
+        centred = (points[..., None] - canonical[:, None, :]) / self.var
+        curvature = responsibilities * (centred**2 - 1.0 / self.var)
+        outer = np.einsum("bmi,bmj->bij", scores, scores) / points.shape[1]
+        return outer - np.einsum("bmi,ij->bij", curvature, np.eye(2)) / points.shape[1]
+
+    def fisher(self, canonical):
+        """Expected Fisher E_{x~p_θ}[s sᵀ] + λI by Gauss–Hermite quadrature over each component."""
+        nodes, node_weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
+        node_weights = node_weights / np.sqrt(2 * np.pi)
+        # Points of component k sit at θ_k + σ z; the quadrature weight is w_k ω_z.
+        points = (canonical[:, :, None] + np.sqrt(self.var) * nodes).reshape(canonical.shape[0], -1)
+        weights = (np.exp(self.log_weights)[:, None] * node_weights).reshape(-1)
+        scores, _ = self._scores(canonical, points)
+        return self._damped(np.einsum("m,bmi,bmj->bij", weights, scores, scores))
+
+    def empirical_fisher(self, canonical):
+        scores, _ = self._scores(canonical, self._data(canonical))
+        return self._damped(np.einsum("bmi,bmj->bij", scores, scores) / self.data.size)
+
+    def complete_data_fisher(self, canonical):
+        _, responsibilities = self._scores(canonical, self._data(canonical))
+        return np.einsum("bk,kl->bkl", responsibilities.mean(axis=1) / self.var, np.eye(2))
+
+    # --- optimum ------------------------------------------------------------------------------------
+
+    def reference_solution(self) -> dict:
+        """Every local minimum found from several starts, the best one as f*; checked stationary."""
+        from scipy.optimize import minimize
+
+        quartiles = np.quantile(self.data, [0.25, 0.75])
+        starts = [self.true_means, self.true_means[::-1], quartiles, quartiles[::-1]]
+        optima = []
+        for start in starts:
+            solution = minimize(
+                lambda t: self.loss(t[None, :])[0],
+                np.asarray(start, dtype=float),
+                jac=lambda t: self.grad(t[None, :])[0],
+                hess=lambda t: self.hessian(t[None, :])[0],
+                method="trust-exact",
+                options={"gtol": 1e-12, "maxiter": 1000},
+            )
+            point = solution.x
+            gradient_norm = float(np.linalg.norm(self.grad(point[None, :])[0]))
+            if gradient_norm > STATIONARY_GRADIENT:
+                raise RuntimeError(
+                    f"reference solve from {start} stopped at a non-stationary point "
+                    f"(|grad| = {gradient_norm:.3g})"
+                )
+            if np.linalg.eigvalsh(self.hessian(point[None, :])[0]).min() <= 0:
+                continue  # a saddle, not a minimum
+            if not any(np.allclose(point, known["optimum"], atol=1e-6) for known in optima):
+                optima.append(
+                    {
+                        "optimum": point.tolist(),
+                        "loss": float(self.loss(point[None, :])[0]),
+                        "gradient_norm": gradient_norm,
+                    }
+                )
+        optima.sort(key=lambda o: o["loss"])
+        best = optima[0]
+        return {
+            "optimum_loss": best["loss"],
+            "optimum": best["optimum"],
+            "gradient_norm": best["gradient_norm"],
+            "local_minima": optima,
+        }
+
+    def with_reference(self, reference: dict) -> Mixture:
+        self._reference = reference
+        return self
+
+    def _require_reference(self) -> dict:
+        if self._reference is None:
+            raise RuntimeError("the mixture's f* comes from a reference solve: call with_reference first")
+        return self._reference
+
+    @property
+    def optimum_loss(self) -> float:
+        return self._require_reference()["optimum_loss"]
+
+    def optimum(self) -> np.ndarray:
+        return np.asarray(self._require_reference()["optimum"])
+
+    def landmarks(self) -> np.ndarray:
+        return np.array([m["optimum"] for m in self._require_reference()["local_minima"]])

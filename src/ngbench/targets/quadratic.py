@@ -1,0 +1,106 @@
+"""The elliptical quadratic ½(θ−θ*)ᵀA(θ−θ*): the NLL of x ~ N(θ, A⁻¹), whose Fisher in θ is A.
+
+NGD is therefore Newton's method here and its iterates are e_t = (1−ρ)ᵗe₀; GD's are (I−ρA)ᵗe₀
+(MATH.md §2.5). Charts: `identity`, and `linear` (θ = Bφ, B from the config) on which GD changes
+and NGD does not: the invariance is exact for affine charts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ngbench.charts import Chart, IdentityChart
+from ngbench.targets.base import Target
+
+
+class LinearChart(Chart):
+    """θ = Bφ for an invertible B."""
+
+    name = "linear"
+
+    def __init__(self, matrix: np.ndarray, coordinate_names: tuple[str, ...]):
+        self.matrix = matrix
+        self.inverse = np.linalg.inv(matrix)
+        self.coordinate_names = coordinate_names
+
+    def to_canonical(self, theta):
+        return theta @ self.matrix.T
+
+    def from_canonical(self, canonical):
+        return canonical @ self.inverse.T
+
+    def jacobian(self, theta):
+        return np.broadcast_to(self.matrix, (theta.shape[0], *self.matrix.shape))
+
+    def pullback_gradient(self, theta, grad_canonical):
+        return grad_canonical @ self.matrix
+
+
+def rotated_matrix(eigenvalues, angle_degrees: float = 0.0) -> np.ndarray:
+    """diag(eigenvalues), rotated by `angle_degrees` in 2-D: A = R diag(λ) Rᵀ."""
+    eigenvalues = np.asarray(eigenvalues, dtype=float)
+    if angle_degrees and eigenvalues.size != 2:
+        raise ValueError("angle_degrees applies to 2-D quadratics only")
+    angle = np.deg2rad(angle_degrees)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    if eigenvalues.size != 2:
+        return np.diag(eigenvalues)
+    return rotation @ np.diag(eigenvalues) @ rotation.T
+
+
+class Quadratic(Target):
+    name = "quadratic"
+    plot_labels = ("$\\theta_0$", "$\\theta_1$")
+
+    def __init__(self, matrix, optimum, linear_map=None):
+        matrix = np.asarray(matrix, dtype=float)
+        optimum = np.asarray(optimum, dtype=float)
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"matrix must be square, got shape {matrix.shape}")
+        if optimum.shape != (matrix.shape[0],):
+            raise ValueError(
+                f"optimum has {optimum.size} entries, the matrix is {matrix.shape[0]}×{matrix.shape[0]}"
+            )
+        if not np.allclose(matrix, matrix.T, rtol=1e-12, atol=1e-12 * np.abs(matrix).max()):
+            raise ValueError("matrix must be symmetric")
+        if np.linalg.eigvalsh(matrix).min() <= 0:
+            raise ValueError("matrix must be positive definite")
+        self.matrix = matrix
+        self.theta_star = optimum
+        self.state_names = tuple(f"theta_{i}" for i in range(optimum.size))
+        self.charts = {"identity": IdentityChart("identity", self.state_names)}
+        if linear_map is not None:
+            linear_map = np.asarray(linear_map, dtype=float)
+            if linear_map.shape != matrix.shape:
+                raise ValueError(
+                    f"linear_map must be {matrix.shape[0]}×{matrix.shape[0]}, got {linear_map.shape}"
+                )
+            if np.linalg.cond(linear_map) > 1e12:
+                raise ValueError("linear_map must be invertible")
+            names = tuple(f"phi_{i}" for i in range(optimum.size))
+            self.charts["linear"] = LinearChart(linear_map, names)
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> Quadratic:
+        if "matrix" in spec:
+            matrix = spec["matrix"]
+        else:
+            matrix = rotated_matrix(spec["eigenvalues"], spec.get("angle_degrees", 0.0))
+        return cls(matrix, spec["optimum"], spec.get("linear_map"))
+
+    @property
+    def optimum_loss(self) -> float:
+        return 0.0
+
+    def optimum(self) -> np.ndarray:
+        return self.theta_star
+
+    def loss(self, canonical):
+        error = canonical - self.theta_star
+        return 0.5 * np.einsum("bi,ij,bj->b", error, self.matrix, error)
+
+    def grad(self, canonical):
+        return (canonical - self.theta_star) @ self.matrix
+
+    def fisher(self, canonical):
+        return np.broadcast_to(self.matrix, (canonical.shape[0], *self.matrix.shape))
