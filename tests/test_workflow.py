@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import math
 import subprocess
 import sys
@@ -39,14 +40,58 @@ TINY_CONFIG = {
             "seeds": 3,
             "steps": 60,
         },
+        "tiny_quadratic": {
+            "target": {
+                "name": "quadratic",
+                "eigenvalues": [1.0, 10.0],
+                "angle_degrees": 30.0,
+                "optimum": [1.0, 0.5],
+                "linear_map": [[2.0, 0.0], [1.0, 0.5]],
+            },
+            "init": {"theta_0": -3.0, "theta_1": 3.0},
+            "parameterizations": ["identity", "linear"],
+            "methods": ["gd", "ngd"],
+            "learning_rates": [0.1, 0.25],
+            "seeds": [0],
+            "steps": 80,
+        },
+        "tiny_mixture": {
+            "target": {
+                "name": "mixture",
+                "weight": 0.3,
+                "var": 1.0,
+                "means": [-1.0, 2.0],
+                "n": 60,
+                "data_seed": 0,
+                "damping": 1.0e-3,
+            },
+            "init": {"theta_0": -2.5, "theta_1": -1.0},
+            "parameterizations": ["identity"],
+            "methods": ["gd", "ngd", "ef", "em"],
+            "learning_rates": [0.5, 1.0],
+            "seeds": [0],
+            "steps": 60,
+        },
     },
     "figures": {
+        "fig1_quadratic": {
+            "experiment": "tiny_quadratic",
+            "parameterization": "identity",
+            "seed": 0,
+            "learning_rates": {"gd": 0.1, "ngd": 0.1},
+        },
+        "fig2_mixture": {
+            "experiment": "tiny_mixture",
+            "parameterization": "identity",
+            "seed": 0,
+            "learning_rates": {"gd": 0.5, "ngd": 0.5, "ef": 0.5, "em": 1.0},
+        },
         "fig3_gaussian_vi": {
             "experiment": "fig3_gaussian_vi",
             "parameterization": "mean_var",
             "seed": 0,
             "learning_rates": {"gd": 0.1, "ngd": 0.1},
-        }
+        },
     },
 }
 
@@ -101,11 +146,25 @@ def test_trajectories_load_as_one_table(run_two_cores):
     }
     assert expected_columns <= set(runs.columns)
     keys = runs.groupby(["experiment", "parameterization", "method", "lr", "seed"])
-    assert keys.ngroups == 2 + 2 * 2 * 3 * 3  # every run is kept, failed ones included
+    assert keys.ngroups == 2 + 2 * 2 * 3 * 3 + 2 * 2 * 2 + 4 * 2  # every run is kept, failed ones included
     assert (keys["iter"].min() == 0).all()
     assert set(runs["status"]) <= {"converged", "budget", "diverged", "invalid"}
-    assert "invalid" in set(runs["status"])  # (μ, σ²)-NGD at ρ = 1.5 leaves the domain
-    np.testing.assert_allclose(runs["gap"], runs["loss"])  # f* = 0 for Gaussian VI
+    assert {"invalid", "diverged"} <= set(runs["status"])  # (μ, σ²)-NGD at ρ = 1.5; GD at ρ = 0.25 > 2/10
+    closed_form = runs[runs["target"] != "mixture"]
+    np.testing.assert_allclose(closed_form["gap"], closed_form["loss"])  # f* = 0 for both
+    gaussian = runs["target"] == "gaussian_1d"
+    assert runs.loc[gaussian, ["mean", "var"]].notna().all().all()
+    assert runs.loc[~gaussian, ["theta_0", "theta_1"]].notna().all().all()
+    assert runs.loc[gaussian, ["theta_0", "theta_1"]].isna().all().all()
+
+
+def test_mixture_gaps_use_the_cached_reference(run_two_cores):
+    reference = json.loads((run_two_cores / "results" / "reference" / "tiny_mixture.json").read_text())
+    runs = pd.read_parquet(run_two_cores / "results" / "runs" / "tiny_mixture")
+    np.testing.assert_array_equal(runs["gap"], runs["loss"] - reference["optimum_loss"])
+    assert reference["gradient_norm"] < 1e-8
+    ngd = runs[(runs["method"] == "ngd") & (runs["lr"] == 0.5)]
+    assert ngd["status"].iloc[0] == "converged"
 
 
 @pytest.mark.parametrize("method", ["gd", "ngd"])
@@ -137,11 +196,12 @@ def test_stats_agree_with_the_trajectories(run_two_cores):
     assert "\\toprule" in latex and latex.count("\\\\\n") == len(stats) + 1
 
 
-def test_figure_3_is_drawn(run_two_cores):
-    image = matplotlib.image.imread(run_two_cores / "figures" / "fig3_gaussian_vi.png")
+@pytest.mark.parametrize("figure", ["fig1_quadratic", "fig2_mixture", "fig3_gaussian_vi"])
+def test_blog_figures_are_drawn(run_two_cores, figure):
+    image = matplotlib.image.imread(run_two_cores / "figures" / f"{figure}.png")
     assert image.shape[0] > 400 and image.shape[1] > 500
     assert image[..., :3].std() > 0.05  # not a blank canvas
-    assert (run_two_cores / "figures" / "fig3_gaussian_vi.pdf").read_bytes().startswith(b"%PDF")
+    assert (run_two_cores / "figures" / f"{figure}.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_rerun_is_a_no_op(run_two_cores):
@@ -156,7 +216,8 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     files = output_files(run_two_cores)
     assert files == output_files(tmp_path)
-    assert len(files) == (2 + 4) * 2 + 2 + 2 * 2 + 2  # runs + summaries, stats, tables, figures
+    # runs + summaries of 14 cells, one reference, stats and tables of 4 experiments, 3 figures
+    assert len(files) == 14 * 2 + 1 + 4 + 4 * 2 + 3 * 2
     _, mismatch, errors = filecmp.cmpfiles(run_two_cores, tmp_path, [str(f) for f in files], shallow=False)
     assert not mismatch and not errors
 
