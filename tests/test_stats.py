@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -122,3 +123,44 @@ def test_tables_carry_the_statistics(sweep):
         assert rule in latex
     assert latex.count("\\\\\n") == len(stats) + 1  # header + one line per statistic
     assert "$\\infty$" in latex and "mean\\_var" in latex
+
+
+def test_atomic_write_replaces_whole_files_and_clears_stale_temporaries(tmp_path):
+    from ngbench.io import atomic_write, write_text
+
+    target = tmp_path / "table.csv"
+    stale = tmp_path / ".table.csv.abc123.tmp"
+    stale.write_text("half a file from a killed writer")
+    write_text("a,b\n1,2\n", target)
+    assert target.read_text() == "a,b\n1,2\n" and not stale.exists()
+
+    def fail(tmp):
+        Path(tmp).write_text("partial")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, fail)
+    assert target.read_text() == "a,b\n1,2\n"  # the old content survives a failed write
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+
+
+def test_foreign_and_corrupt_files_are_refused_by_name(tmp_path, sweep):
+    from ngbench.io import ResultFileError, read_summaries
+
+    _, trajectories, summaries = sweep
+    good = tmp_path / "good.parquet"
+    summaries.to_parquet(good)
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1 not really")
+    foreign = tmp_path / "foreign.parquet"
+    pd.DataFrame({"x": [1.0]}).to_parquet(foreign)
+    retyped = tmp_path / "retyped.parquet"
+    summaries.assign(seed=summaries["seed"].astype(str) + "x").to_parquet(retyped)
+    assert len(read_summaries([good])) == len(summaries)
+    for bad, message in (
+        (garbage, "not a readable parquet file"),
+        (foreign, "not an ngbench file of this kind; missing columns"),
+        (retyped, "unexpected types"),
+    ):
+        with pytest.raises(ResultFileError, match=rf"{bad.name}: {message}"):
+            read_summaries([good, bad])

@@ -264,3 +264,104 @@ def test_snakemake_lint_is_clean():
     assert linted.returncode == 0 and "Congratulations" in linted.stdout + linted.stderr, (
         linted.stdout + linted.stderr
     )
+
+
+def test_kill_minus_nine_then_the_same_command_completes_identically(run_two_cores, tmp_path):
+    """SIGKILL to Snakemake and its jobs mid-run; the same command again gives the uninterrupted bytes."""
+    import os
+    import signal
+    import time
+
+    write_config(tmp_path, TINY_CONFIG)
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--cores",
+        "2",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "results").rglob("*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = output_files(tmp_path)
+    assert len(finished) < len(output_files(run_two_cores)), "the kill came too late to interrupt anything"
+
+    again = snakemake(tmp_path, "--cores", "2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    files = output_files(run_two_cores)
+    assert output_files(tmp_path) == files
+    _, mismatch, errors = filecmp.cmpfiles(run_two_cores, tmp_path, [str(f) for f in files], shallow=False)
+    assert not mismatch and not errors
+
+
+def test_corrupt_summary_is_refused_with_its_name(run_two_cores, tmp_path):
+    import shutil
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(run_two_cores, workdir)
+    corrupt = workdir / "results" / "summaries" / "tiny_sweep" / "natural" / "gd.parquet"
+    corrupt.write_bytes(b"not a parquet file")
+    failed = snakemake(workdir, "--cores", "2", "results/stats/tiny_sweep.csv")
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    assert "results/summaries/tiny_sweep/natural/gd.parquet: not a readable parquet file" in output
+
+
+def test_duplicate_experiment_names_are_refused(tmp_path):
+    text = yaml.safe_dump(TINY_CONFIG, sort_keys=False)
+    row = yaml.safe_dump({"tiny_sweep": TINY_CONFIG["experiments"]["tiny_sweep"]}, sort_keys=False)
+    text = text.replace(
+        "experiments:\n", "experiments:\n" + "".join("  " + line + "\n" for line in row.splitlines())
+    )
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(text)
+    failed = snakemake(tmp_path, "--cores", "2", "-n")
+    assert failed.returncode != 0
+    assert "experiments.tiny_sweep: given twice" in failed.stdout + failed.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(REPO / "Snakefile", repo)
+    for folder in ("workflow", "src", "profiles"):
+        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    workdir = tmp_path / "work"
+    config = {
+        **TINY_CONFIG,
+        "experiments": {k: TINY_CONFIG["experiments"][k] for k in ("fig3_gaussian_vi", "tiny_quadratic")},
+        "figures": {k: TINY_CONFIG["figures"][k] for k in ("fig1_quadratic", "fig3_gaussian_vi")},
+    }
+    write_config(workdir, config)
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir), *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    assert run("--cores", "2").returncode == 0
+    module = repo / "src" / "ngbench" / "targets" / "quadratic.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    dry = run("-n")
+    assert dry.returncode == 0, dry.stderr
+    wildcards = [
+        line.split("wildcards:")[1].strip() for line in dry.stdout.splitlines() if "wildcards:" in line
+    ]
+    solved = {w for w in wildcards if w.startswith("experiment=tiny_quadratic, parameterization=")}
+    assert len(solved) == 4  # both charts × both methods of the edited target's experiment
+    assert set(wildcards) == solved | {"experiment=tiny_quadratic", "figure=fig1_quadratic"}

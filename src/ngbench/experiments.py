@@ -304,6 +304,34 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
+def duplicate_keys(yaml_text: str) -> list[str]:
+    """Keys given twice in one YAML mapping, as dotted paths.
+
+    YAML loaders keep the last of two equal keys without a word, so a second experiment row under
+    an existing name would silently replace the first.
+    """
+    import yaml
+
+    found = []
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, value_node in node.value:
+                key = key_node.value
+                where = f"{path}.{key}" if path else str(key)
+                if key in seen:
+                    found.append(where)
+                seen.add(key)
+                walk(value_node, where)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}.{index}")
+
+    walk(yaml.compose(yaml_text, Loader=yaml.SafeLoader), "")
+    return found
+
+
 def check_config(config: dict, schema: dict) -> Config:
     """Schema problems first (all of them), then the checks a schema cannot express."""
     problems = schema_problems(config, schema)

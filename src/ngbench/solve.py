@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import platform
+import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -32,11 +34,35 @@ class CellResult:
     seed: np.ndarray  # (B,)
 
 
+def source_revision() -> str:
+    """The git commit of the library's checkout, '+dirty' if its sources differ from it; else 'unknown'."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
 def _versions() -> dict:
     import pandas
 
     return {
         "ngbench": __version__,
+        "source": source_revision(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "pandas": pandas.__version__,

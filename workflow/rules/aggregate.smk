@@ -7,7 +7,7 @@ rule aggregate:
         markdown="results/tables/{experiment}.md",
         latex="results/tables/{experiment}.tex",
     params:
-        library=LIBRARY_DIGEST,
+        library=target_digest,
     log:
         "logs/aggregate/{experiment}.log",
     conda:

@@ -12,9 +12,17 @@ from snakemake.utils import validate
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
-from ngbench.experiments import ConfigError, check_config
+from ngbench.experiments import ConfigError, check_config, duplicate_keys
+from ngbench.targets import TARGETS
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+for config_path in workflow.configfiles:
+    repeated = duplicate_keys(Path(config_path).read_text())
+    if repeated:
+        raise WorkflowError(
+            f"invalid config {config_path}:\n"
+            + "\n".join(f"  {key}: given twice (YAML keeps only the last)" for key in repeated)
+        )
 try:
     # Lists every problem, one `field: message` line each, before any job can start.
     PLAN = check_config(config, yaml.safe_load(SCHEMA.read_text()))
@@ -24,16 +32,35 @@ except ConfigError as error:
 validate(config, str(SCHEMA))
 
 
-def library_digest():
-    """Hash of the library sources: a param of every rule, so editing the maths reruns its jobs."""
+def library_digest(target=None):
+    """Hash of the library sources a job runs: a param of every rule, so editing the maths reruns it.
+
+    Snakemake tracks a rule's script and params, not the modules the script imports. A target's
+    jobs hash every module but the other targets' own, so editing one target reruns its jobs only.
+    """
+    own_modules = LIBRARY_ROOT / "ngbench" / "targets"
     digest = hashlib.sha256()
     for path in sorted((LIBRARY_ROOT / "ngbench").rglob("*.py")):
+        if target and path.parent == own_modules and path.stem in TARGETS and path.stem != target:
+            continue
         digest.update(path.relative_to(LIBRARY_ROOT).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-LIBRARY_DIGEST = library_digest()
+TARGET_DIGESTS = {name: library_digest(name) for name in TARGETS}
+
+
+def digest_of(experiment):
+    return TARGET_DIGESTS[PLAN.experiments[experiment].target["name"]]
+
+
+def target_digest(wildcards):
+    return digest_of(wildcards.experiment)
+
+
+def figure_digest(wildcards):
+    return digest_of(PLAN.figures[wildcards.figure].experiment)
 NAME = "[a-z][a-z0-9_]*"
 
 

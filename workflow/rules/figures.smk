@@ -7,7 +7,7 @@ rule figure_paths:
         pdf="figures/{figure}.pdf",
     params:
         spec=figure_params,
-        library=LIBRARY_DIGEST,
+        library=figure_digest,
     log:
         "logs/figures/{figure}.log",
     conda:

@@ -4,7 +4,7 @@ rule reference:
         "results/reference/{experiment}.json",
     params:
         target=target_spec,
-        library=LIBRARY_DIGEST,
+        library=target_digest,
     log:
         "logs/reference/{experiment}.log",
     conda:
@@ -22,7 +22,7 @@ rule solve:
         summaries="results/summaries/{experiment}/{parameterization}/{method}.parquet",
     params:
         cell=solver_cell,
-        library=LIBRARY_DIGEST,
+        library=target_digest,
     log:
         "logs/solve/{experiment}/{parameterization}/{method}.log",
     conda:
