@@ -160,7 +160,7 @@ def test_foreign_and_corrupt_files_are_refused_by_name(tmp_path, sweep):
     for bad, message in (
         (garbage, "not a readable parquet file"),
         (foreign, "not an ngbench file of this kind; missing columns"),
-        (retyped, "unexpected types"),
+        (retyped, "columns of unexpected types"),
     ):
         with pytest.raises(ResultFileError, match=rf"{bad.name}: {message}"):
             read_summaries([good, bad])
