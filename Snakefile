@@ -10,6 +10,16 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+# On a cluster only the solvers are submitted; the rest is quick and runs where Snakemake runs.
+localrules:
+    all,
+    aggregate,
+    figure_paths,
+    reference,
+
+
 include: "workflow/rules/solve.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"

@@ -365,3 +365,21 @@ def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
     solved = {w for w in wildcards if w.startswith("experiment=tiny_quadratic, parameterization=")}
     assert len(solved) == 4  # both charts × both methods of the edited target's experiment
     assert set(wildcards) == solved | {"experiment=tiny_quadratic", "figure=fig1_quadratic"}
+
+
+def test_every_parquet_file_carries_its_provenance(run_two_cores):
+    from ngbench.io import read_provenance
+
+    files = sorted((run_two_cores / "results").rglob("*.parquet"))
+    assert files
+    for path in files:
+        provenance = read_provenance(path)
+        experiment, chart, method = path.relative_to(run_two_cores / "results").parts[1:4]
+        assert provenance["cell"]["experiment"] == experiment
+        assert (provenance["cell"]["parameterization"], provenance["cell"]["method"]) == (
+            chart,
+            method.split(".")[0],
+        )
+        assert provenance["cell"]["target"] == TINY_CONFIG["experiments"][experiment]["target"]
+        assert {"ngbench", "numpy", "pandas", "pyarrow", "python", "source"} <= set(provenance["versions"])
+        assert provenance["versions"]["source"] != ""

@@ -25,6 +25,8 @@ rule solve:
         library=target_digest,
     log:
         "logs/solve/{experiment}/{parameterization}/{method}.log",
+    group:
+        "solve"
     conda:
         "../envs/ngbench.yaml"
     script:
