@@ -39,6 +39,7 @@ class Experiment:
     seeds: tuple[int, ...]
     steps: int
     divergence_factor: float
+    thin: int | None  # keep ~thin log-spaced iterations per trajectory (None: every iteration)
     needs_reference: bool  # f* comes from a reference solve (see Target.needs_reference)
     plot_dimensions: int  # canonical coordinates, for figures that draw paths in 2-D
 
@@ -62,6 +63,7 @@ class Experiment:
             "seeds": list(self.seeds),
             "steps": self.steps,
             "divergence_factor": self.divergence_factor,
+            "thin": self.thin,
             "tolerances": list(tolerances),
         }
 
@@ -222,6 +224,7 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         seeds=seeds,
         steps=int(row["steps"]),
         divergence_factor=float(row.get("divergence_factor", 1e8)),
+        thin=row.get("thin"),
         needs_reference=target.needs_reference,
         plot_dimensions=len(target.state_names),
     )

@@ -69,8 +69,9 @@ def run_batch(
         # A copy: identity charts return their argument, and the loop updates θ in place.
         theta = np.array(chart.from_canonical(start), dtype=float)
         active = np.arange(batch)
+        everyone = True  # while no run has stopped, whole arrays stand in for gathers by index
         for t in range(steps + 1):
-            th = theta[active]
+            th = theta if everyone else theta[active]
             canonical = chart.to_canonical(th)
             finite = np.isfinite(th).all(axis=1) & np.isfinite(canonical).all(axis=1)
             inside = chart.in_domain(th) & target.in_domain(canonical)
@@ -79,19 +80,27 @@ def run_batch(
             if t == 0:
                 gap_limit[active] = divergence_factor * np.maximum(1.0, loss - f_star)
             exploding = record & (loss - f_star > gap_limit[active])
-
-            losses[t, active[record]] = loss[record]
-            states[t, active[record]] = canonical[record][:, recorded_coordinates]
-            status[active[finite & ~inside]] = "invalid"
-            status[active[~finite | (inside & ~np.isfinite(loss)) | exploding]] = "diverged"
-            stop_iter[active[~record | exploding]] = t
-
             keep = record & ~exploding
-            active = active[keep]
+
+            if everyone and keep.all():
+                losses[t] = loss
+                states[t] = canonical[:, recorded_coordinates]
+            else:
+                losses[t, active[record]] = loss[record]
+                states[t, active[record]] = canonical[record][:, recorded_coordinates]
+                status[active[finite & ~inside]] = "invalid"
+                status[active[~finite | (inside & ~np.isfinite(loss)) | exploding]] = "diverged"
+                stop_iter[active[~record | exploding]] = t
+                active = active[keep]
+                th, canonical = th[keep], canonical[keep]
+                everyone = False
             if t == steps or active.size == 0:
                 break
-            th, canonical = th[keep], canonical[keep]
-            theta[active] = th - lr[active, None] * direction(target, chart, th, canonical)
+            step = lr[active, None] * direction(target, chart, th, canonical)
+            if everyone:
+                theta -= step
+            else:
+                theta[active] = th - step
 
     gap = losses - f_star
     reached = (gap <= converged_gap).any(axis=0)

@@ -10,6 +10,7 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -58,14 +59,13 @@ def source_revision() -> str:
 
 
 def _versions() -> dict:
-    import pandas
-
+    # Read from package metadata: importing pandas only for its version would cost every job ~0.2 s.
     return {
         "ngbench": __version__,
         "source": source_revision(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "pandas": pandas.__version__,
+        "pandas": metadata.version("pandas"),
         "pyarrow": pa.__version__,
     }
 
@@ -122,7 +122,7 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
     }
     provenance = {"cell": params, "reference": reference, "versions": _versions()}
     trajectories = _trajectory_table(
-        result, keys, lr, seed, target.optimum_loss, recorded_state_names(target)
+        result, keys, lr, seed, target.optimum_loss, recorded_state_names(target), params.get("thin")
     )
     summaries = _summary_table(result, keys, lr, seed, target.optimum_loss, tolerances)
     return CellResult(
@@ -144,27 +144,44 @@ def reference_solution(target_spec: dict) -> dict:
     return make_target(target_spec).reference_solution()
 
 
-def _key_columns(keys: dict, lr: np.ndarray, seed: np.ndarray, index: np.ndarray) -> dict:
-    columns = {
-        name: pa.array(np.full(index.size, value, dtype=object), pa.string()) for name, value in keys.items()
-    }
+def _key_columns(keys: dict, lr: np.ndarray, seed: np.ndarray, status: np.ndarray, index: np.ndarray) -> dict:
+    """Columns repeated on every row of a run; strings are built by Arrow, not as Python objects."""
+    columns = {name: pa.repeat(value, index.size) for name, value in keys.items()}
     columns["lr"] = pa.array(lr[index])
     columns["seed"] = pa.array(seed[index])
+    codes = np.array([STATUSES.index(s) for s in status], dtype=np.int8)
+    columns["status"] = pa.DictionaryArray.from_arrays(codes[index], pa.array(STATUSES)).cast(pa.string())
     return columns
 
 
-def _trajectory_table(result, keys, lr, seed, f_star, recorded) -> pa.Table:
-    # Row order: run-major (lr, then seed), then iteration.
-    iters, runs = np.nonzero(result.recorded.T)[::-1]
-    columns = _key_columns(keys, lr, seed, runs)
-    loss = result.loss[iters, runs]
+def thinned_iterations(steps: int, points: int | None) -> np.ndarray:
+    """Which iterations a thinned trajectory keeps: 0, `steps`, and ~`points` log-spaced ones between."""
+    if points is None:
+        return np.ones(steps + 1, dtype=bool)
+    keep = np.zeros(steps + 1, dtype=bool)
+    keep[np.unique(np.floor(np.logspace(0, np.log10(max(steps, 1)), points)).astype(int))] = True
+    keep[[0, steps]] = True
+    return keep
+
+
+def _trajectory_table(result, keys, lr, seed, f_star, recorded, thin) -> pa.Table:
+    rows = result.recorded & thinned_iterations(result.loss.shape[0] - 1, thin)[:, None]
+    # A thinned run still ends on its last iterate: its final state, or where it failed.
+    last = result.recorded.shape[0] - 1 - result.recorded[::-1].argmax(axis=0)
+    rows[last[result.recorded.any(axis=0)], np.flatnonzero(result.recorded.any(axis=0))] = True
+    # Row order: run-major (lr, then seed), then iteration; boolean masks of the transposed
+    # histories give exactly that order without fancy indexing.
+    mask = rows.T
+    runs = np.repeat(np.arange(mask.shape[0]), mask.sum(axis=1))
+    iters = np.broadcast_to(np.arange(mask.shape[1]), mask.shape)[mask]
+    loss = result.loss.T[mask]
+    columns = _key_columns(keys, lr, seed, result.status, runs)
     columns["iter"] = pa.array(iters.astype(np.int64))
     columns["loss"] = pa.array(loss)
     columns["gap"] = pa.array(loss - f_star)
-    columns["status"] = pa.array(result.status[runs].astype(str), pa.string())
     for name in STATE_COLUMNS:
         if name in recorded:
-            columns[name] = pa.array(result.states[iters, runs, recorded.index(name)])
+            columns[name] = pa.array(result.states[:, :, recorded.index(name)].T[mask])
         else:
             columns[name] = pa.nulls(runs.size, pa.float64())
     return pa.table(columns, schema=TRAJECTORY_SCHEMA)
@@ -182,11 +199,10 @@ def _summary_table(result, keys, lr, seed, f_star, tolerances) -> pa.Table:
     last = np.where(recorded.any(axis=0), recorded.shape[0] - 1 - recorded[::-1].argmax(axis=0), -1)
     final_gap = np.where(last >= 0, gap[np.maximum(last, 0), np.arange(n_runs)], np.nan)
     hit = hits[tol_index, runs]
-    columns = _key_columns(keys, lr, seed, runs)
+    columns = _key_columns(keys, lr, seed, result.status, runs)
     columns["tolerance"] = pa.array(np.asarray(tolerances)[tol_index])
     columns["hit_iter"] = pa.array(hit, mask=hit < 0)
     columns["stop_iter"] = pa.array(result.stop_iter[runs])
-    columns["status"] = pa.array(result.status[runs].astype(str), pa.string())
     columns["initial_gap"] = pa.array(gap[0, runs])
     columns["final_gap"] = pa.array(final_gap[runs])
     return pa.table(columns, schema=SUMMARY_SCHEMA)
