@@ -17,6 +17,8 @@ localrules:
     all,
     aggregate,
     figure_paths,
+    analysis_figures,
+    invariance_figure,
     reference,
 
 
@@ -28,8 +30,16 @@ include: "workflow/rules/figures.smk"
 rule all:
     input:
         trajectories=all_trajectory_files(),
-        stats=expand("results/stats/{experiment}.csv", experiment=PLAN.experiments),
+        stats=expand(
+            "results/stats/{experiment}{kind}.csv",
+            experiment=PLAN.experiments,
+            kind=["", "_best_lr", "_paired"],
+        ),
         tables=expand(
-            "results/tables/{experiment}.{ext}", experiment=PLAN.experiments, ext=["md", "tex"]
+            "results/tables/{experiment}{kind}.{ext}",
+            experiment=PLAN.experiments,
+            kind=["", "_best_lr", "_paired"],
+            ext=["md", "tex"],
         ),
         figures=expand("figures/{figure}.{ext}", figure=PLAN.figures, ext=["png", "pdf"]),
+        analysis=analysis_figure_files(),

@@ -15,6 +15,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+# This checkout's library, whatever is installed: a benchmark of a clone measures that clone.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
 from ngbench.experiments import initial_states, parse_config
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import yaml
 
+# This checkout's library, whatever is installed: a benchmark of a clone measures that clone.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
 from ngbench.experiments import check_config
 from ngbench.io import read_summaries, write_parquet, write_text
 from ngbench.solve import solve_cell

@@ -117,7 +117,7 @@ def test_tables_carry_the_statistics(sweep):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[2] == f"{row['lr']:.4g}"
         assert cells[5] == str(row["successes"])
-        assert cells[8] == ("∞" if math.isinf(row["art"]) else f"{row['art']:.1f}")
+        assert cells[9] == ("∞" if math.isinf(row["art"]) else f"{row['art']:.1f}")
     assert "∞" in markdown  # the tiny learning rate never reaches 1e-8
     for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\caption{", "\\label{tab:sweep-iterations}"):
         assert rule in latex
@@ -164,3 +164,119 @@ def test_foreign_and_corrupt_files_are_refused_by_name(tmp_path, sweep):
     ):
         with pytest.raises(ResultFileError, match=rf"{bad.name}: {message}"):
             read_summaries([good, bad])
+
+
+def test_thinned_trajectories_keep_exact_first_hits_and_every_run_end(sweep):
+    from ngbench.solve import thinned_iterations
+
+    params, full, summaries = sweep
+    kept = thinned_iterations(300, 20)
+    assert kept[0] and kept[300] and kept.sum() <= 22
+    assert np.all(np.diff(np.flatnonzero(kept)[1:]) >= 1)
+    thin = solve_cell({**params, "thin": 20})
+    thinned = thin.trajectories.to_pandas()
+    # Summaries (first hits, stops, statuses) are computed before thinning: identical.
+    pd.testing.assert_frame_equal(thin.summaries.to_pandas(), summaries)
+    merged = thinned.merge(full, on=["lr", "seed", "iter"], suffixes=("", "_full"), validate="one_to_one")
+    assert len(merged) == len(thinned) < len(full) / 5
+    np.testing.assert_array_equal(merged["loss"], merged["loss_full"])
+    np.testing.assert_array_equal(merged["var"], merged["var_full"])
+    last_full = full.groupby(["lr", "seed"])["iter"].max()
+    last_thin = thinned.groupby(["lr", "seed"])["iter"].max()
+    pd.testing.assert_series_equal(last_thin, last_full)  # each run still ends where it ended
+    assert set(thinned.loc[thinned["iter"] > 0, "iter"]) <= set(np.flatnonzero(kept)) | set(last_full)
+
+
+def test_quartiles_and_bootstrap_interval(sweep):
+    _, _, summaries = sweep
+    stats = iteration_counts(summaries)
+    again = iteration_counts(summaries)
+    pd.testing.assert_frame_equal(stats, again)  # the bootstrap is seeded: same table twice
+    for _, row in stats.iterrows():
+        if row["successes"]:
+            assert row["q25_iters"] <= row["median_iters"] <= row["q75_iters"]
+            assert row["art_low"] <= row["art"] * (1 + 1e-12) or math.isinf(row["art_high"])
+            assert row["art_low"] <= row["art_high"]
+        else:
+            assert math.isinf(row["art_low"]) and math.isinf(row["art_high"])
+
+
+def test_bootstrap_interval_by_hand():
+    from ngbench.stats import bootstrap_art_interval
+
+    spent = np.array([10.0, 10.0, 10.0, 10.0])
+    assert bootstrap_art_interval(spent, np.ones(4, bool), "k") == (10.0, 10.0)  # no spread, no width
+    spent = np.array([5.0, 20.0, 100.0, 100.0])
+    success = np.array([True, True, False, False])
+    low, high = bootstrap_art_interval(spent, success, "k")
+    assert low < (5 + 20 + 200) / 2 < high or math.isinf(high)
+    assert low >= 5.0
+
+
+def synthetic_summaries():
+    """Two methods on 6 seeds × 2 learning rates at one tolerance, with runtimes chosen by hand."""
+    rows = []
+    runtimes = {  # (method, lr) → runtime per seed 0..5 (None: never reached)
+        ("gd", 0.1): [50, 60, None, 55, 70, 65],
+        ("gd", 0.5): [30, None, None, 35, None, 40],  # fast when it works, fails half the time
+        ("ngd", 0.1): [20, 22, 21, 23, 19, 24],
+        ("ngd", 0.5): [8, 9, 7, 10, 9, 8],
+    }
+    for (method, lr), values in runtimes.items():
+        for seed, value in enumerate(values):
+            rows.append(
+                {
+                    "experiment": "e",
+                    "target": "t",
+                    "parameterization": "p",
+                    "method": method,
+                    "lr": lr,
+                    "seed": seed,
+                    "tolerance": 1e-8,
+                    "hit_iter": np.nan if value is None else float(value),
+                    "stop_iter": 100,
+                    "status": "budget",
+                    "final_gap": 1e-3 if value is None else 1e-9,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_best_learning_rate_is_chosen_on_one_half_and_reported_on_the_other():
+    from ngbench.stats import best_learning_rates, split_seeds
+
+    assert split_seeds([5, 1, 3, 0]) == ([0, 3], [1, 5])
+    best = best_learning_rates(synthetic_summaries(), 1e-8).set_index("method")
+    # gd, tuning seeds 0, 2, 4: lr 0.1 → (50 + 100 + 70)/2 = 110; lr 0.5 → (30 + 100 + 100)/1 = 230.
+    assert best.loc["gd", "best_lr"] == 0.1 and best.loc["gd", "tuning_art"] == pytest.approx(110)
+    # reported on seeds 1, 3, 5 at lr 0.1: 60, 55, 65 → aRT 60.
+    assert best.loc["gd", "art"] == pytest.approx(60) and best.loc["gd", "median_iters"] == 60
+    assert best.loc["ngd", "best_lr"] == 0.5 and best.loc["ngd", "art"] == pytest.approx((9 + 10 + 8) / 3)
+    assert (best["learning_rates_tried"] == 2).all() and (best["reporting_seeds"] == 3).all()
+
+
+def test_paired_comparison_and_holm():
+    from scipy.stats import wilcoxon
+
+    from ngbench.stats import holm, paired_comparison
+
+    table = paired_comparison(synthetic_summaries(), 1e-8)
+    row = table.iloc[0]
+    assert (row["ngd_lr"], row["gd_lr"], row["pairs"]) == (0.5, 0.1, 3)
+    assert (row["ngd_faster"], row["gd_faster"], row["ties"]) == (3, 0, 0)
+    assert row["p_value"] == pytest.approx(wilcoxon([9 - 60, 10 - 55, 8 - 65]).pvalue)
+    assert row["median_speedup"] == pytest.approx(np.median([60 / 9, 55 / 10, 65 / 8]))
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan])
+
+
+def test_a_method_that_never_succeeds_is_compared_at_its_closest_lr():
+    from ngbench.stats import best_learning_rates, paired_comparison
+
+    summaries = synthetic_summaries()
+    gd = summaries["method"] == "gd"
+    summaries.loc[gd, "hit_iter"] = np.nan
+    summaries.loc[gd, "final_gap"] = np.where(summaries.loc[gd, "lr"] == 0.5, 1e-6, 1e-3)  # 0.5 ends closer
+    best = best_learning_rates(summaries, 1e-8).set_index("method")
+    assert best.loc["gd", "best_lr"] == 0.5 and math.isinf(best.loc["gd", "art"])
+    row = paired_comparison(summaries, 1e-8).iloc[0]
+    assert (row["pairs"], row["ngd_faster"], row["gd_faster"]) == (3, 3, 0)

@@ -176,6 +176,18 @@ def test_figure_3_rows_equal_the_blog_computation(run_two_cores, method):
     )
 
 
+def test_paired_and_best_lr_tables_are_written(run_two_cores):
+    best = pd.read_csv(run_two_cores / "results" / "stats" / "tiny_sweep_best_lr.csv")
+    assert len(best) == 2 * 2 and (best["learning_rates_tried"] == 3).all()
+    assert (best["tuning_seeds"] == 2).all() and (best["reporting_seeds"] == 1).all()
+    paired = pd.read_csv(run_two_cores / "results" / "stats" / "tiny_sweep_paired.csv")
+    assert sorted(paired["parameterization"]) == ["mean_var", "natural"]
+    assert "p (Holm)" in (run_two_cores / "results" / "tables" / "tiny_sweep_paired.md").read_text()
+    # fig3 has one seed: nothing to hold out, which the table says (tuning and reporting both seed 0).
+    single = pd.read_csv(run_two_cores / "results" / "stats" / "fig3_gaussian_vi_best_lr.csv")
+    assert (single["tuning_seeds"] == 1).all() and (single["reporting_seeds"] == 1).all()
+
+
 def test_stats_agree_with_the_trajectories(run_two_cores):
     runs = pd.read_parquet(run_two_cores / "results" / "runs")
     stats = pd.read_csv(run_two_cores / "results" / "stats" / "tiny_sweep.csv")
@@ -196,7 +208,18 @@ def test_stats_agree_with_the_trajectories(run_two_cores):
     assert "\\toprule" in latex and latex.count("\\\\\n") == len(stats) + 1
 
 
-@pytest.mark.parametrize("figure", ["fig1_quadratic", "fig2_mixture", "fig3_gaussian_vi"])
+@pytest.mark.parametrize(
+    "figure",
+    [
+        "fig1_quadratic",
+        "fig2_mixture",
+        "fig3_gaussian_vi",
+        "tiny_sweep_convergence",
+        "tiny_sweep_lr_sensitivity",
+        "tiny_sweep_ecdf",
+        "tiny_sweep_invariance",
+    ],
+)
 def test_blog_figures_are_drawn(run_two_cores, figure):
     image = matplotlib.image.imread(run_two_cores / "figures" / f"{figure}.png")
     assert image.shape[0] > 400 and image.shape[1] > 500
@@ -216,8 +239,9 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     files = output_files(run_two_cores)
     assert files == output_files(tmp_path)
-    # runs + summaries of 14 cells, one reference, stats and tables of 4 experiments, 3 figures
-    assert len(files) == 14 * 2 + 1 + 4 + 4 * 2 + 3 * 2
+    # runs + summaries of 14 cells, one reference, 3 statistics and 3 × 2 tables of 4 experiments,
+    # 3 blog figures and tiny_sweep's convergence, lr-sensitivity, ECDF and invariance figures
+    assert len(files) == 14 * 2 + 1 + 4 * 3 + 4 * 3 * 2 + (3 + 4) * 2
     _, mismatch, errors = filecmp.cmpfiles(run_two_cores, tmp_path, [str(f) for f in files], shallow=False)
     assert not mismatch and not errors
 

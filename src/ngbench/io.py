@@ -124,20 +124,27 @@ class ResultFileError(ValueError):
     """A results file that is missing, unreadable or not of the expected schema."""
 
 
-def _read_checked(paths, schema: pa.Schema):
+def _read_checked(paths, schema: pa.Schema, columns=None):
     import pandas as pd
+
+    if columns is not None:
+        schema = pa.schema([schema.field(name) for name in columns])
 
     frames = []
     for path in paths:
         try:
-            table = pq.read_table(path)
+            present = pq.read_schema(path).names
         except (OSError, pa.ArrowException) as exc:
             raise ResultFileError(f"{path}: not a readable parquet file ({exc})") from None
-        missing = [f.name for f in schema if f.name not in table.column_names]
+        missing = [name for name in schema.names if name not in present]
         if missing:
             raise ResultFileError(
                 f"{path}: not an ngbench file of this kind; missing columns {', '.join(missing)}"
             )
+        try:
+            table = pq.read_table(path, columns=schema.names)
+        except (OSError, pa.ArrowException) as exc:
+            raise ResultFileError(f"{path}: not a readable parquet file ({exc})") from None
         try:
             table = table.select(schema.names).cast(schema)
         except (pa.ArrowException, ValueError) as exc:
@@ -152,5 +159,6 @@ def read_summaries(paths):
     return _read_checked(paths, SUMMARY_SCHEMA)
 
 
-def read_trajectories(paths):
-    return _read_checked(paths, TRAJECTORY_SCHEMA)
+def read_trajectories(paths, columns=None):
+    """Trajectory files as one DataFrame; `columns` reads only those (the others stay on disk)."""
+    return _read_checked(paths, TRAJECTORY_SCHEMA, columns)

@@ -15,6 +15,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.ticker import LogFormatterMathtext  # noqa: E402
 
 from ngbench.io import atomic_write  # noqa: E402
+from ngbench.stats import split_seeds  # noqa: E402
 from ngbench.targets.base import Target  # noqa: E402
 
 METHOD_STYLE = {
@@ -148,3 +149,195 @@ def select_paths(
             raise ValueError(f"no trajectory for {parameterization}/{method} at lr {lr} seed {seed}")
         paths[method] = rows
     return paths
+
+
+# --- analysis figures of a whole experiment ------------------------------------------------------
+
+GAP_FLOOR = 1e-16  # gaps of exactly 0 (an exact optimum) drawn at the floor of the log axis
+
+
+def _panels(count: int):
+    columns = min(count, 3)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(3.6 * columns, 3.0 * rows + 0.8),
+        layout="constrained",
+        squeeze=False,
+        sharey=True,
+    )
+    for ax in axes.ravel()[count:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()[:count]
+
+
+def _style(method: str) -> dict:
+    return METHOD_STYLE.get(method, {"color": "black", "marker": "x", "label": method})
+
+
+def gap_quantiles(rows: pd.DataFrame, steps: int) -> np.ndarray:
+    """25/50/75 % of the gap over seeds at each iteration, shape (3, steps + 1).
+
+    A run that stopped early keeps its last gap if it ran out of budget, and counts as +∞ from the
+    iteration where it diverged or left the domain, so failures pull the band up instead of vanishing.
+    """
+    seeds = sorted(rows["seed"].unique())
+    gaps = np.full((len(seeds), steps + 1), np.nan)
+    for i, (_, run) in enumerate(rows.groupby("seed", sort=True)):
+        gaps[i, run["iter"].to_numpy()] = np.maximum(run["gap"].to_numpy(), GAP_FLOOR)
+        last = int(run["iter"].max())
+        if run["status"].iloc[0] in ("diverged", "invalid"):
+            gaps[i, last + 1 :] = np.inf
+    # Thinned trajectories: carry each run's last kept value forward to the next kept iteration.
+    gaps = pd.DataFrame(gaps).ffill(axis=1).to_numpy()
+    return np.quantile(gaps, [0.25, 0.5, 0.75], axis=0, method="inverted_cdf")
+
+
+def convergence_figure(
+    trajectories: pd.DataFrame, best: pd.DataFrame, steps: int, tolerance: float, title: str
+) -> plt.Figure:
+    """Gap against iteration, median and 25–75 % band over the reporting seeds, each method at its
+    tuned lr, a panel per chart; the legend counts the runs that reach the tolerance."""
+    trajectories = trajectories[trajectories["seed"].isin(split_seeds(trajectories["seed"].unique())[1])]
+    charts = sorted(best["parameterization"].unique())
+    fig, axes = _panels(len(charts))
+    iterations = np.arange(steps + 1)
+    for ax, chart in zip(axes, charts, strict=True):
+        for _, choice in best[best["parameterization"] == chart].iterrows():
+            rows = trajectories[
+                (trajectories["parameterization"] == chart)
+                & (trajectories["method"] == choice["method"])
+                & np.isclose(trajectories["lr"], choice["best_lr"])
+            ]
+            if rows.empty:
+                continue
+            low, median, high = gap_quantiles(rows, steps)
+            style = _style(choice["method"])
+            reached = rows.groupby("seed")["gap"].min() <= tolerance
+            outcome = f"{reached.sum()}/{reached.size} reach {tolerance:g}"
+            ax.plot(
+                iterations,
+                median,
+                color=style["color"],
+                label=f"{style['label']}, lr {choice['best_lr']:.3g}: {outcome}",
+            )
+            ax.fill_between(
+                iterations, low, np.minimum(high, 1e300), color=style["color"], alpha=0.2, linewidth=0
+            )
+        ax.set_yscale("log")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(0, steps)
+        ax.set_ylim(GAP_FLOOR / 2, None)
+        ax.set_title(chart, fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0].set_ylabel("gap  $\\mathcal{L} - \\mathcal{L}^*$")
+    fig.suptitle(title)
+    return fig
+
+
+def lr_sensitivity_figure(stats: pd.DataFrame, tolerance: float, title: str) -> plt.Figure:
+    """aRT against learning rate (log-log) per chart and method; learning rates with no success are marked."""
+    at_tolerance = stats[np.isclose(stats["tolerance"], tolerance)]
+    charts = sorted(at_tolerance["parameterization"].unique())
+    fig, axes = _panels(len(charts))
+    finite = at_tolerance.loc[np.isfinite(at_tolerance["art"]), "art"]
+    ceiling = float(finite.max()) * 3 if len(finite) else 10.0
+    for ax, chart in zip(axes, charts, strict=True):
+        for method, rows in at_tolerance[at_tolerance["parameterization"] == chart].groupby(
+            "method", sort=True
+        ):
+            style = _style(method)
+            ok = np.isfinite(rows["art"])
+            ax.plot(
+                rows.loc[ok, "lr"],
+                rows.loc[ok, "art"],
+                color=style["color"],
+                marker=style["marker"],
+                markersize=4,
+                label=style["label"],
+            )
+            ax.plot(
+                rows.loc[~ok, "lr"],
+                np.full((~ok).sum(), ceiling),
+                linestyle="none",
+                marker="x",
+                color=style["color"],
+                markersize=6,
+                label=f"{style['label']}: no success",
+            )
+        ax.axhline(ceiling, color="grey", linewidth=0.5, linestyle=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(chart, fontsize=10)
+        ax.set_xlabel("learning rate")
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0].set_ylabel(f"aRT to gap ≤ {tolerance:g}  (× = none of the runs)")
+    fig.suptitle(title)
+    return fig
+
+
+def ecdf_figure(summaries: pd.DataFrame, best: pd.DataFrame, steps: int, title: str) -> plt.Figure:
+    """Fraction of (seed × tolerance) targets reached by each iteration, per method at its tuned lr per
+    chart, over the reporting seeds (the learning rates were chosen on the others)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    chosen = summaries.merge(
+        best[["parameterization", "method", "best_lr"]], on=["parameterization", "method"]
+    )
+    chosen = chosen[np.isclose(chosen["lr"], chosen["best_lr"])]
+    iterations = np.unique(np.geomspace(1, max(steps, 1), 200).astype(int))
+    for method, rows in chosen.groupby("method", sort=True):
+        hits = rows["hit_iter"].to_numpy(dtype=float)
+        reached = np.array([(hits <= t).sum() for t in iterations]) / len(hits)
+        style = _style(method)
+        ax.step(
+            iterations,
+            reached,
+            where="post",
+            color=style["color"],
+            label=f"{style['label']} ({len(hits)} run × tolerance pairs)",
+        )
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("fraction of targets reached")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def invariance_figure(audit: pd.DataFrame, title: str) -> plt.Figure:
+    """Spread between charts of one step from the same start, against lr (log-log), with slopes 1 and 2."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    for method, rows in audit.groupby("method", sort=True):
+        style = _style(method)
+        ax.plot(
+            rows["lr"], rows["spread"], color=style["color"], marker=style["marker"], label=style["label"]
+        )
+    lr = audit["lr"].to_numpy()
+    anchor = audit["lr"].min()
+    for slope, method, text in ((1, "gd", "slope 1"), (2, "ngd", "slope 2")):
+        rows = audit[audit["method"] == method]
+        if rows.empty:
+            continue
+        start = rows.loc[rows["lr"] == anchor, "spread"].iloc[0]
+        ax.plot(
+            np.sort(lr), start * (np.sort(lr) / anchor) ** slope, color="grey", linestyle=":", linewidth=1
+        )
+        middle = np.sqrt(lr.min() * lr.max())
+        ax.annotate(
+            text,
+            (middle, start * (middle / anchor) ** slope),
+            fontsize=8,
+            color="grey",
+            textcoords="offset points",
+            xytext=(4, -12),
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate $\\rho$")
+    ax.set_ylabel("largest distance between charts after one step")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig

@@ -1,17 +1,35 @@
-"""Iteration counts over run summaries, COCO-style: every run counts, failures included.
+"""Statistics over run summaries, COCO-style: every run counts, failures included.
 
 For a tolerance τ a run succeeds if its gap ever reaches τ; it spends `hit_iter` iterations if it
 succeeds and `stop_iter` (its whole budget, or the iteration where it diverged or left the domain)
 if not. aRT = (iterations spent by all runs) / successes, ∞ when no run succeeds.
+
+Learning rates are tuned honestly: `best_learning_rates` picks each method's learning rate on one
+half of the seeds and reports it on the other half; `paired_comparison` compares two methods at
+those learning rates, seed by seed, on the reporting half.
 """
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 import pandas as pd
 
 GROUP_COLUMNS = ["experiment", "target", "parameterization", "method", "lr", "tolerance"]
-STAT_COLUMNS = ["runs", "successes", "success_rate", "median_iters", "art"]
+STAT_COLUMNS = [
+    "runs",
+    "successes",
+    "success_rate",
+    "median_iters",
+    "q25_iters",
+    "q75_iters",
+    "art",
+    "art_low",
+    "art_high",
+]
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_LEVEL = 0.90
 
 
 def iterations_spent(summaries: pd.DataFrame) -> pd.Series:
@@ -19,29 +37,183 @@ def iterations_spent(summaries: pd.DataFrame) -> pd.Series:
     return hit.where(hit.notna(), summaries["stop_iter"]).astype(float)
 
 
+def _art(spent: np.ndarray, success: np.ndarray) -> np.ndarray:
+    """aRT along the last axis: total spent / successes, ∞ without a success."""
+    successes = success.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(successes > 0, spent.sum(axis=-1) / np.maximum(successes, 1), np.inf)
+
+
+def bootstrap_art_interval(spent: np.ndarray, success: np.ndarray, key: str) -> tuple[float, float]:
+    """A 90 % percentile-bootstrap interval for aRT over runs, resampled with replacement.
+
+    The generator is keyed by the group's name, so an interval does not move when other groups are
+    added to the table; quantiles are taken as sample values, so ∞ (no success in a resample) is kept.
+    """
+    rng = np.random.default_rng([zlib.crc32(key.encode()), len(spent)])
+    picks = rng.integers(0, len(spent), size=(BOOTSTRAP_RESAMPLES, len(spent)))
+    resampled = _art(spent[picks], success[picks])
+    tail = (1 - BOOTSTRAP_LEVEL) / 2
+    low, high = np.quantile(resampled, [tail, 1 - tail], method="inverted_cdf")
+    return float(low), float(high)
+
+
 def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
     """One row per (experiment, target, parameterization, method, lr, tolerance)."""
-    frame = summaries.assign(
-        success=summaries["hit_iter"].notna(),
-        spent=iterations_spent(summaries),
-    )
-    grouped = frame.groupby(GROUP_COLUMNS, sort=True, observed=True)
-    stats = grouped.agg(
-        runs=("success", "size"),
-        successes=("success", "sum"),
-        total_spent=("spent", "sum"),
-    )
-    stats["median_iters"] = grouped["hit_iter"].median().astype(float)
-    stats["success_rate"] = stats["successes"] / stats["runs"]
-    with np.errstate(divide="ignore"):
-        stats["art"] = np.where(stats["successes"] > 0, stats["total_spent"] / stats["successes"], np.inf)
-    stats = stats.reset_index()
-    stats["successes"] = stats["successes"].astype(np.int64)
-    stats["runs"] = stats["runs"].astype(np.int64)
+    frame = summaries.assign(success=summaries["hit_iter"].notna(), spent=iterations_spent(summaries))
+    rows = []
+    for key, group in frame.groupby(GROUP_COLUMNS, sort=True, observed=True):
+        success = group["success"].to_numpy()
+        spent = group["spent"].to_numpy()
+        hits = group.loc[group["success"], "hit_iter"].to_numpy(dtype=float)
+        quartiles = np.percentile(hits, [25, 50, 75]) if hits.size else [np.nan] * 3
+        low, high = bootstrap_art_interval(spent, success, "/".join(map(str, key)))
+        rows.append(
+            (
+                *key,
+                len(group),
+                int(success.sum()),
+                success.mean(),
+                quartiles[1],
+                quartiles[0],
+                quartiles[2],
+                float(_art(spent, success)),
+                low,
+                high,
+            )
+        )
+    stats = pd.DataFrame(rows, columns=GROUP_COLUMNS + STAT_COLUMNS)
     # Descending tolerance within a cell reads as "easy target first".
     stats = stats.sort_values(
         ["experiment", "parameterization", "method", "lr", "tolerance"],
         ascending=[True, True, True, True, False],
         kind="mergesort",
     )
-    return stats[GROUP_COLUMNS + STAT_COLUMNS].reset_index(drop=True)
+    return stats.reset_index(drop=True)
+
+
+def split_seeds(seeds) -> tuple[list[int], list[int]]:
+    """Tuning half (even positions) and reporting half (odd positions) of the sorted seeds.
+
+    With a single seed there is nothing to hold out: both halves are that seed, and the tables say so.
+    """
+    ordered = sorted(set(int(s) for s in seeds))
+    if len(ordered) < 2:
+        return ordered, ordered
+    return ordered[0::2], ordered[1::2]
+
+
+def best_learning_rates(summaries: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """Per (experiment, parameterization, method): the lr of smallest aRT on the tuning half, reported
+    on the other half, with the number of learning rates tried (the tuning budget)."""
+    at_tolerance = summaries[np.isclose(summaries["tolerance"], tolerance, rtol=1e-12, atol=0)]
+    frame = at_tolerance.assign(
+        success=at_tolerance["hit_iter"].notna(), spent=iterations_spent(at_tolerance)
+    )
+    tuning, reporting = split_seeds(frame["seed"].unique())
+    rows = []
+    for (experiment, parameterization, method), cell in frame.groupby(
+        ["experiment", "parameterization", "method"], sort=True, observed=True
+    ):
+        tuned = cell[cell["seed"].isin(tuning)].groupby("lr", sort=True)
+        art_by_lr = tuned.apply(lambda g: float(_art(g["spent"].to_numpy(), g["success"].to_numpy())))
+        # Where no lr ever succeeds, the one whose runs ended closest to f* still gets compared,
+        # so a method that never converges shows up as losing, not as missing.
+        closeness = tuned["final_gap"].median().fillna(np.inf)
+        ranking = pd.DataFrame({"art": art_by_lr, "closeness": closeness}).sort_values(["art", "closeness"])
+        best = float(ranking.index[0])
+        held_out = cell[cell["seed"].isin(reporting) & np.isclose(cell["lr"], best)]
+        hits = held_out.loc[held_out["success"], "hit_iter"].to_numpy(dtype=float)
+        rows.append(
+            {
+                "experiment": experiment,
+                "parameterization": parameterization,
+                "method": method,
+                "tolerance": tolerance,
+                "learning_rates_tried": int(cell["lr"].nunique()),
+                "best_lr": best,
+                "tuning_art": float(ranking["art"].iloc[0]),
+                "tuning_seeds": len(tuning),
+                "reporting_seeds": len(reporting),
+                "runs": len(held_out),
+                "successes": int(held_out["success"].sum()),
+                "median_iters": float(np.median(hits)) if hits.size else np.nan,
+                "art": float(_art(held_out["spent"].to_numpy(), held_out["success"].to_numpy()))
+                if len(held_out)
+                else np.inf,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (NaN stays NaN and is not counted)."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="mergesort")]
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def paired_comparison(
+    summaries: pd.DataFrame, tolerance: float, first: str = "ngd", second: str = "gd"
+) -> pd.DataFrame:
+    """`first` against `second` on the same seeds of the reporting half, each at its tuned lr.
+
+    A run's runtime is its iterations to the tolerance; a run that never gets there is censored and
+    ranks behind every run that does (runtime = ∞; two censored runs tie). The two-sided Wilcoxon
+    signed-rank test runs on the paired differences of ranks-compatible runtimes, zero differences
+    dropped; p-values are Holm-corrected over the parameterizations of an experiment.
+    """
+    from scipy.stats import wilcoxon
+
+    best = best_learning_rates(summaries, tolerance).set_index(["experiment", "parameterization", "method"])
+    at_tolerance = summaries[np.isclose(summaries["tolerance"], tolerance, rtol=1e-12, atol=0)]
+    _, reporting = split_seeds(at_tolerance["seed"].unique())
+    rows = []
+    for (experiment, parameterization), cell in at_tolerance.groupby(
+        ["experiment", "parameterization"], sort=True
+    ):
+        if {first, second} - set(cell["method"]):
+            continue
+        runtimes = {}
+        for method in (first, second):
+            lr = best.loc[(experiment, parameterization, method), "best_lr"]
+            runs = cell[
+                (cell["method"] == method) & np.isclose(cell["lr"], lr) & cell["seed"].isin(reporting)
+            ]
+            runtimes[method] = runs.set_index("seed")["hit_iter"].astype(float).fillna(np.inf)
+        paired = pd.concat(runtimes, axis=1, join="inner").dropna()
+        a, b = paired[first].to_numpy(), paired[second].to_numpy()
+        # Censored runtimes: finite stand-ins above every observed one keep the signed ranks right.
+        ceiling = np.nanmax(np.where(np.isfinite(np.r_[a, b, 0.0]), np.r_[a, b, 0.0], np.nan)) + 1
+        differences = np.where(np.isfinite(a), a, ceiling) - np.where(np.isfinite(b), b, ceiling)
+        p_value = float(wilcoxon(differences).pvalue) if np.any(differences != 0) else np.nan
+        both = np.isfinite(a) & np.isfinite(b)
+        rows.append(
+            {
+                "experiment": experiment,
+                "parameterization": parameterization,
+                "tolerance": tolerance,
+                f"{first}_lr": best.loc[(experiment, parameterization, first), "best_lr"],
+                f"{second}_lr": best.loc[(experiment, parameterization, second), "best_lr"],
+                "pairs": len(paired),
+                f"{first}_faster": int((differences < 0).sum()),
+                f"{second}_faster": int((differences > 0).sum()),
+                "ties": int((differences == 0).sum()),
+                "median_speedup": float(np.median(b[both] / np.maximum(a[both], 1)))
+                if both.any()
+                else np.nan,
+                "p_value": p_value,
+            }
+        )
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["p_holm"] = np.concatenate(
+            [holm(g["p_value"]) for _, g in table.groupby("experiment", sort=True)]
+        )
+    return table

@@ -109,6 +109,32 @@ def target_spec(wildcards):
     return PLAN.experiments[wildcards.experiment].target
 
 
+# Experiments with several seeds get the analysis figures; those with several charts, the audit.
+ANALYSED = [name for name, e in PLAN.experiments.items() if len(e.seeds) >= 2]
+AUDITED = [
+    name
+    for name in ANALYSED
+    if len(PLAN.experiments[name].parameterizations) >= 2 and "ngd" in PLAN.experiments[name].methods
+]
+
+
+def analysis_figure_files():
+    kinds = ["convergence", "lr_sensitivity", "ecdf"]
+    files = expand("figures/{experiment}_{kind}.{ext}", experiment=ANALYSED, kind=kinds, ext=["png", "pdf"])
+    return files + expand("figures/{experiment}_invariance.{ext}", experiment=AUDITED, ext=["png", "pdf"])
+
+
+def invariance_row(wildcards):
+    experiment = PLAN.experiments[wildcards.experiment]
+    return {
+        "target": experiment.target,
+        "init": experiment.init,
+        "seed": experiment.seeds[0],
+        "parameterizations": list(experiment.parameterizations),
+        "methods": [m for m in experiment.methods if m in ("gd", "ngd")],
+    }
+
+
 def solver_cell(wildcards):
     experiment = PLAN.experiments[wildcards.experiment]
     return experiment.cell_params(wildcards.parameterization, wildcards.method, PLAN.tolerances)

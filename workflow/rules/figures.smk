@@ -14,3 +14,45 @@ rule figure_paths:
         "../envs/ngbench.yaml"
     script:
         "../scripts/figure_paths.py"
+
+
+rule analysis_figures:
+    """Convergence curves, learning-rate sensitivity and runtime ECDF of one experiment."""
+    input:
+        trajectories=lambda w: cell_files("runs", w.experiment, PLAN.experiments[w.experiment].cells()),
+        summaries=summary_files,
+        stats="results/stats/{experiment}.csv",
+        best_lr="results/stats/{experiment}_best_lr.csv",
+    output:
+        convergence_png="figures/{experiment}_convergence.png",
+        convergence_pdf="figures/{experiment}_convergence.pdf",
+        sensitivity_png="figures/{experiment}_lr_sensitivity.png",
+        sensitivity_pdf="figures/{experiment}_lr_sensitivity.pdf",
+        ecdf_png="figures/{experiment}_ecdf.png",
+        ecdf_pdf="figures/{experiment}_ecdf.pdf",
+    params:
+        steps=lambda w: PLAN.experiments[w.experiment].steps,
+        main_tolerance=min(PLAN.tolerances),
+        library=target_digest,
+    log:
+        "logs/figures/{experiment}_analysis.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/analysis_figures.py"
+
+
+rule invariance_figure:
+    """NGD and GD one step from the same start in every chart of the row: the spread against lr."""
+    output:
+        png="figures/{experiment}_invariance.png",
+        pdf="figures/{experiment}_invariance.pdf",
+    params:
+        row=invariance_row,
+        library=target_digest,
+    log:
+        "logs/figures/{experiment}_invariance.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/invariance_figure.py"

@@ -1,4 +1,4 @@
-"""Adapter: run summaries of one experiment → iteration-count statistics and paper tables."""
+"""Adapter: run summaries of one experiment → statistics and paper tables."""
 
 import logging
 import sys
@@ -8,12 +8,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 from ngbench.io import read_summaries, write_text
-from ngbench.stats import iteration_counts
-from ngbench.tables import to_latex, to_markdown
+from ngbench.stats import best_learning_rates, iteration_counts, paired_comparison
+from ngbench.tables import BEST_LR, ITERATIONS, PAIRED, to_latex, to_markdown
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
 experiment = snakemake.wildcards.experiment
-stats = iteration_counts(read_summaries(snakemake.input))
-write_text(stats.to_csv(index=False), snakemake.output.stats)
-write_text(to_markdown(stats, experiment), snakemake.output.markdown)
-write_text(to_latex(stats, experiment), snakemake.output.latex)
+summaries = read_summaries(snakemake.input)
+tolerance = snakemake.params.main_tolerance
+for table, kind, (csv, markdown, latex) in (
+    (iteration_counts(summaries), ITERATIONS, ("stats", "markdown", "latex")),
+    (best_learning_rates(summaries, tolerance), BEST_LR, ("best_lr", "best_lr_markdown", "best_lr_latex")),
+    (paired_comparison(summaries, tolerance), PAIRED, ("paired", "paired_markdown", "paired_latex")),
+):
+    write_text(table.to_csv(index=False), snakemake.output[csv])
+    write_text(to_markdown(table, experiment, kind), snakemake.output[markdown])
+    write_text(to_latex(table, experiment, kind), snakemake.output[latex])
