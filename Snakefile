@@ -9,12 +9,16 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
 # On a cluster only the solvers are submitted; the rest is quick and runs where Snakemake runs.
 localrules:
     all,
+    results,
     aggregate,
     figure_paths,
     analysis_figures,
@@ -29,17 +33,12 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
-        trajectories=all_trajectory_files(),
-        stats=expand(
-            "results/stats/{experiment}{kind}.csv",
-            experiment=PLAN.experiments,
-            kind=["", "_best_lr", "_paired"],
-        ),
-        tables=expand(
-            "results/tables/{experiment}{kind}.{ext}",
-            experiment=PLAN.experiments,
-            kind=["", "_best_lr", "_paired"],
-            ext=["md", "tex"],
-        ),
+        results=result_files(),
         figures=expand("figures/{figure}.{ext}", figure=PLAN.figures, ext=["png", "pdf"]),
         analysis=analysis_figure_files(),
+
+
+rule results:
+    """Trajectories, statistics and tables, without figures (what benchmarks/ times)."""
+    input:
+        result_files(),

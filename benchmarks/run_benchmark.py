@@ -5,7 +5,7 @@
 Each run measures, as whole processes (wall seconds, peak resident memory from wait4):
   1. library    the in-process vectorized library run of the whole grid, no Snakemake (the floor)
   2. blog loop  a per-trajectory pure-Python loop of the same grid, written like the blog's code
-  3. snakemake  `snakemake --cores 2` from clean
+  3. snakemake  `snakemake --cores 2 results` from clean (trajectories, statistics, tables)
   4. no-op      the same command again, with nothing to do
   5. one more lr  after adding one learning rate to the row, and how many jobs that ran
   6. aggregate  peak memory of the aggregation step, on the grid's summaries and on 10⁵ runs

@@ -183,3 +183,14 @@ def test_schema_violations_name_the_field(path, value, field, message):
         check_config(mutate(path, value), SCHEMA)
     lines = [line.strip() for line in str(excinfo.value).splitlines()[1:]]
     assert any(line.startswith(field + ":") and message in line for line in lines), lines
+
+
+def test_readme_headline_table_is_the_regenerated_one():
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    match = re.search(r"<!-- headline-table: (\S+) -->\n(.*?)<!-- /headline-table -->", readme, flags=re.S)
+    assert match, "README.md has no headline-table block"
+    assert match.group(2) == (REPO / match.group(1)).read_text()
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme):
+        assert (REPO / image).is_file(), image

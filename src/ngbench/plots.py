@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.ticker import LogFormatterMathtext  # noqa: E402
 
@@ -18,11 +19,13 @@ from ngbench.io import atomic_write  # noqa: E402
 from ngbench.stats import split_seeds  # noqa: E402
 from ngbench.targets.base import Target  # noqa: E402
 
+# seaborn's colour-blind-safe palette, so GD and NGD stay apart in print and for every reader.
+_PALETTE = seaborn.color_palette("colorblind").as_hex()
 METHOD_STYLE = {
-    "gd": {"color": "#d62728", "marker": "o", "label": "GD"},
-    "ngd": {"color": "#1f77b4", "marker": "s", "label": "NGD"},
-    "ef": {"color": "#2ca02c", "marker": "^", "label": "empirical Fisher"},
-    "em": {"color": "#9467bd", "marker": "D", "label": "EM (complete-data Fisher)"},
+    "gd": {"color": _PALETTE[3], "marker": "o", "label": "GD"},
+    "ngd": {"color": _PALETTE[0], "marker": "s", "label": "NGD"},
+    "ef": {"color": _PALETTE[2], "marker": "^", "label": "empirical Fisher"},
+    "em": {"color": _PALETTE[4], "marker": "D", "label": "EM (complete-data Fisher)"},
 }
 # Metadata that would otherwise embed the date or the build in the file.
 PNG_METADATA = {"Software": None}

@@ -3,13 +3,28 @@ rule aggregate:
     input:
         summary_files,
     output:
-        stats="results/stats/{experiment}.csv",
+        stats=report(
+            "results/stats/{experiment}.csv",
+            caption="../report/statistics.rst",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
         markdown="results/tables/{experiment}.md",
         latex="results/tables/{experiment}.tex",
-        best_lr="results/stats/{experiment}_best_lr.csv",
+        best_lr=report(
+            "results/stats/{experiment}_best_lr.csv",
+            caption="../report/statistics.rst",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
         best_lr_markdown="results/tables/{experiment}_best_lr.md",
         best_lr_latex="results/tables/{experiment}_best_lr.tex",
-        paired="results/stats/{experiment}_paired.csv",
+        paired=report(
+            "results/stats/{experiment}_paired.csv",
+            caption="../report/statistics.rst",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
         paired_markdown="results/tables/{experiment}_paired.md",
         paired_latex="results/tables/{experiment}_paired.tex",
     params:

@@ -83,6 +83,16 @@ def all_trajectory_files():
     ]
 
 
+def result_files():
+    """Every trajectory, statistic and table of the config."""
+    kinds = ["", "_best_lr", "_paired"]
+    return (
+        all_trajectory_files()
+        + expand("results/stats/{experiment}{kind}.csv", experiment=PLAN.experiments, kind=kinds)
+        + expand("results/tables/{experiment}{kind}.{ext}", experiment=PLAN.experiments, kind=kinds, ext=["md", "tex"])
+    )
+
+
 def summary_files(wildcards):
     experiment = PLAN.experiments[wildcards.experiment]
     return cell_files("summaries", experiment.name, experiment.cells())

@@ -3,7 +3,7 @@ rule figure_paths:
     input:
         unpack(figure_inputs),
     output:
-        png="figures/{figure}.png",
+        png=report("figures/{figure}.png", caption="../report/figure_paths.rst", category="Blog figures"),
         pdf="figures/{figure}.pdf",
     params:
         spec=figure_params,
@@ -24,11 +24,26 @@ rule analysis_figures:
         stats="results/stats/{experiment}.csv",
         best_lr="results/stats/{experiment}_best_lr.csv",
     output:
-        convergence_png="figures/{experiment}_convergence.png",
+        convergence_png=report(
+            "figures/{experiment}_convergence.png",
+            caption="../report/analysis.rst",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
         convergence_pdf="figures/{experiment}_convergence.pdf",
-        sensitivity_png="figures/{experiment}_lr_sensitivity.png",
+        sensitivity_png=report(
+            "figures/{experiment}_lr_sensitivity.png",
+            caption="../report/analysis.rst",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
         sensitivity_pdf="figures/{experiment}_lr_sensitivity.pdf",
-        ecdf_png="figures/{experiment}_ecdf.png",
+        ecdf_png=report(
+            "figures/{experiment}_ecdf.png",
+            caption="../report/analysis.rst",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
         ecdf_pdf="figures/{experiment}_ecdf.pdf",
     params:
         steps=lambda w: PLAN.experiments[w.experiment].steps,
@@ -45,7 +60,12 @@ rule analysis_figures:
 rule invariance_figure:
     """NGD and GD one step from the same start in every chart of the row: the spread against lr."""
     output:
-        png="figures/{experiment}_invariance.png",
+        png=report(
+            "figures/{experiment}_invariance.png",
+            caption="../report/invariance.rst",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
         pdf="figures/{experiment}_invariance.pdf",
     params:
         row=invariance_row,
