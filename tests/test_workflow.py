@@ -453,3 +453,14 @@ def test_report_holds_every_figure_and_renders(run_two_cores, tmp_path):
     )
     image = matplotlib.image.imread(screenshot)
     assert image.shape[0] >= 900 and image[..., :3].std() > 0.05, "the rendered report is blank"
+
+
+def test_rewriting_the_config_in_another_key_order_reruns_nothing(run_two_cores, tmp_path):
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(TINY_CONFIG, sort_keys=True))  # e.g. target: {mean, name, var}
+    assert reordered.read_text() != yaml.safe_dump(TINY_CONFIG, sort_keys=False)
+    dry = snakemake(
+        run_two_cores, "--cores", "2", "-n", "--configfile", str(reordered), "--replace-workflow-config"
+    )
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]

@@ -24,6 +24,19 @@ MAX_RUNS_PER_CELL = 1_000_000
 INIT_STREAM = 0
 
 
+def canonical(value):
+    """Mappings with their keys sorted, recursively.
+
+    Snakemake compares a job's params as text: without this, rewriting a config with its keys in
+    another order would rerun every job whose params hold a mapping.
+    """
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(item) for item in value]
+    return value
+
+
 class ConfigError(ValueError):
     """A config problem found before any job runs; the message has one line per problem."""
 
@@ -216,8 +229,8 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         return None
     return Experiment(
         name=name,
-        target=dict(row["target"]),
-        init=dict(init),
+        target=canonical(row["target"]),
+        init=canonical(init),
         parameterizations=tuple(row["parameterizations"]),
         methods=tuple(row["methods"]),
         learning_rates=learning_rates,
@@ -272,6 +285,9 @@ def _check_figure(
         learning_rates[method] = matches[0]
     if len(errors) > before:
         return None
+    # One fixed method order (the registry's): legends read alike, and the params do not change
+    # when the config lists the methods in another order.
+    learning_rates = {method: learning_rates[method] for method in METHODS if method in learning_rates}
     return FigureSpec(
         name=name,
         experiment=experiment.name,

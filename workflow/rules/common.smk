@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The workflow and its scripts import the library of this checkout, whatever else is installed (or
-# under --sdm conda), so the code a job runs is the code LIBRARY_DIGEST hashes.
+# under --sdm conda), so the code a job runs is the code TARGET_DIGESTS hash.
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
@@ -32,7 +32,7 @@ except ConfigError as error:
 validate(config, str(SCHEMA))
 
 
-def library_digest(target=None):
+def library_digest(target):
     """Hash of the library sources a job runs: a param of every rule, so editing the maths reruns it.
 
     Snakemake tracks a rule's script and params, not the modules the script imports. A target's
@@ -41,7 +41,7 @@ def library_digest(target=None):
     own_modules = LIBRARY_ROOT / "ngbench" / "targets"
     digest = hashlib.sha256()
     for path in sorted((LIBRARY_ROOT / "ngbench").rglob("*.py")):
-        if target and path.parent == own_modules and path.stem in TARGETS and path.stem != target:
+        if path.parent == own_modules and path.stem in TARGETS and path.stem != target:
             continue
         digest.update(path.relative_to(LIBRARY_ROOT).as_posix().encode())
         digest.update(path.read_bytes())
