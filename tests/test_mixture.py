@@ -9,6 +9,7 @@ from scipy.stats import norm
 from ngbench.solve import solve_cell
 from ngbench.targets import make_target
 from tests.oracles import finite_difference_gradient, finite_difference_jacobian
+from tests.test_runner import cell
 
 SPEC = {
     "name": "mixture",
@@ -20,6 +21,12 @@ SPEC = {
     "damping": 0.0,
 }
 POINTS = [[0.4, 1.1], [-2.0, 3.0], [2.5, -0.5], [1.0, 1.0]]
+
+
+def mixture_cell(init, method, lr, steps):
+    return cell(
+        target=SPEC, init=init, parameterization="identity", method=method, learning_rates=[lr], steps=steps
+    )
 
 
 @pytest.fixture(scope="module")
@@ -114,20 +121,9 @@ def test_empirical_fisher_is_the_mean_outer_product_of_data_scores(mixture, poin
 @pytest.mark.parametrize("point", POINTS)
 def test_complete_data_fisher_step_of_one_is_an_em_step(mixture, point):
     """θ − F_c⁻¹∇ℒ with F_c = diag(meanₙ r_a, meanₙ r_b)/σ² is exactly EM: a' = Σ r_a x / Σ r_a."""
-    cell = {
-        "experiment": "em",
-        "target": SPEC,
-        "init": {"theta_0": point[0], "theta_1": point[1]},
-        "parameterization": "identity",
-        "method": "em",
-        "learning_rates": [1.0],
-        "seeds": [0],
-        "steps": 5,
-        "divergence_factor": 1e8,
-        "tolerances": [1e-2, 1e-4, 1e-6, 1e-8],
-    }
+    params = mixture_cell({"theta_0": point[0], "theta_1": point[1]}, "em", 1.0, steps=5)
     reference = mixture.reference_solution()
-    states = solve_cell(cell, reference).result.states[:, 0]
+    states = solve_cell(params, reference).result.states[:, 0]
     theta = np.array(point)
     for t in range(1, 6):
         first, second = likelihoods(mixture.data, theta)
@@ -157,19 +153,8 @@ def test_reference_optimum_is_stationary_and_global(mixture):
 def test_gap_is_measured_from_the_reference(mixture):
     reference = mixture.reference_solution()
     start = np.array(reference["optimum"]) + [0.3, -0.2]
-    cell = {
-        "experiment": "gap",
-        "target": SPEC,
-        "init": {"theta_0": start[0], "theta_1": start[1]},
-        "parameterization": "identity",
-        "method": "ngd",
-        "learning_rates": [0.5],
-        "seeds": [0],
-        "steps": 200,
-        "divergence_factor": 1e8,
-        "tolerances": [1e-2, 1e-4, 1e-6, 1e-8],
-    }
-    result = solve_cell(cell, reference)
+    params = mixture_cell({"theta_0": start[0], "theta_1": start[1]}, "ngd", 0.5, steps=200)
+    result = solve_cell(params, reference)
     trajectories = result.trajectories.to_pandas()
     np.testing.assert_allclose(
         trajectories["gap"], trajectories["loss"] - reference["optimum_loss"], rtol=0, atol=0
@@ -177,4 +162,4 @@ def test_gap_is_measured_from_the_reference(mixture):
     assert result.result.status[0] == "converged"
     assert trajectories["gap"].min() > -1e-12
     with pytest.raises(ValueError, match="reference"):
-        solve_cell(cell)
+        solve_cell(params)

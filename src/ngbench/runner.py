@@ -35,6 +35,13 @@ class BatchResult:
     def recorded(self) -> np.ndarray:
         return ~np.isnan(self.loss)
 
+    @property
+    def last_recorded(self) -> np.ndarray:
+        """(B,) the last iteration each run has a row for; -1 for a run without any."""
+        recorded = self.recorded
+        last = recorded.shape[0] - 1 - recorded[::-1].argmax(axis=0)
+        return np.where(recorded.any(axis=0), last, -1)
+
 
 def run_batch(
     target: Target,

@@ -167,8 +167,8 @@ def thinned_iterations(steps: int, points: int | None) -> np.ndarray:
 def _trajectory_table(result, keys, lr, seed, f_star, recorded, thin) -> pa.Table:
     rows = result.recorded & thinned_iterations(result.loss.shape[0] - 1, thin)[:, None]
     # A thinned run still ends on its last iterate: its final state, or where it failed.
-    last = result.recorded.shape[0] - 1 - result.recorded[::-1].argmax(axis=0)
-    rows[last[result.recorded.any(axis=0)], np.flatnonzero(result.recorded.any(axis=0))] = True
+    last = result.last_recorded
+    rows[last[last >= 0], np.flatnonzero(last >= 0)] = True
     # Row order: run-major (lr, then seed), then iteration; boolean masks of the transposed
     # histories give exactly that order without fancy indexing.
     mask = rows.T
@@ -195,8 +195,7 @@ def _summary_table(result, keys, lr, seed, f_star, tolerances) -> pa.Table:
     tol_index = np.repeat(np.arange(n_tol), n_runs)
     order = np.lexsort((tol_index, runs))  # run-major, then tolerance
     runs, tol_index = runs[order], tol_index[order]
-    recorded = result.recorded
-    last = np.where(recorded.any(axis=0), recorded.shape[0] - 1 - recorded[::-1].argmax(axis=0), -1)
+    last = result.last_recorded
     final_gap = np.where(last >= 0, gap[np.maximum(last, 0), np.arange(n_runs)], np.nan)
     hit = hits[tol_index, runs]
     columns = _key_columns(keys, lr, seed, result.status, runs)
