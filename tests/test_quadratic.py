@@ -232,3 +232,29 @@ def test_linear_chart_needs_its_matrix():
     }
     with pytest.raises(ConfigError, match=r"experiments\.q\.parameterizations: 'linear' is not available"):
         parse_config(config)
+
+
+def test_invariance_audit_slopes():
+    """One step in every chart: NGD agrees to rounding on affine charts and to O(ρ²) on the Gaussian
+    charts; GD differs at first order."""
+    from ngbench.audit import one_step_spread
+    from ngbench.targets.gaussian_1d import CHARTS
+
+    quadratic = make_target(
+        {
+            "name": "quadratic",
+            "eigenvalues": [1.0, 10.0],
+            "optimum": [0.0, 0.0],
+            "linear_map": [[2.0, 0.3], [-1.0, 0.7]],
+        }
+    )
+    audit = one_step_spread(
+        quadratic, np.array([1.0, -2.0]), ["identity", "linear"], ["gd", "ngd"], [0.01, 0.02]
+    )
+    assert (audit.loc[audit["method"] == "ngd", "spread"] < 1e-12).all()
+    assert (audit.loc[audit["method"] == "gd", "spread"] > 1e-3).all()
+    gaussian = make_target({"name": "gaussian_1d", "mean": 3.0, "var": 1.0})
+    audit = one_step_spread(gaussian, np.array([-2.0, np.e]), sorted(CHARTS), ["gd", "ngd"], [1e-5, 2e-5])
+    spread = audit.pivot(index="lr", columns="method", values="spread")
+    assert spread.loc[2e-5, "ngd"] / spread.loc[1e-5, "ngd"] == pytest.approx(4.0, rel=0.05)
+    assert spread.loc[2e-5, "gd"] / spread.loc[1e-5, "gd"] == pytest.approx(2.0, rel=0.05)

@@ -157,6 +157,7 @@ def select_paths(
 # --- analysis figures of a whole experiment ------------------------------------------------------
 
 GAP_FLOOR = 1e-16  # gaps of exactly 0 (an exact optimum) drawn at the floor of the log axis
+ROUNDING_LEVEL = 1e-16  # distances below this are rounding noise of double precision
 
 
 def _panels(count: int):
@@ -313,17 +314,21 @@ def ecdf_figure(summaries: pd.DataFrame, best: pd.DataFrame, steps: int, title: 
 def invariance_figure(audit: pd.DataFrame, title: str) -> plt.Figure:
     """Spread between charts of one step from the same start, against lr (log-log), with slopes 1 and 2."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    # Charts related by an affine map give NGD iterates equal to rounding (MATH.md §1.3): those
+    # spreads are drawn at the level of double precision instead of vanishing from the log axis.
+    audit = audit.assign(spread=np.maximum(audit["spread"], ROUNDING_LEVEL))
     for method, rows in audit.groupby("method", sort=True):
         style = _style(method)
         ax.plot(
             rows["lr"], rows["spread"], color=style["color"], marker=style["marker"], label=style["label"]
         )
+    ax.axhline(ROUNDING_LEVEL, color="grey", linewidth=0.5)
     lr = audit["lr"].to_numpy()
     anchor = audit["lr"].min()
     for slope, method, text in ((1, "gd", "slope 1"), (2, "ngd", "slope 2")):
         rows = audit[audit["method"] == method]
-        if rows.empty:
-            continue
+        if rows.empty or rows["spread"].max() <= 1e3 * ROUNDING_LEVEL:
+            continue  # no slope to show at the rounding floor
         start = rows.loc[rows["lr"] == anchor, "spread"].iloc[0]
         ax.plot(
             np.sort(lr), start * (np.sort(lr) / anchor) ** slope, color="grey", linestyle=":", linewidth=1
