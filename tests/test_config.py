@@ -90,6 +90,7 @@ BAD_CONFIGS = [
     ("experiments.fig3_gaussian_vi.seeds", [], "empty"),
     ("experiments.fig3_gaussian_vi.seeds", [1, 1], "duplicate"),
     ("experiments.fig3_gaussian_vi.steps", 10**9, "bound"),
+    ("experiments.gaussian_1d_sweep.steps", 900_000, "GB of history"),
     ("experiments.fig3_gaussian_vi.init", {"mean": 0.0}, "missing var"),
     ("experiments.fig3_gaussian_vi.init", {"mean": 0.0, "var": 1.0, "std": 1.0}, "unknown std"),
     ("experiments.fig3_gaussian_vi.init", {"mean": 0.0, "var": -1.0}, "outside the target's domain"),

@@ -19,6 +19,7 @@ from ngbench.targets import TARGETS, make_target
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_STEPS = 1_000_000
 MAX_RUNS_PER_CELL = 1_000_000
+MAX_CELL_HISTORY_BYTES = 4_000_000_000
 # Seeds of the start draws live in their own stream so later random streams (minibatches,
 # Monte Carlo gradients) never shift them; every chart and method of a row shares them (paired runs).
 INIT_STREAM = 0
@@ -197,6 +198,14 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         errors.append(
             f"{where}: {len(learning_rates)} learning rates × {len(seeds)} seeds is beyond "
             f"{MAX_RUNS_PER_CELL} runs per cell"
+        )
+    # A cell keeps its loss and up to two state coordinates for every iterate of every run in memory.
+    history_bytes = (row["steps"] + 1) * len(learning_rates) * len(seeds) * 3 * 8
+    if history_bytes > MAX_CELL_HISTORY_BYTES:
+        errors.append(
+            f"{where}.steps: {row['steps']} steps × {len(learning_rates) * len(seeds)} runs per cell need "
+            f"{history_bytes / 1e9:.1f} GB of history (bound {MAX_CELL_HISTORY_BYTES / 1e9:.0f} GB): "
+            "use fewer steps, seeds or learning rates, or split the row"
         )
 
     init = row["init"]
