@@ -47,16 +47,11 @@ def _outcome(rows: pd.DataFrame, tolerance: float) -> str:
     return f"lr {lr:g}: {rows['status'].iloc[0]} after {int(rows['iter'].iloc[-1])} steps"
 
 
-def _bounds(
-    values: list[np.ndarray], margin: float = 0.15, floor: float | None = None
-) -> tuple[float, float]:
+def _bounds(values: list[np.ndarray], margin: float = 0.15) -> tuple[float, float]:
     joined = np.concatenate(values)
     low, high = float(joined.min()), float(joined.max())
     pad = margin * (high - low if high > low else max(abs(high), 1.0))
-    low, high = low - pad, high + pad
-    if floor is not None:
-        low = max(low, floor)
-    return low, high
+    return low - pad, high + pad
 
 
 def plot_paths(
@@ -64,8 +59,6 @@ def plot_paths(
     paths: dict[str, pd.DataFrame],
     title: str,
     tolerance: float,
-    y_floor: float | None = None,
-    markers_every: int = 1,
 ) -> plt.Figure:
     """Paths (canonical states in `target.state_names` columns, in iteration order) over loss contours.
 
@@ -83,7 +76,7 @@ def plot_paths(
         xs.append(x)
         ys.append(y)
     x_low, x_high = _bounds(xs)
-    y_low, y_high = _bounds(ys, floor=y_floor)
+    y_low, y_high = _bounds(ys)
 
     grid_x, grid_y = np.meshgrid(np.linspace(x_low, x_high, 300), np.linspace(y_low, y_high, 300))
     canonical = target.from_plot(grid_x.ravel(), grid_y.ravel())
@@ -111,7 +104,6 @@ def plot_paths(
             linewidth=1.4,
             marker=style["marker"],
             markersize=3.5,
-            markevery=markers_every,
             label=f"{style['label']}, {_outcome(rows, tolerance)}",
         )
         ax.plot(x[:1], y[:1], marker="o", markersize=8, markerfacecolor="none", color="black")

@@ -31,8 +31,6 @@ class CellResult:
     trajectories: pa.Table
     summaries: pa.Table
     result: BatchResult
-    lr: np.ndarray  # (B,) lr of each run, learning-rate major
-    seed: np.ndarray  # (B,)
 
 
 def source_revision() -> str:
@@ -90,6 +88,7 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
     lr = np.repeat(learning_rates, len(seeds))
     seed = np.tile(seeds, len(learning_rates))
     start = np.tile(starts, (len(learning_rates), 1))
+    recorded = recorded_state_names(target)
     started = time.perf_counter()
     result = run_batch(
         target,
@@ -100,7 +99,7 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
         int(params["steps"]),
         converged_gap=min(tolerances),
         divergence_factor=float(params["divergence_factor"]),
-        recorded_coordinates=[target.state_names.index(name) for name in recorded_state_names(target)],
+        recorded_coordinates=[target.state_names.index(name) for name in recorded],
     )
     counts = ", ".join(f"{status} {int((result.status == status).sum())}" for status in STATUSES)
     logger.info(
@@ -122,15 +121,13 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
     }
     provenance = {"cell": params, "reference": reference, "versions": _versions()}
     trajectories = _trajectory_table(
-        result, keys, lr, seed, target.optimum_loss, recorded_state_names(target), params.get("thin")
+        result, keys, lr, seed, target.optimum_loss, recorded, params.get("thin")
     )
     summaries = _summary_table(result, keys, lr, seed, target.optimum_loss, tolerances)
     return CellResult(
         trajectories=with_provenance(trajectories, provenance),
         summaries=with_provenance(summaries, provenance),
         result=result,
-        lr=lr,
-        seed=seed,
     )
 
 
