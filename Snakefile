@@ -20,6 +20,7 @@ localrules:
     all,
     results,
     aggregate,
+    costs,
     figure_paths,
     analysis_figures,
     invariance_figure,
@@ -36,6 +37,7 @@ rule all:
         results=result_files(),
         figures=expand("figures/{figure}.{ext}", figure=PLAN.figures, ext=["png", "pdf"]),
         analysis=analysis_figure_files(),
+        costs=expand("results/costs/{experiment}.{ext}", experiment=PLAN.experiments, ext=["csv", "md"]),
 
 
 rule results:

@@ -104,6 +104,19 @@ BAD_CONFIGS = [
     ("figures.fig3_gaussian_vi.learning_rates", {"gd": 0.2}, "not in the learning-rate grid"),
     ("figures.fig3_gaussian_vi.learning_rates", {"adam": 0.1}, "method not run"),
     ("figures.fig3_gaussian_vi.seed", 3, "not a seed"),
+    ("experiments.gaussian_1d_sweep.methods", ["gd", "newton"], "needs affine charts"),
+    ("experiments.fig3_gaussian_vi.gradient", {"mc": 4}, "no gradient estimator 'mc'"),
+    ("experiments.gaussian_nd_d100.gradient", "delta", "no gradient estimator 'delta'"),
+    ("experiments.logistic_vi.tolerances", [1.0e-2, 1.0e-1], "decreasing"),
+    ("experiments.logistic_vi.methods", ["gd", "em"], "'em' is not available"),
+    ("experiments.gaussian_nd_d100.parameterizations", ["natural", "mean_var"], "mean_var"),
+    ("experiments.gaussian_nd_d100.init", {"mean": 0.0, "var": -0.5}, "outside the target's domain"),
+    ("experiments.gaussian_nd_d100.init", {"mean": 0.0}, "missing var"),
+    (
+        "experiments.gaussian_nd_d100.target",
+        {"name": "gaussian_nd", "dim": 4, "condition_number": 0.5},
+        "≥ 1",
+    ),
     ("figures.fig3_gaussian_vi.parameterization", "natural", "not run by experiment"),
 ]
 

@@ -97,10 +97,14 @@ def test_art_by_hand():
             {**base, "seed": 3, "hit_iter": np.nan, "stop_iter": 7, "status": "diverged"},
         ]
     )
+    # Five Monte Carlo samples and one solve per step.
+    spent = summaries["hit_iter"].fillna(summaries["stop_iter"])
+    summaries = summaries.assign(grad_evals=5 * spent, solves=spent)
     row = iteration_counts(summaries).iloc[0]
     assert (row["runs"], row["successes"]) == (4, 2)
     assert row["success_rate"] == 0.5
     assert row["median_iters"] == 20.0
+    assert (row["median_grad_evals"], row["median_solves"]) == (100.0, 20.0)  # over the successes only
     assert row["art"] == pytest.approx((10 + 30 + 100 + 7) / 2)
     failed = iteration_counts(summaries.assign(hit_iter=np.nan)).iloc[0]
     assert failed["successes"] == 0 and math.isinf(failed["art"])
@@ -117,7 +121,7 @@ def test_tables_carry_the_statistics(sweep):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[2] == f"{row['lr']:.4g}"
         assert cells[5] == str(row["successes"])
-        assert cells[9] == ("∞" if math.isinf(row["art"]) else f"{row['art']:.1f}")
+        assert cells[11] == ("∞" if math.isinf(row["art"]) else f"{row['art']:.1f}")
     assert "∞" in markdown  # the tiny learning rate never reaches 1e-8
     for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\caption{", "\\label{tab:sweep-iterations}"):
         assert rule in latex
@@ -237,6 +241,8 @@ def synthetic_summaries():
                     "stop_iter": 100,
                     "status": "budget",
                     "final_gap": 1e-3 if value is None else 1e-9,
+                    "grad_evals": 100 if value is None else value,
+                    "solves": 0,
                 }
             )
     return pd.DataFrame(rows)

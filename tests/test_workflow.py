@@ -72,6 +72,26 @@ TINY_CONFIG = {
             "seeds": [0],
             "steps": 60,
         },
+        "tiny_gaussian_nd": {
+            "target": {"name": "gaussian_nd", "dim": 4, "condition_number": 10.0, "seed": 0},
+            "init": {"mean": {"uniform": [-1.0, 1.0]}, "var": 0.5},
+            "parameterizations": ["natural", "mean_chol", "diagonal"],
+            "methods": ["gd", "ngd", "adam"],
+            "learning_rates": [0.1, 0.5],
+            "seeds": 2,
+            "steps": 30,
+        },
+        "tiny_logistic": {
+            "target": {"name": "logistic_vi", "quadrature_nodes": 40},
+            "init": {"mean": 0.0, "var": 0.01},
+            "tolerances": [1.0e-1, 1.0e-2],
+            "gradient": {"mc": 2},
+            "parameterizations": ["natural"],
+            "methods": ["gd", "ngd"],
+            "learning_rates": [0.1, 0.5],
+            "seeds": 2,
+            "steps": 10,
+        },
     },
     "figures": {
         "fig1_quadratic": {
@@ -119,12 +139,16 @@ def run_two_cores(tmp_path_factory):
     return workdir
 
 
+# Wall times: the one output that differs between runs by design (see ngbench.stats.wall_times).
+MACHINE_DEPENDENT = ("timings", "costs")
+
+
 def output_files(workdir: Path) -> list[Path]:
     return sorted(
         p.relative_to(workdir)
         for d in ("results", "figures")
         for p in (workdir / d).rglob("*")
-        if p.is_file()
+        if p.is_file() and not (p.relative_to(workdir).parts[1] in MACHINE_DEPENDENT and d == "results")
     )
 
 
@@ -146,16 +170,44 @@ def test_trajectories_load_as_one_table(run_two_cores):
     }
     assert expected_columns <= set(runs.columns)
     keys = runs.groupby(["experiment", "parameterization", "method", "lr", "seed"])
-    assert keys.ngroups == 2 + 2 * 2 * 3 * 3 + 2 * 2 * 2 + 4 * 2  # every run is kept, failed ones included
+    # every run is kept, failed ones included
+    assert keys.ngroups == 2 + 2 * 2 * 3 * 3 + 2 * 2 * 2 + 4 * 2 + 3 * 3 * 2 * 2 + 2 * 2 * 2
     assert (keys["iter"].min() == 0).all()
     assert set(runs["status"]) <= {"converged", "budget", "diverged", "invalid"}
     assert {"invalid", "diverged"} <= set(runs["status"])  # (μ, σ²)-NGD at ρ = 1.5; GD at ρ = 0.25 > 2/10
-    closed_form = runs[runs["target"] != "mixture"]
+    closed_form = runs[runs["target"].isin(["gaussian_1d", "quadratic"])]
     np.testing.assert_allclose(closed_form["gap"], closed_form["loss"])  # f* = 0 for both
     gaussian = runs["target"] == "gaussian_1d"
+    two_d = runs["target"].isin(["quadratic", "mixture"])
+    high_d = runs["target"].isin(["gaussian_nd", "logistic_vi"])
     assert runs.loc[gaussian, ["mean", "var"]].notna().all().all()
-    assert runs.loc[~gaussian, ["theta_0", "theta_1"]].notna().all().all()
+    assert runs.loc[two_d, ["theta_0", "theta_1"]].notna().all().all()
     assert runs.loc[gaussian, ["theta_0", "theta_1"]].isna().all().all()
+    # d-dimensional targets keep metrics per iterate, not their d + d² state coordinates
+    assert runs.loc[high_d, ["mean", "var", "theta_0", "theta_1"]].isna().all().all()
+    assert runs.loc[high_d, "mean_error"].notna().all()
+    logistic = runs["target"] == "logistic_vi"
+    assert runs.loc[logistic, "test_log_loss"].between(0.0, 1.0).all()
+    assert runs.loc[~logistic, "test_log_loss"].isna().all()
+
+
+def test_d_dimensional_targets_run_end_to_end(run_two_cores):
+    runs = pd.read_parquet(run_two_cores / "results" / "runs" / "tiny_gaussian_nd")
+    natural = runs[(runs["parameterization"] == "natural") & (runs["method"] == "ngd") & (runs["lr"] == 0.5)]
+    # (1−ρ)ᵗ: the gap decays like 0.25ᵗ, so 1e-8 by about 14 steps
+    assert (natural.groupby("seed")["status"].first() == "converged").all()
+    diagonal = runs[runs["parameterization"] == "diagonal"]
+    assert (diagonal["gap"] < diagonal["loss"]).all()  # measured against the best diagonal q, f* > 0
+    reference = json.loads((run_two_cores / "results" / "reference" / "tiny_logistic.json").read_text())
+    logistic = pd.read_parquet(run_two_cores / "results" / "runs" / "tiny_logistic")
+    np.testing.assert_array_equal(logistic["gap"], logistic["loss"] - reference["optimum_loss"])
+    summaries = pd.read_parquet(run_two_cores / "results" / "summaries" / "tiny_logistic")
+    spent = summaries["hit_iter"].fillna(summaries["stop_iter"])
+    np.testing.assert_array_equal(summaries["grad_evals"], 2 * spent)  # two Monte Carlo samples a step
+    stats = pd.read_csv(run_two_cores / "results" / "stats" / "tiny_logistic.csv")
+    assert sorted(set(stats["tolerance"])) == [1.0e-2, 1.0e-1]  # the row's own tolerances
+    costs = pd.read_csv(run_two_cores / "results" / "costs" / "tiny_logistic.csv")
+    assert len(costs) == 2 and (costs["microseconds_per_step"] > 0).all()
 
 
 def test_mixture_gaps_use_the_cached_reference(run_two_cores):
@@ -239,9 +291,10 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     files = output_files(run_two_cores)
     assert files == output_files(tmp_path)
-    # runs + summaries of 14 cells, one reference, 3 statistics and 3 × 2 tables of 4 experiments,
-    # 3 blog figures and tiny_sweep's convergence, lr-sensitivity, ECDF and invariance figures
-    assert len(files) == 14 * 2 + 1 + 4 * 3 + 4 * 3 * 2 + (3 + 4) * 2
+    # runs + summaries of 25 cells, two references, 3 statistics and 3 × 2 tables of 6 experiments,
+    # 3 blog figures, the convergence, lr-sensitivity, ECDF and invariance figures of tiny_sweep and
+    # tiny_gaussian_nd, and tiny_logistic's first three (it has one chart: nothing to audit)
+    assert len(files) == 25 * 2 + 2 + 6 * 3 + 6 * 3 * 2 + (3 + 4 + 4 + 3) * 2
     _, mismatch, errors = filecmp.cmpfiles(run_two_cores, tmp_path, [str(f) for f in files], shallow=False)
     assert not mismatch and not errors
 

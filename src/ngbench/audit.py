@@ -10,31 +10,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ngbench.methods import method_direction
-from ngbench.runner import run_batch
+from ngbench.methods import StepContext, method_direction
 from ngbench.targets.base import Target
+
+
+def one_step(target: Target, chart_name: str, method: str, start: np.ndarray, lr: float) -> np.ndarray:
+    """The canonical state one step of `method` in chart `chart_name` reaches from canonical `start`."""
+    chart = target.chart(chart_name)
+    with np.errstate(all="ignore"):
+        theta = chart.from_canonical(start[None, :])
+        direction = method_direction(method)(target, chart, theta, start[None, :], StepContext())
+        after = theta - lr * direction
+        if not chart.in_domain(after)[0]:
+            return np.full(start.shape, np.nan)
+        return chart.to_canonical(after)[0]
 
 
 def one_step_spread(target: Target, start: np.ndarray, charts, methods, learning_rates) -> pd.DataFrame:
     """Largest distance (canonical coordinates) between the one-step iterates of every pair of charts."""
     rows = []
     for method in methods:
-        direction = method_direction(method)
         for lr in learning_rates:
-            ends = np.array(
-                [
-                    run_batch(
-                        target,
-                        target.chart(name),
-                        direction,
-                        start[None, :],
-                        np.array([lr]),
-                        1,
-                        converged_gap=0.0,
-                    ).states[1, 0]
-                    for name in charts
-                ]
-            )
+            ends = np.array([one_step(target, name, method, start, lr) for name in charts])
             if np.isnan(ends).any():  # a step that left some chart's domain has no spread to report
                 continue
             spread = np.linalg.norm(ends[:, None, :] - ends[None, :, :], axis=-1).max()

@@ -19,6 +19,11 @@ FisherFn = Callable[[np.ndarray], np.ndarray]
 class Chart:
     name: str = ""
     coordinate_names: tuple[str, ...] = ()
+    # The family of distributions the chart spans: charts of one family share f* and are compared
+    # by the invariance audit; a mean-field chart of a Gaussian target spans a smaller one.
+    family: str = "full"
+    # Affine in the canonical coordinates: Newton's method is invariant only under these (MATH.md §1.3).
+    affine: bool = False
 
     def to_canonical(self, theta: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -57,6 +62,8 @@ class Chart:
 
 class IdentityChart(Chart):
     """θ = c."""
+
+    affine = True
 
     def __init__(self, name: str, coordinate_names: tuple[str, ...]):
         self.name = name

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ngbench.methods import METHODS
+from ngbench.starts import INIT_STREAM, draw_coordinate, initial_states  # noqa: F401 (re-exported)
 from ngbench.targets import TARGETS, make_target
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_STEPS = 1_000_000
 MAX_RUNS_PER_CELL = 1_000_000
 MAX_CELL_HISTORY_BYTES = 4_000_000_000
-# Seeds of the start draws live in their own stream so later random streams (minibatches,
-# Monte Carlo gradients) never shift them; every chart and method of a row shares them (paired runs).
-INIT_STREAM = 0
 
 
 def canonical(value):
@@ -54,8 +52,17 @@ class Experiment:
     steps: int
     divergence_factor: float
     thin: int | None  # keep ~thin log-spaced iterations per trajectory (None: every iteration)
+    gradient: str | dict  # "exact", "delta" or {"mc": S}: how the target's expectations are computed
     needs_reference: bool  # f* comes from a reference solve (see Target.needs_reference)
     plot_dimensions: int  # canonical coordinates, for figures that draw paths in 2-D
+    # The charts the invariance audit compares: those spanning the family of the row's first chart.
+    audited_parameterizations: tuple[str, ...] = ()
+    # The row's own tolerances, else the config's; the smallest is the row's main tolerance.
+    tolerances: tuple[float, ...] = ()
+
+    @property
+    def main_tolerance(self) -> float:
+        return min(self.tolerances)
 
     def cells(self) -> list[tuple[str, str]]:
         """The (parameterization, method) solver cells of this row."""
@@ -78,6 +85,7 @@ class Experiment:
             "steps": self.steps,
             "divergence_factor": self.divergence_factor,
             "thin": self.thin,
+            "gradient": self.gradient,
             "tolerances": list(tolerances),
         }
 
@@ -114,30 +122,6 @@ def seed_list(spec) -> tuple[int, ...]:
     return tuple(int(s) for s in spec)
 
 
-def draw_coordinate(spec, rng: np.random.Generator) -> float:
-    if isinstance(spec, dict):
-        if "uniform" in spec:
-            low, high = spec["uniform"]
-            return float(rng.uniform(low, high))
-        low, high = spec["loguniform"]
-        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
-    return float(spec)
-
-
-def initial_states(state_names: tuple[str, ...], init: dict, seeds: tuple[int, ...]) -> np.ndarray:
-    """Canonical start of each seed, shape (len(seeds), k).
-
-    Each coordinate has its own generator keyed by (stream, seed, coordinate), so a start does not
-    depend on which other seeds are in the grid, nor on whether other coordinates are random.
-    """
-    starts = np.empty((len(seeds), len(state_names)))
-    for i, seed in enumerate(seeds):
-        for j, name in enumerate(state_names):
-            rng = np.random.default_rng([INIT_STREAM, seed, j])
-            starts[i, j] = draw_coordinate(init[name], rng)
-    return starts
-
-
 def _finite_numbers(value) -> bool:
     if isinstance(value, bool):
         return False
@@ -167,6 +151,11 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         field = "target.name" if row["target"]["name"] not in TARGETS else "target"
         errors.append(f"{where}.{field}: {exc}")
         return None
+    gradient = row.get("gradient", "exact")
+    try:
+        target.set_gradient(gradient)
+    except ValueError as exc:
+        errors.append(f"{where}.gradient: {exc}")
     for field, known, chosen in (
         ("parameterizations", target.charts, row["parameterizations"]),
         ("methods", [m for m in target.methods if m in METHODS], row["methods"]),
@@ -179,6 +168,13 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
                 )
         if len(set(chosen)) != len(chosen):
             errors.append(f"{where}.{field}: duplicate entries")
+    if "newton" in row["methods"]:
+        curved = [p for p in row["parameterizations"] if p in target.charts and not target.charts[p].affine]
+        if curved:
+            errors.append(
+                f"{where}.methods: 'newton' needs affine charts (its Hessian pulls back as JᵀHJ only "
+                f"there); not {', '.join(curved)}"
+            )
 
     learning_rates = learning_rate_grid(row["learning_rates"])
     if not learning_rates:
@@ -199,8 +195,10 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
             f"{where}: {len(learning_rates)} learning rates × {len(seeds)} seeds is beyond "
             f"{MAX_RUNS_PER_CELL} runs per cell"
         )
-    # A cell keeps its loss and up to two state coordinates for every iterate of every run in memory.
-    history_bytes = (row["steps"] + 1) * len(learning_rates) * len(seeds) * 3 * 8
+    # A cell keeps its loss and what the target observes for every iterate of every run in memory.
+    history_bytes = (
+        (row["steps"] + 1) * len(learning_rates) * len(seeds) * (1 + len(target.observed_columns)) * 8
+    )
     if history_bytes > MAX_CELL_HISTORY_BYTES:
         errors.append(
             f"{where}.steps: {row['steps']} steps × {len(learning_rates) * len(seeds)} runs per cell need "
@@ -209,7 +207,7 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         )
 
     init = row["init"]
-    state_names = target.state_names
+    state_names = target.init_names
     missing = [s for s in state_names if s not in init]
     extra = [s for s in init if s not in state_names]
     if missing or extra:
@@ -228,7 +226,7 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
     if len(errors) > before:
         return None
 
-    starts = initial_states(state_names, init, seeds)
+    starts = target.initial_states(init, seeds)
     outside = ~target.in_domain(starts)
     if outside.any():
         errors.append(
@@ -247,8 +245,14 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         steps=int(row["steps"]),
         divergence_factor=float(row.get("divergence_factor", 1e8)),
         thin=row.get("thin"),
+        gradient=canonical(gradient),
         needs_reference=target.needs_reference,
-        plot_dimensions=len(target.state_names),
+        plot_dimensions=target.plot_dimensions,
+        audited_parameterizations=tuple(
+            p
+            for p in row["parameterizations"]
+            if target.charts[p].family == target.charts[row["parameterizations"][0]].family
+        ),
     )
 
 
@@ -368,19 +372,30 @@ def check_config(config: dict, schema: dict) -> Config:
     return parse_config(config)
 
 
+def _check_tolerances(values, where: str, errors: list[str]) -> tuple[float, ...]:
+    tolerances = tuple(float(t) for t in values)
+    if any(not (t > 0 and math.isfinite(t)) for t in tolerances):
+        errors.append(f"{where}: every tolerance must be finite and > 0")
+    if any(a <= b for a, b in zip(tolerances, tolerances[1:], strict=False)):
+        errors.append(f"{where}: must be strictly decreasing, e.g. [1.0e-2, 1.0e-4, 1.0e-6]")
+    return tolerances
+
+
 def parse_config(config: dict) -> Config:
     """Check a schema-valid config mapping and expand its grids; raise ConfigError on any problem."""
     errors: list[str] = []
-    tolerances = tuple(float(t) for t in config["tolerances"])
-    if any(not (t > 0 and math.isfinite(t)) for t in tolerances):
-        errors.append("tolerances: every tolerance must be finite and > 0")
-    if any(a <= b for a, b in zip(tolerances, tolerances[1:], strict=False)):
-        errors.append("tolerances: must be strictly decreasing, e.g. [1.0e-2, 1.0e-4, 1.0e-6]")
+    tolerances = _check_tolerances(config["tolerances"], "tolerances", errors)
     experiments = {}
     for name, row in config["experiments"].items():
         experiment = _check_experiment(name, row, errors)
         if experiment is not None:
-            experiments[name] = experiment
+            own = row.get("tolerances")
+            row_tolerances = (
+                tolerances
+                if own is None
+                else _check_tolerances(own, f"experiments.{name}.tolerances", errors)
+            )
+            experiments[name] = replace(experiment, tolerances=row_tolerances)
     figures = {}
     for name, row in (config.get("figures") or {}).items():
         figure = _check_figure(name, row, experiments, config["experiments"], errors)

@@ -17,6 +17,9 @@ import pyarrow.parquet as pq
 
 # Canonical state columns of every target, in file order.
 STATE_COLUMNS = ("mean", "var", "theta_0", "theta_1")
+# Per-iterate metrics of high-dimensional targets, whose full state is not stored: the distance
+# ‖μ − μ*‖ of the mean to the optimum's, and the held-out log-loss of a posterior approximation.
+METRIC_COLUMNS = ("mean_error", "test_log_loss")
 
 RUN_KEY_FIELDS = [
     pa.field("experiment", pa.string()),
@@ -35,12 +38,13 @@ TRAJECTORY_SCHEMA = pa.schema(
         pa.field("gap", pa.float64()),
         pa.field("status", pa.string()),
     ]
-    + [pa.field(name, pa.float64()) for name in STATE_COLUMNS]
+    + [pa.field(name, pa.float64()) for name in STATE_COLUMNS + METRIC_COLUMNS]
 )
 
 # One row per (run, tolerance). `hit_iter` is the first iteration with gap ≤ tolerance (null if
 # never); `stop_iter` the last iteration the run reached. The iterations a run spends on a
-# tolerance are hit_iter if it got there, stop_iter otherwise.
+# tolerance are hit_iter if it got there, stop_iter otherwise. Wall time is not here: it differs
+# between runs of the same config, and these files are byte-identical across reruns.
 SUMMARY_SCHEMA = pa.schema(
     RUN_KEY_FIELDS
     + [
@@ -50,6 +54,10 @@ SUMMARY_SCHEMA = pa.schema(
         pa.field("status", pa.string()),
         pa.field("initial_gap", pa.float64()),
         pa.field("final_gap", pa.float64()),
+        # The cost of the iterations counted above (hit_iter, else stop_iter): gradient evaluations
+        # (one per Monte Carlo sample) and linear solves with a Fisher, Hessian or their surrogate.
+        pa.field("grad_evals", pa.int64()),
+        pa.field("solves", pa.int64()),
     ]
 )
 

@@ -1,45 +1,86 @@
 """Update rules on chart coordinates: θ ← θ − ρ · direction(θ).
 
-A method is a pure function of the batch; the runner owns the loop, so every target and chart
-shares one update loop.
+A method is a function of the batch; the runner owns the loop, so every target and chart shares one
+update loop. The `StepContext` carries what a method may need beyond the state: the per-run random
+generators of a stochastic gradient, the per-run memory of a stateful method (Adam's moments) and
+the iteration number. The runner drops a stopped run's rows from it along with its state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ngbench.charts import Chart
 from ngbench.targets.base import Target
 
-Direction = Callable[[Target, Chart, np.ndarray, np.ndarray], np.ndarray]
+
+@dataclass
+class StepContext:
+    rngs: list | None = None  # one numpy Generator per active run, for stochastic gradients
+    memory: dict[str, np.ndarray] = field(default_factory=dict)  # arrays with a leading run axis
+    iteration: int = 0
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only the runs selected by the boolean mask `rows`."""
+        if self.rngs is not None:
+            self.rngs = [rng for rng, kept in zip(self.rngs, rows, strict=True) if kept]
+        self.memory = {name: value[rows] for name, value in self.memory.items()}
 
 
-def gradient(target: Target, chart: Chart, theta: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+Direction = Callable[[Target, Chart, np.ndarray, np.ndarray, StepContext], np.ndarray]
+
+
+def _rngs(context: StepContext | None):
+    return None if context is None else context.rngs
+
+
+def gradient(target: Target, chart: Chart, theta, canonical, context: StepContext | None = None):
     """∇_θℒ = Jᵀ ∇_cℒ: plain gradient descent, which depends on the chart."""
-    return chart.pullback_gradient(theta, target.grad(canonical))
+    return chart.pullback_gradient(theta, target.estimate_grad(canonical, _rngs(context)))
 
 
-def natural_gradient(target: Target, chart: Chart, theta: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+def natural_gradient(target: Target, chart: Chart, theta, canonical, context: StepContext | None = None):
     """F_θ⁻¹ ∇_θℒ with the Fisher of the optimised distribution, pulled back to the chart."""
-    return chart.natural_gradient(theta, canonical, target.grad(canonical), target.fisher)
+    return chart.natural_gradient(
+        theta, canonical, target.estimate_grad(canonical, _rngs(context)), target.fisher
+    )
 
 
-def empirical_fisher_gradient(
-    target: Target, chart: Chart, theta: np.ndarray, canonical: np.ndarray
-) -> np.ndarray:
-    """Preconditioned by the empirical Fisher meanₙ sₙsₙᵀ of the per-datum scores."""
-    return chart.generic_natural_gradient(theta, canonical, target.grad(canonical), target.empirical_fisher)
+def empirical_fisher_gradient(target: Target, chart: Chart, theta, canonical, context=None):
+    """Preconditioned by the empirical Fisher of the per-datum scores (Kunstner et al.'s ablation)."""
+    return target.empirical_fisher_direction(chart, theta, canonical, _rngs(context))
 
 
-def complete_data_gradient(
-    target: Target, chart: Chart, theta: np.ndarray, canonical: np.ndarray
-) -> np.ndarray:
+def complete_data_gradient(target: Target, chart: Chart, theta, canonical, context=None):
     """Preconditioned by the complete-data Fisher with the data's responsibilities: ρ = 1 is one EM step."""
     return chart.generic_natural_gradient(
         theta, canonical, target.grad(canonical), target.complete_data_fisher
     )
+
+
+def newton(target: Target, chart: Chart, theta, canonical, context=None):
+    """H_θ⁻¹ ∇_θℒ on an affine chart, where H_θ = JᵀHJ exactly (a curved chart adds Σₖ gₖ∇²cₖ)."""
+    return chart.generic_natural_gradient(theta, canonical, target.grad(canonical), target.hessian)
+
+
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
+
+
+def adam(target: Target, chart: Chart, theta, canonical, context: StepContext):
+    """Adam (Kingma & Ba 2015) on the chart's gradient: standard β₁, β₂, ε, with bias correction."""
+    grad = gradient(target, chart, theta, canonical, context)
+    first = context.memory.get("adam_first", np.zeros_like(grad))
+    second = context.memory.get("adam_second", np.zeros_like(grad))
+    first = ADAM_BETA1 * first + (1.0 - ADAM_BETA1) * grad
+    second = ADAM_BETA2 * second + (1.0 - ADAM_BETA2) * grad**2
+    context.memory["adam_first"], context.memory["adam_second"] = first, second
+    t = context.iteration + 1
+    first_hat = first / (1.0 - ADAM_BETA1**t)
+    second_hat = second / (1.0 - ADAM_BETA2**t)
+    return first_hat / (np.sqrt(second_hat) + ADAM_EPSILON)
 
 
 METHODS: dict[str, Direction] = {
@@ -47,7 +88,13 @@ METHODS: dict[str, Direction] = {
     "ngd": natural_gradient,
     "ef": empirical_fisher_gradient,
     "em": complete_data_gradient,
+    "newton": newton,
+    "adam": adam,
 }
+
+# Linear solves per step (a Fisher, a Hessian or a surrogate); closed-form natural gradients count
+# as the solve they replace, so the count compares methods, not implementations.
+SOLVES_PER_STEP = {"gd": 0, "ngd": 1, "ef": 1, "em": 1, "newton": 1, "adam": 0}
 
 
 def method_direction(name: str) -> Direction:

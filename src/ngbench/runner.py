@@ -16,8 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ngbench.charts import Chart
-from ngbench.methods import Direction
+from ngbench.methods import Direction, StepContext
 from ngbench.targets.base import Target
+
+# Monte Carlo gradient draws use their own stream, apart from the start draws (ngbench.starts).
+GRADIENT_STREAM = 2
 
 STATUSES = ("converged", "budget", "diverged", "invalid")
 
@@ -27,7 +30,7 @@ class BatchResult:
     """Histories indexed [iter, run]; NaN where a run has no row (after it stopped)."""
 
     loss: np.ndarray  # (steps + 1, B)
-    states: np.ndarray  # (steps + 1, B, len(recorded_coordinates)) canonical coordinates
+    states: np.ndarray  # (steps + 1, B, len(target.observed_columns)) what `target.observe` returns
     status: np.ndarray  # (B,) of STATUSES
     stop_iter: np.ndarray  # (B,) the last iteration a run reached: `steps`, or where it failed
 
@@ -52,20 +55,27 @@ def run_batch(
     steps: int,
     converged_gap: float,
     divergence_factor: float = 1e8,
-    recorded_coordinates: list[int] | None = None,
+    seeds: np.ndarray | None = None,
 ) -> BatchResult:
     """Run θ ← θ − lr·direction(θ) for `steps` steps from canonical `start` (B, k), lr of shape (B,).
 
-    The canonical coordinates listed in `recorded_coordinates` (all by default) are kept for every
-    iterate; a high-dimensional target keeps none and its history stays (steps + 1) × B.
+    What `target.observe` returns is kept for every iterate: a few canonical coordinates, or for a
+    high-dimensional target a few metrics, so the history stays O(steps × B). A stochastic target
+    draws its gradient noise from one generator per run keyed by the run's seed (`seeds`, shape
+    (B,)): runs of one seed see the same noise whatever their chart, method or learning rate.
     """
     start = np.asarray(start, dtype=float)
     lr = np.asarray(lr, dtype=float)
-    batch, dim = start.shape
-    recorded_coordinates = list(range(dim)) if recorded_coordinates is None else list(recorded_coordinates)
-    f_star = target.optimum_loss
+    batch, _ = start.shape
+    f_star = target.optimum_loss_for(chart)
+    observed = len(target.observed_columns)
     losses = np.full((steps + 1, batch), np.nan)
-    states = np.full((steps + 1, batch, len(recorded_coordinates)), np.nan)
+    states = np.full((steps + 1, batch, observed), np.nan)
+    context = StepContext()
+    if target.stochastic:
+        if seeds is None:
+            raise ValueError(f"target {target.name!r} draws gradient noise: run_batch needs the runs' seeds")
+        context.rngs = [np.random.default_rng([GRADIENT_STREAM, int(seed)]) for seed in seeds]
     status = np.full(batch, "budget", dtype=object)
     stop_iter = np.full(batch, steps, dtype=np.int64)
     gap_limit = np.full(batch, np.inf)
@@ -91,19 +101,21 @@ def run_batch(
 
             if everyone and keep.all():
                 losses[t] = loss
-                states[t] = canonical[:, recorded_coordinates]
+                states[t] = target.observe(canonical, chart)
             else:
                 losses[t, active[record]] = loss[record]
-                states[t, active[record]] = canonical[record][:, recorded_coordinates]
+                states[t, active[record]] = target.observe(canonical[record], chart)
                 status[active[finite & ~inside]] = "invalid"
                 status[active[~finite | (inside & ~np.isfinite(loss)) | exploding]] = "diverged"
                 stop_iter[active[~record | exploding]] = t
                 active = active[keep]
                 th, canonical = th[keep], canonical[keep]
+                context.keep(keep)
                 everyone = False
             if t == steps or active.size == 0:
                 break
-            step = lr[active, None] * direction(target, chart, th, canonical)
+            context.iteration = t
+            step = lr[active, None] * direction(target, chart, th, canonical, context)
             if everyone:
                 theta -= step
             else:

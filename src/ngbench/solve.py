@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 
 from ngbench import __version__
-from ngbench.experiments import initial_states, learning_rate_grid, seed_list
-from ngbench.io import STATE_COLUMNS, SUMMARY_SCHEMA, TRAJECTORY_SCHEMA, with_provenance
-from ngbench.methods import method_direction
+from ngbench.experiments import learning_rate_grid, seed_list
+from ngbench.io import METRIC_COLUMNS, STATE_COLUMNS, SUMMARY_SCHEMA, TRAJECTORY_SCHEMA, with_provenance
+from ngbench.methods import SOLVES_PER_STEP, method_direction
 from ngbench.runner import STATUSES, BatchResult, first_hits, run_batch
 from ngbench.targets import make_target
 
@@ -31,6 +31,7 @@ class CellResult:
     trajectories: pa.Table
     summaries: pa.Table
     result: BatchResult
+    seconds: float  # wall time of the solve; kept out of the parquet files, which are byte-identical
 
 
 def source_revision() -> str:
@@ -74,7 +75,7 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
     `reference` is the target's reference solution (f* and its minimisers) for targets whose optimum
     has no closed form; see `reference_solution`.
     """
-    target = make_target(params["target"], reference)
+    target = make_target(params["target"], reference, params.get("gradient"))
     if target.needs_reference and reference is None:
         raise ValueError(f"target {target.name!r} needs its reference solution (f*) to measure gaps")
     chart = target.chart(params["parameterization"])
@@ -83,12 +84,11 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
     seeds = np.array(seed_list(params["seeds"]), dtype=np.int64)
     tolerances = tuple(float(t) for t in params["tolerances"])
 
-    starts = initial_states(target.state_names, params["init"], tuple(int(s) for s in seeds))
+    starts = target.initial_states(params["init"], tuple(int(s) for s in seeds))
     # Runs are ordered learning-rate major, seed minor; every run of a seed shares its start.
     lr = np.repeat(learning_rates, len(seeds))
     seed = np.tile(seeds, len(learning_rates))
     start = np.tile(starts, (len(learning_rates), 1))
-    recorded = recorded_state_names(target)
     started = time.perf_counter()
     result = run_batch(
         target,
@@ -99,8 +99,9 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
         int(params["steps"]),
         converged_gap=min(tolerances),
         divergence_factor=float(params["divergence_factor"]),
-        recorded_coordinates=[target.state_names.index(name) for name in recorded],
+        seeds=seed,
     )
+    seconds = time.perf_counter() - started
     counts = ", ".join(f"{status} {int((result.status == status).sum())}" for status in STATUSES)
     logger.info(
         "%s/%s/%s: %d runs x %d steps in %.2f s (%s)",
@@ -109,7 +110,7 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
         params["method"],
         lr.size,
         params["steps"],
-        time.perf_counter() - started,
+        seconds,
         counts,
     )
 
@@ -120,20 +121,30 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
         "method": params["method"],
     }
     provenance = {"cell": params, "reference": reference, "versions": _versions()}
+    f_star = target.optimum_loss_for(chart)
     trajectories = _trajectory_table(
-        result, keys, lr, seed, target.optimum_loss, recorded, params.get("thin")
+        result, keys, lr, seed, f_star, target.observed_columns, params.get("thin")
     )
-    summaries = _summary_table(result, keys, lr, seed, target.optimum_loss, tolerances)
+    step_cost = (target.grad_evaluations, SOLVES_PER_STEP[params["method"]])
+    summaries = _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost)
     return CellResult(
         trajectories=with_provenance(trajectories, provenance),
         summaries=with_provenance(summaries, provenance),
         result=result,
+        seconds=seconds,
     )
 
 
-def recorded_state_names(target) -> list[str]:
-    """The target's canonical coordinates that the trajectory files have a column for."""
-    return [name for name in target.state_names if name in STATE_COLUMNS]
+def timing_record(params: dict, cell: CellResult) -> dict:
+    """The solve's wall time, for `stats.wall_times`; machine-dependent, so kept out of the parquet files."""
+    return {
+        "experiment": params["experiment"],
+        "parameterization": params["parameterization"],
+        "method": params["method"],
+        "seconds": cell.seconds,
+        "runs": int(cell.result.stop_iter.size),
+        "run_steps": int(cell.result.stop_iter.sum()),
+    }
 
 
 def reference_solution(target_spec: dict) -> dict:
@@ -176,7 +187,7 @@ def _trajectory_table(result, keys, lr, seed, f_star, recorded, thin) -> pa.Tabl
     columns["iter"] = pa.array(iters.astype(np.int64))
     columns["loss"] = pa.array(loss)
     columns["gap"] = pa.array(loss - f_star)
-    for name in STATE_COLUMNS:
+    for name in STATE_COLUMNS + METRIC_COLUMNS:
         if name in recorded:
             columns[name] = pa.array(result.states[:, :, recorded.index(name)].T[mask])
         else:
@@ -184,7 +195,7 @@ def _trajectory_table(result, keys, lr, seed, f_star, recorded, thin) -> pa.Tabl
     return pa.table(columns, schema=TRAJECTORY_SCHEMA)
 
 
-def _summary_table(result, keys, lr, seed, f_star, tolerances) -> pa.Table:
+def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost) -> pa.Table:
     gap = result.loss - f_star
     hits = first_hits(gap, tolerances)  # (T, B)
     n_tol, n_runs = hits.shape
@@ -201,4 +212,9 @@ def _summary_table(result, keys, lr, seed, f_star, tolerances) -> pa.Table:
     columns["stop_iter"] = pa.array(result.stop_iter[runs])
     columns["initial_gap"] = pa.array(gap[0, runs])
     columns["final_gap"] = pa.array(final_gap[runs])
+    # One gradient (and solve) per step taken: a run that stops at iteration t took t steps.
+    spent = np.where(hit >= 0, hit, result.stop_iter[runs])
+    grad_evals, solves = step_cost
+    columns["grad_evals"] = pa.array(spent * grad_evals)
+    columns["solves"] = pa.array(spent * solves)
     return pa.table(columns, schema=SUMMARY_SCHEMA)

@@ -24,6 +24,8 @@ STAT_COLUMNS = [
     "median_iters",
     "q25_iters",
     "q75_iters",
+    "median_grad_evals",
+    "median_solves",
     "art",
     "art_low",
     "art_high",
@@ -65,8 +67,11 @@ def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
     for key, group in frame.groupby(GROUP_COLUMNS, sort=True, observed=True):
         success = group["success"].to_numpy()
         spent = group["spent"].to_numpy()
-        hits = group.loc[group["success"], "hit_iter"].to_numpy(dtype=float)
+        successful = group.loc[group["success"]]
+        hits = successful["hit_iter"].to_numpy(dtype=float)
         quartiles = np.percentile(hits, [25, 50, 75]) if hits.size else [np.nan] * 3
+        # The cost of reaching the tolerance (MC samples and solves count, not only iterations).
+        costs = [float(np.median(successful[c])) if hits.size else np.nan for c in ("grad_evals", "solves")]
         low, high = bootstrap_art_interval(spent, success, "/".join(map(str, key)))
         rows.append(
             (
@@ -77,6 +82,7 @@ def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
                 quartiles[1],
                 quartiles[0],
                 quartiles[2],
+                *costs,
                 float(_art(spent, success)),
                 low,
                 high,
@@ -217,3 +223,22 @@ def paired_comparison(
             [holm(g["p_value"]) for _, g in table.groupby("experiment", sort=True)]
         )
     return table
+
+
+def wall_times(summaries: pd.DataFrame, timings: list[dict], tolerance: float) -> pd.DataFrame:
+    """Wall time per cell: µs per run-step, and the median time of a successful run to `tolerance`.
+
+    A cell runs all its runs as one array program, so a run's time is its share: the cell's seconds
+    times its steps over the steps of all runs. Not reproducible byte for byte, unlike the other tables.
+    """
+    cells = pd.DataFrame(timings)
+    cells["microseconds_per_step"] = 1e6 * cells["seconds"] / cells["run_steps"].clip(lower=1)
+    at_tolerance = summaries[np.isclose(summaries["tolerance"], tolerance)]
+    keys = ["experiment", "parameterization", "method"]
+    median_hits = (
+        at_tolerance.groupby(keys, observed=True)["hit_iter"].median().rename("median_hit_iter").reset_index()
+    )
+    table = cells.merge(median_hits, on=keys, how="left")
+    table["median_seconds_to_tolerance"] = table["median_hit_iter"] * table["microseconds_per_step"] / 1e6
+    table["tolerance"] = tolerance
+    return table.sort_values(keys, kind="mergesort").reset_index(drop=True)

@@ -37,13 +37,16 @@ ITERATIONS = TableKind(
         "median_iters": ("median iters", "{:.0f}"),
         "q25_iters": ("q25", "{:.0f}"),
         "q75_iters": ("q75", "{:.0f}"),
+        "median_grad_evals": ("grad evals", "{:.0f}"),
+        "median_solves": ("solves", "{:.0f}"),
         "art": ("aRT", "{:.1f}"),
         "art_low": ("aRT 5%", "{:.1f}"),
         "art_high": ("aRT 95%", "{:.1f}"),
     },
     caption=(
         "Iterations to reach gap = loss − f* ≤ tolerance ({tolerances}) in experiment {experiment}. "
-        "Median and quartiles over successful runs; aRT = iterations of all runs (failures until they "
+        "Median and quartiles over successful runs, and their median cost in gradient evaluations (one "
+        "per Monte Carlo sample) and linear solves; aRT = iterations of all runs (failures until they "
         "stopped) / successes, with a 90% bootstrap interval over runs."
     ),
     label="iterations",

@@ -28,7 +28,7 @@ rule aggregate:
         paired_markdown="results/tables/{experiment}_paired.md",
         paired_latex="results/tables/{experiment}_paired.tex",
     params:
-        main_tolerance=min(PLAN.tolerances),
+        main_tolerance=main_tolerance,
         library=target_digest,
     log:
         "logs/aggregate/{experiment}.log",
@@ -36,3 +36,25 @@ rule aggregate:
         "../envs/ngbench.yaml"
     script:
         "../scripts/aggregate.py"
+
+
+rule costs:
+    """Wall time per run-step and to tolerance, from the solvers' timings: machine-dependent, not committed."""
+    input:
+        summaries=summary_files,
+        timings=lambda w: [
+            f"results/timings/{w.experiment}/{chart}/{method}.json"
+            for chart, method in PLAN.experiments[w.experiment].cells()
+        ],
+    output:
+        csv="results/costs/{experiment}.csv",
+        markdown="results/costs/{experiment}.md",
+    params:
+        main_tolerance=main_tolerance,
+        library=target_digest,
+    log:
+        "logs/costs/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/costs.py"

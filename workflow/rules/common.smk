@@ -40,7 +40,9 @@ def library_digest(target):
     """
     own_modules = LIBRARY_ROOT / "ngbench" / "targets"
     digest = hashlib.sha256()
-    for path in sorted((LIBRARY_ROOT / "ngbench").rglob("*.py")):
+    for path in sorted((LIBRARY_ROOT / "ngbench").rglob("*")):
+        if path.suffix not in (".py", ".csv"):
+            continue
         if path.parent == own_modules and path.stem in TARGETS and path.stem != target:
             continue
         digest.update(path.relative_to(LIBRARY_ROOT).as_posix().encode())
@@ -115,6 +117,10 @@ def figure_inputs(wildcards):
     return {"trajectories": cell_files("runs", figure.experiment, cells), **reference_file(figure.experiment)}
 
 
+def main_tolerance(wildcards):
+    return PLAN.experiments[wildcards.experiment].main_tolerance
+
+
 def target_spec(wildcards):
     return PLAN.experiments[wildcards.experiment].target
 
@@ -124,7 +130,7 @@ ANALYSED = [name for name, e in PLAN.experiments.items() if len(e.seeds) >= 2]
 AUDITED = [
     name
     for name in ANALYSED
-    if len(PLAN.experiments[name].parameterizations) >= 2 and "ngd" in PLAN.experiments[name].methods
+    if len(PLAN.experiments[name].audited_parameterizations) >= 2 and "ngd" in PLAN.experiments[name].methods
 ]
 
 
@@ -140,14 +146,14 @@ def invariance_row(wildcards):
         "target": experiment.target,
         "init": experiment.init,
         "seed": experiment.seeds[0],
-        "parameterizations": list(experiment.parameterizations),
+        "parameterizations": list(experiment.audited_parameterizations),
         "methods": [m for m in experiment.methods if m in ("gd", "ngd")],
     }
 
 
 def solver_cell(wildcards):
     experiment = PLAN.experiments[wildcards.experiment]
-    return experiment.cell_params(wildcards.parameterization, wildcards.method, PLAN.tolerances)
+    return experiment.cell_params(wildcards.parameterization, wildcards.method, experiment.tolerances)
 
 
 def figure_params(wildcards):
@@ -155,5 +161,5 @@ def figure_params(wildcards):
     return {
         "figure": asdict(figure),
         "target": PLAN.experiments[figure.experiment].target,
-        "tolerance": min(PLAN.tolerances),
+        "tolerance": PLAN.experiments[figure.experiment].main_tolerance,
     }

@@ -47,7 +47,7 @@ rule analysis_figures:
         ecdf_pdf="figures/{experiment}_ecdf.pdf",
     params:
         steps=lambda w: PLAN.experiments[w.experiment].steps,
-        main_tolerance=min(PLAN.tolerances),
+        main_tolerance=main_tolerance,
         library=target_digest,
     log:
         "logs/figures/{experiment}_analysis.log",

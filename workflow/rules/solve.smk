@@ -20,6 +20,7 @@ rule solve:
     output:
         trajectories="results/runs/{experiment}/{parameterization}/{method}.parquet",
         summaries="results/summaries/{experiment}/{parameterization}/{method}.parquet",
+        timing="results/timings/{experiment}/{parameterization}/{method}.json",
     params:
         cell=solver_cell,
         library=target_digest,

@@ -10,14 +10,13 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 import numpy as np
 
 from ngbench.audit import one_step_spread
-from ngbench.experiments import initial_states
 from ngbench.plots import invariance_figure, save_figure
 from ngbench.targets import make_target
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
 row = snakemake.params.row
 target = make_target(row["target"])
-start = initial_states(target.state_names, row["init"], (row["seed"],))[0]
+start = target.initial_states(row["init"], (row["seed"],))[0]
 audit = one_step_spread(target, start, row["parameterizations"], row["methods"], np.logspace(-3, -0.5, 11))
 charts = len(row["parameterizations"])
 title = f"{snakemake.wildcards.experiment}: one step from seed {row['seed']}'s start in {charts} charts"

@@ -7,11 +7,12 @@ from pathlib import Path
 # This checkout's library, the one the rule's `library` param hashes (see workflow/rules/common.smk).
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
-from ngbench.io import read_json, write_parquet
-from ngbench.solve import solve_cell
+from ngbench.io import read_json, write_json, write_parquet
+from ngbench.solve import solve_cell, timing_record
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
 reference = read_json(snakemake.input.reference) if hasattr(snakemake.input, "reference") else None
 cell = solve_cell(snakemake.params.cell, reference)
 write_parquet(cell.trajectories, snakemake.output.trajectories)
 write_parquet(cell.summaries, snakemake.output.summaries)
+write_json(timing_record(snakemake.params.cell, cell), snakemake.output.timing)

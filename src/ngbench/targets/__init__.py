@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from ngbench.targets.base import Target
 from ngbench.targets.gaussian_1d import Gaussian1D
+from ngbench.targets.gaussian_family import GaussianND
+from ngbench.targets.logistic_vi import LogisticVI
 from ngbench.targets.mixture import Mixture
 from ngbench.targets.quadratic import Quadratic
 
-TARGETS: dict[str, type[Target]] = {cls.name: cls for cls in (Gaussian1D, Quadratic, Mixture)}
+TARGETS: dict[str, type[Target]] = {
+    cls.name: cls for cls in (Gaussian1D, Quadratic, Mixture, GaussianND, LogisticVI)
+}
 
 
-def make_target(spec: dict, reference: dict | None = None) -> Target:
+def make_target(spec: dict, reference: dict | None = None, gradient=None) -> Target:
     """Build a target from a config row's `target` mapping; ValueError names what is wrong.
 
-    `reference` is the reference solution of a target whose f* has no closed form.
+    `reference` is the reference solution of a target whose f* has no closed form; `gradient` the
+    row's gradient estimator (None or "exact", "delta", or {"mc": S} where the target has one).
     """
     try:
         cls = TARGETS[spec["name"]]
     except KeyError:
         raise ValueError(f"unknown target {spec['name']!r} (known: {', '.join(sorted(TARGETS))})") from None
     target = cls.from_spec(spec)
+    target.set_gradient(gradient)
     if reference is not None:
         target.with_reference(reference)
     return target

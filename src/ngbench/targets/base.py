@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ngbench.charts import Chart
+from ngbench.io import STATE_COLUMNS
+from ngbench.starts import initial_states
 
 
 class Target:
@@ -43,6 +45,57 @@ class Target:
         """Canonical points a figure of this target must show, shape (n, k): its optima."""
         return self.optimum()[None, :]
 
+    def optimum_loss_for(self, chart: Chart) -> float:
+        """f* of the family a chart spans; a mean-field chart has a larger one than the full family."""
+        return self.optimum_loss
+
+    @property
+    def init_names(self) -> tuple[str, ...]:
+        """The keys of a config row's `init` mapping."""
+        return self.state_names
+
+    def initial_states(self, init: dict, seeds: tuple[int, ...]) -> np.ndarray:
+        """Canonical start of each seed, shape (len(seeds), k)."""
+        return initial_states(self.state_names, init, seeds)
+
+    @property
+    def plot_dimensions(self) -> int:
+        return len(self.state_names)
+
+    @property
+    def observed_columns(self) -> tuple[str, ...]:
+        """The trajectory columns (`STATE_COLUMNS` + `METRIC_COLUMNS`) this target fills, per iterate."""
+        return tuple(name for name in self.state_names if name in STATE_COLUMNS)
+
+    def observe(self, canonical: np.ndarray, chart: Chart) -> np.ndarray:
+        """Values of `observed_columns` at canonical states, shape (B, len(observed_columns))."""
+        columns = [self.state_names.index(name) for name in self.observed_columns]
+        return canonical[:, columns]
+
+    # Monte Carlo gradients draw from per-run generators; deterministic targets ignore them.
+    stochastic: bool = False
+    # Gradient evaluations one `estimate_grad` call costs (S for S Monte Carlo samples).
+    grad_evaluations: int = 1
+
+    # Gradient estimators besides "exact" (see `set_gradient`).
+    gradient_estimators: tuple[str, ...] = ()
+
+    def set_gradient(self, gradient) -> None:
+        """Choose the gradient estimator: None/"exact", a named one, or {"mc": S} (S samples)."""
+        if gradient in (None, "exact"):
+            return
+        kind = next(iter(gradient)) if isinstance(gradient, dict) else gradient
+        if kind not in self.gradient_estimators:
+            raise ValueError(
+                f"target {self.name!r} has no gradient estimator {kind!r} "
+                f"(known: {', '.join(('exact',) + self.gradient_estimators)})"
+            )
+        raise NotImplementedError
+
+    def estimate_grad(self, canonical: np.ndarray, rngs=None) -> np.ndarray:
+        """The gradient the methods use: exact here, an estimate for stochastic targets."""
+        return self.grad(canonical)
+
     def reference_solution(self) -> dict:
         """For targets with `needs_reference`: {"optimum_loss": f*, "optimum": [...], ...}."""
         raise NotImplementedError
@@ -58,6 +111,14 @@ class Target:
 
     def fisher(self, canonical: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def hessian(self, canonical: np.ndarray) -> np.ndarray:
+        """∇²ℒ in canonical coordinates, (B, k, k), for targets that list the `newton` method."""
+        raise NotImplementedError
+
+    def empirical_fisher_direction(self, chart: Chart, theta, canonical, rngs=None) -> np.ndarray:
+        """The `ef` method's direction: the gradient preconditioned by meanₙ sₙsₙᵀ (+ damping)."""
+        return chart.generic_natural_gradient(theta, canonical, self.grad(canonical), self.empirical_fisher)
 
     def in_domain(self, canonical: np.ndarray) -> np.ndarray:
         return np.ones(canonical.shape[0], dtype=bool)

@@ -169,6 +169,7 @@ class Gaussian1D(Target):
     name = "gaussian_1d"
     state_names = ("mean", "var")
     charts = CHARTS
+    methods = ("gd", "ngd", "newton", "adam")
     plot_labels = ("mean $\\mu$", "standard deviation $\\sigma$")
 
     def __init__(self, mean: float, var: float):
@@ -206,6 +207,10 @@ class Gaussian1D(Target):
     def fisher(self, canonical):
         var = canonical[:, 1]
         return _diagonal_jacobian(1.0 / var, 0.5 / var**2)
+
+    def hessian(self, canonical):
+        var = canonical[:, 1]
+        return _diagonal_jacobian(np.full(var.shape, 1.0 / self.target_var), 0.5 / var**2)
 
     def in_domain(self, canonical):
         return canonical[:, 1] > 0

@@ -30,7 +30,7 @@ class Mixture(Target):
     name = "mixture"
     state_names = ("theta_0", "theta_1")
     charts = {"identity": IdentityChart("identity", ("theta_0", "theta_1"))}
-    methods = ("gd", "ngd", "ef", "em")
+    methods = ("gd", "ngd", "ef", "em", "newton", "adam")
     needs_reference = True
     plot_labels = ("mean of component 0, $\\theta_0$", "mean of component 1, $\\theta_1$")
 

@@ -17,6 +17,7 @@ class LinearChart(Chart):
     """θ = Bφ for an invertible B."""
 
     name = "linear"
+    affine = True
 
     def __init__(self, matrix: np.ndarray, coordinate_names: tuple[str, ...]):
         self.matrix = matrix
@@ -50,6 +51,7 @@ def rotated_matrix(eigenvalues, angle_degrees: float = 0.0) -> np.ndarray:
 
 class Quadratic(Target):
     name = "quadratic"
+    methods = ("gd", "ngd", "newton", "adam")
     plot_labels = ("$\\theta_0$", "$\\theta_1$")
 
     def __init__(self, matrix, optimum, linear_map=None):
@@ -104,3 +106,6 @@ class Quadratic(Target):
 
     def fisher(self, canonical):
         return np.broadcast_to(self.matrix, (canonical.shape[0], *self.matrix.shape))
+
+    def hessian(self, canonical):
+        return self.fisher(canonical)

@@ -1,0 +1,486 @@
+"""Variational targets over q = N(μ, Σ) in d dimensions: the charts of MATH.md §1.2 and `gaussian_nd`.
+
+Canonical coordinates are (μ, Σ) as one flat row: the d entries of μ, then Σ row-major (d² entries).
+A loss gradient in canonical coordinates is (g_μ, G), G = ∂ℒ/∂Σ the symmetric matrix with
+dℒ = g_μᵀdμ + tr(G dΣ) (MATH.md §0; not the autodiff "2G − diag G", not vech).
+
+Every loss here has the form ℒ(q) = E_q[ℓ] − H(q) + const, so (Bonnet and Price)
+g_μ = E_q[∇ℓ] and G = ½(E_q[∇²ℓ] − Σ⁻¹): a target supplies the two expectations, exactly or by
+Monte Carlo. The Fisher is that of q, and each chart's natural gradient is the closed form of
+MATH.md §1.2; the tests hold every one against a generic F⁻¹g solve in free coordinates.
+Matrix charts store a full d×d block, so a run is O(d²) numbers and a step O(d³) work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ngbench.charts import Chart
+from ngbench.starts import INIT_STREAM, draw_vector
+from ngbench.targets.base import Target
+
+FULL, MEAN_FIELD = "full", "mean_field"
+
+
+# --- batched matrix helpers: vectors (B, d), matrices (B, d, d) ------------------------------------
+
+
+def split(flat: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    return flat[:, :dim], flat[:, dim:].reshape(-1, dim, dim)
+
+
+def join(vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return np.concatenate([vector, matrix.reshape(matrix.shape[0], -1)], axis=1)
+
+
+def symmetric(matrix: np.ndarray) -> np.ndarray:
+    return 0.5 * (matrix + np.swapaxes(matrix, -1, -2))
+
+
+def matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    return np.einsum("bij,bj->bi", matrix, vector)
+
+
+def outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[:, :, None] * b[:, None, :]
+
+
+def _rowwise(function, matrix: np.ndarray) -> np.ndarray:
+    """`function` on each matrix alone, NaN where it fails: one singular matrix spoils no other run."""
+    out = np.full(matrix.shape, np.nan)
+    for row, single in enumerate(matrix):
+        try:
+            out[row] = function(single)
+        except np.linalg.LinAlgError:
+            pass
+    return out
+
+
+def inverse(matrix: np.ndarray) -> np.ndarray:
+    try:
+        return symmetric(np.linalg.inv(matrix))
+    except np.linalg.LinAlgError:
+        return symmetric(_rowwise(np.linalg.inv, matrix))
+
+
+def cholesky(matrix: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors; NaN for a matrix that is not numerically positive-definite."""
+    try:
+        return np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return _rowwise(np.linalg.cholesky, matrix)
+
+
+def diagonal_matrix(vector: np.ndarray) -> np.ndarray:
+    out = np.zeros(vector.shape + vector.shape[-1:])
+    index = np.arange(vector.shape[-1])
+    out[:, index, index] = vector
+    return out
+
+
+def positive_definite(matrix: np.ndarray) -> np.ndarray:
+    """(B,) whether each symmetric matrix is finite and positive-definite (a Cholesky succeeds)."""
+    ok = np.isfinite(matrix).all(axis=(1, 2))
+    ok[ok] = np.isfinite(cholesky(matrix[ok])).all(axis=(1, 2))
+    return ok
+
+
+# --- charts -----------------------------------------------------------------------------------------
+
+
+class GaussianChart(Chart):
+    """A chart of the Gaussian family; `family` says whether it spans full or diagonal covariances."""
+
+    family = FULL
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def _parts(self, flat):
+        return split(flat, self.dim)
+
+    def jacobian(self, theta):
+        raise NotImplementedError(
+            f"chart {self.name!r} has closed-form gradients only; its Jacobian has O(d⁴) entries"
+        )
+
+
+class MeanCov(GaussianChart):
+    """(μ, Σ): ng = (Σg_μ, 2ΣGΣ)."""
+
+    name = "mean_cov"
+
+    def to_canonical(self, theta):
+        return theta
+
+    def from_canonical(self, canonical):
+        return canonical
+
+    def in_domain(self, theta):
+        return positive_definite(self._parts(theta)[1])
+
+    def pullback_gradient(self, theta, grad_canonical):
+        return grad_canonical
+
+    def natural_gradient(self, theta, canonical, grad_canonical, fisher):
+        _, cov = self._parts(canonical)
+        g_mean, g_cov = self._parts(grad_canonical)
+        return join(matvec(cov, g_mean), symmetric(2.0 * cov @ g_cov @ cov))
+
+
+class MeanPrecision(GaussianChart):
+    """(μ, Λ = Σ⁻¹): ∂ℒ/∂Λ = −ΣGΣ and ng = (Σg_μ, −2G)."""
+
+    name = "mean_prec"
+
+    def to_canonical(self, theta):
+        mean, precision = self._parts(theta)
+        return join(mean, inverse(precision))
+
+    def from_canonical(self, canonical):
+        mean, cov = self._parts(canonical)
+        return join(mean, inverse(cov))
+
+    def in_domain(self, theta):
+        return positive_definite(self._parts(theta)[1])
+
+    def pullback_gradient(self, theta, grad_canonical):
+        g_mean, g_cov = self._parts(grad_canonical)
+        cov = inverse(self._parts(theta)[1])
+        return join(g_mean, -symmetric(cov @ g_cov @ cov))
+
+    def natural_gradient(self, theta, canonical, grad_canonical, fisher):
+        _, cov = self._parts(canonical)
+        g_mean, g_cov = self._parts(grad_canonical)
+        return join(matvec(cov, g_mean), -2.0 * g_cov)
+
+
+def _phi(matrix: np.ndarray) -> np.ndarray:
+    """Φ(M) = tril(M) − ½Diag(M): the strict lower part plus half the diagonal."""
+    lower = np.tril(matrix)
+    index = np.arange(matrix.shape[-1])
+    lower[:, index, index] *= 0.5
+    return lower
+
+
+class MeanCholesky(GaussianChart):
+    """(μ, L), Σ = LLᵀ, L lower-triangular: ∂ℒ/∂L = tril(2GL) and ng_L = L·Φ(2LᵀGL)."""
+
+    name = "mean_chol"
+
+    def to_canonical(self, theta):
+        mean, chol = self._parts(theta)
+        return join(mean, chol @ np.swapaxes(chol, -1, -2))
+
+    def from_canonical(self, canonical):
+        mean, cov = self._parts(canonical)
+        return join(mean, cholesky(cov))
+
+    def in_domain(self, theta):
+        chol = self._parts(theta)[1]
+        return np.isfinite(chol).all(axis=(1, 2)) & (np.diagonal(chol, axis1=1, axis2=2) > 0).all(axis=1)
+
+    def pullback_gradient(self, theta, grad_canonical):
+        g_mean, g_cov = self._parts(grad_canonical)
+        chol = self._parts(theta)[1]
+        return join(g_mean, np.tril(2.0 * g_cov @ chol))
+
+    def natural_gradient(self, theta, canonical, grad_canonical, fisher):
+        _, cov = self._parts(canonical)
+        g_mean, g_cov = self._parts(grad_canonical)
+        chol = self._parts(theta)[1]
+        return join(matvec(cov, g_mean), chol @ _phi(2.0 * np.swapaxes(chol, -1, -2) @ g_cov @ chol))
+
+
+class NaturalParameters(GaussianChart):
+    """η = (Λμ, −½Λ): ∇_ηℒ = ng_m and ng_η = ∇_mℒ = (g_μ − 2Gμ, G) (duality, MATH.md §2.1).
+
+    Its NGD step is the Bayesian learning rule: Λ ← Λ + 2ρG, μ ← μ − ρΛ_new⁻¹g_μ.
+    """
+
+    name = "natural"
+
+    def to_canonical(self, theta):
+        eta_1, eta_2 = self._parts(theta)
+        cov = inverse(-2.0 * eta_2)
+        return join(matvec(cov, eta_1), cov)
+
+    def from_canonical(self, canonical):
+        mean, cov = self._parts(canonical)
+        precision = inverse(cov)
+        return join(matvec(precision, mean), -0.5 * precision)
+
+    def in_domain(self, theta):
+        return positive_definite(-self._parts(theta)[1])
+
+    def pullback_gradient(self, theta, grad_canonical):
+        return _expectation_natural_gradient(self._parts, self.to_canonical(theta), grad_canonical)
+
+    def natural_gradient(self, theta, canonical, grad_canonical, fisher):
+        mean, _ = self._parts(canonical)
+        g_mean, g_cov = self._parts(grad_canonical)
+        return join(g_mean - 2.0 * matvec(g_cov, mean), g_cov)
+
+
+def _expectation_natural_gradient(parts, canonical, grad_canonical):
+    """∇_ηℒ = ng_m = (Σg_μ, 2ΣGΣ + Σg_μμᵀ + μg_μᵀΣ)."""
+    mean, cov = parts(canonical)
+    g_mean, g_cov = parts(grad_canonical)
+    cov_g = matvec(cov, g_mean)
+    return join(cov_g, symmetric(2.0 * cov @ g_cov @ cov) + outer(cov_g, mean) + outer(mean, cov_g))
+
+
+class ExpectationParameters(GaussianChart):
+    """m = (μ, M = Σ + μμᵀ): ∇_mℒ = (g_μ − 2Gμ, G) and ng_m = ∇_ηℒ (MATH.md §2.1)."""
+
+    name = "expectation"
+
+    def to_canonical(self, theta):
+        mean, second = self._parts(theta)
+        return join(mean, second - outer(mean, mean))
+
+    def from_canonical(self, canonical):
+        mean, cov = self._parts(canonical)
+        return join(mean, cov + outer(mean, mean))
+
+    def in_domain(self, theta):
+        return positive_definite(self._parts(self.to_canonical(theta))[1])
+
+    def pullback_gradient(self, theta, grad_canonical):
+        mean, _ = self._parts(theta)
+        g_mean, g_cov = self._parts(grad_canonical)
+        return join(g_mean - 2.0 * matvec(g_cov, mean), g_cov)
+
+    def natural_gradient(self, theta, canonical, grad_canonical, fisher):
+        return _expectation_natural_gradient(self._parts, canonical, grad_canonical)
+
+
+class Diagonal(GaussianChart):
+    """Mean field: (μ, v) with Σ = diag(v); ng = (v·g_μ, 2v²·diag G), the Fisher of the diagonal family."""
+
+    name = "diagonal"
+    family = MEAN_FIELD
+
+    def to_canonical(self, theta):
+        return join(theta[:, : self.dim], diagonal_matrix(theta[:, self.dim :]))
+
+    def from_canonical(self, canonical):
+        mean, cov = self._parts(canonical)
+        return np.concatenate([mean, np.diagonal(cov, axis1=1, axis2=2)], axis=1)
+
+    def in_domain(self, theta):
+        return (theta[:, self.dim :] > 0).all(axis=1)
+
+    def pullback_gradient(self, theta, grad_canonical):
+        g_mean, g_cov = self._parts(grad_canonical)
+        return np.concatenate([g_mean, np.diagonal(g_cov, axis1=1, axis2=2)], axis=1)
+
+    def natural_gradient(self, theta, canonical, grad_canonical, fisher):
+        g_mean, g_var = np.split(self.pullback_gradient(theta, grad_canonical), 2, axis=1)
+        var = theta[:, self.dim :]
+        return np.concatenate([var * g_mean, 2.0 * var**2 * g_var], axis=1)
+
+
+class DiagonalNatural(GaussianChart):
+    """Mean field in natural parameters (μᵢ/vᵢ, −1/(2vᵢ)): NGD is the mean-field BLR of MATH.md §5."""
+
+    name = "diagonal_natural"
+    family = MEAN_FIELD
+
+    def to_canonical(self, theta):
+        eta_1, eta_2 = theta[:, : self.dim], theta[:, self.dim :]
+        var = -0.5 / eta_2
+        return join(eta_1 * var, diagonal_matrix(var))
+
+    def from_canonical(self, canonical):
+        mean, cov = self._parts(canonical)
+        var = np.diagonal(cov, axis1=1, axis2=2)
+        return np.concatenate([mean / var, -0.5 / var], axis=1)
+
+    def in_domain(self, theta):
+        return (theta[:, self.dim :] < 0).all(axis=1)
+
+    def _moments(self, canonical, grad_canonical):
+        mean, cov = self._parts(canonical)
+        g_mean, g_cov = self._parts(grad_canonical)
+        return mean, np.diagonal(cov, axis1=1, axis2=2), g_mean, np.diagonal(g_cov, axis1=1, axis2=2)
+
+    def pullback_gradient(self, theta, grad_canonical):
+        mean, var, g_mean, g_var = self._moments(self.to_canonical(theta), grad_canonical)
+        return np.concatenate([var * g_mean, 2.0 * mean * var * g_mean + 2.0 * var**2 * g_var], axis=1)
+
+    def natural_gradient(self, theta, canonical, grad_canonical, fisher):
+        mean, _, g_mean, g_var = self._moments(canonical, grad_canonical)
+        return np.concatenate([g_mean - 2.0 * g_var * mean, g_var], axis=1)
+
+
+CHART_TYPES = (
+    MeanCov,
+    MeanCholesky,
+    MeanPrecision,
+    NaturalParameters,
+    ExpectationParameters,
+    Diagonal,
+    DiagonalNatural,
+)
+
+
+def gaussian_charts(dim: int) -> dict[str, GaussianChart]:
+    return {cls.name: cls(dim) for cls in CHART_TYPES}
+
+
+# --- targets ----------------------------------------------------------------------------------------
+
+
+class GaussianFamilyTarget(Target):
+    """ℒ(q) = E_q[ℓ] − H(q) + const over q = N(μ, Σ); subclasses supply the expectations of ∇ℓ, ∇²ℓ.
+
+    A config row's `init` gives `mean` and `var`, each a number or a {uniform|loguniform: [a, b]}
+    law drawn independently per coordinate and seed: the start is N(mean, diag(var)).
+    `gradient: {mc: S}` replaces the expectations by S reparameterised samples θ = μ + chol(Σ)ε
+    drawn from the run's seed; the Fisher of q stays exact.
+    """
+
+    state_names: tuple[str, ...] = ()
+    gradient_estimators = ("mc",)
+    methods = ("gd", "ngd", "adam")
+    observed_columns = ("mean_error",)
+
+    def __init__(self, dim: int):
+        if not (isinstance(dim, int) and dim >= 1):
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        self.dim = dim
+        self.charts = gaussian_charts(dim)
+        self.mc_samples: int | None = None
+
+    @property
+    def init_names(self) -> tuple[str, ...]:
+        return ("mean", "var")
+
+    def initial_states(self, init: dict, seeds: tuple[int, ...]) -> np.ndarray:
+        starts = []
+        for seed in seeds:
+            mean = draw_vector(init["mean"], np.random.default_rng([INIT_STREAM, seed, 0]), self.dim)
+            var = draw_vector(init["var"], np.random.default_rng([INIT_STREAM, seed, 1]), self.dim)
+            starts.append(join(mean[None], diagonal_matrix(var[None])))
+        return np.concatenate(starts)
+
+    def set_gradient(self, gradient) -> None:
+        if isinstance(gradient, dict) and set(gradient) == {"mc"}:
+            samples = gradient["mc"]
+            if not (isinstance(samples, int) and samples >= 1):
+                raise ValueError(f"gradient.mc must be a positive integer number of samples, got {samples!r}")
+            self.mc_samples = samples
+            self.stochastic = True
+            self.grad_evaluations = samples
+            return
+        super().set_gradient(gradient)
+
+    # --- what a subclass supplies ---
+    def expected_gradient_hessian(self, mean, cov) -> tuple[np.ndarray, np.ndarray]:
+        """E_q[∇ℓ] (B, d) and E_q[∇²ℓ] (B, d, d), exactly (or by deterministic quadrature)."""
+        raise NotImplementedError
+
+    def sampled_gradient_hessian(self, samples) -> tuple[np.ndarray, np.ndarray]:
+        """Sample means of ∇ℓ and ∇²ℓ over samples (B, S, d)."""
+        raise NotImplementedError
+
+    def optimum_mean(self, family: str) -> np.ndarray:
+        raise NotImplementedError
+
+    # --- shared ---
+    def _grad_from(self, cov, g_mean, hessian):
+        return join(g_mean, 0.5 * (hessian - inverse(cov)))
+
+    def grad(self, canonical):
+        mean, cov = split(canonical, self.dim)
+        return self._grad_from(cov, *self.expected_gradient_hessian(mean, cov))
+
+    def estimate_grad(self, canonical, rngs=None):
+        if self.mc_samples is None:
+            return self.grad(canonical)
+        mean, cov = split(canonical, self.dim)
+        noise = np.stack([rng.standard_normal((self.mc_samples, self.dim)) for rng in rngs])
+        samples = mean[:, None, :] + np.einsum("bij,bsj->bsi", cholesky(cov), noise)
+        return self._grad_from(cov, *self.sampled_gradient_hessian(samples))
+
+    def in_domain(self, canonical):
+        # Only the cheap necessary condition (a positive diagonal): the charts check definiteness.
+        cov = split(canonical, self.dim)[1]
+        return (np.diagonal(cov, axis1=1, axis2=2) > 0).all(axis=1)
+
+    def fisher(self, canonical):
+        raise NotImplementedError("Gaussian charts use closed-form natural gradients (MATH.md §1.2)")
+
+    def observe(self, canonical, chart):
+        mean, _ = split(canonical, self.dim)
+        return np.linalg.norm(mean - self.optimum_mean(chart.family), axis=1)[:, None]
+
+
+def random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
+    """A Haar-distributed orthogonal matrix (QR of a Gaussian matrix with the signs fixed)."""
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return q * np.sign(np.diagonal(r))
+
+
+class GaussianND(GaussianFamilyTarget):
+    """KL(q‖p) with p = N(μ*, Σ*) in d dimensions (MATH.md §2.2, §2.3); f* = 0 in closed form.
+
+    Σ* = Q diag(λ) Qᵀ with λ geometric from 1 down to 1/κ (so the precision's condition number is
+    κ), Q a random rotation and μ* ~ N(0, I), both drawn from the target's `seed`. Here ℓ(x) =
+    ½(x−μ*)ᵀΛ*(x−μ*), so E∇ℓ = Λ*(μ−μ*) and ∇²ℓ = Λ* is constant: Monte Carlo only perturbs g_μ.
+    The best mean-field q has μ = μ*, vᵢ = 1/Λ*ᵢᵢ and KL = ½(Σᵢ log Λ*ᵢᵢ − log|Λ*|) > 0.
+    """
+
+    name = "gaussian_nd"
+
+    def __init__(self, dim: int, condition_number: float, seed: int = 0):
+        super().__init__(dim)
+        if not condition_number >= 1:
+            raise ValueError(f"condition_number must be ≥ 1, got {condition_number}")
+        rng = np.random.default_rng([3, seed])
+        rotation = random_rotation(dim, rng)
+        self.target_mean = rng.standard_normal(dim)
+        eigenvalues = np.geomspace(1.0, 1.0 / condition_number, dim)
+        cov = (rotation * eigenvalues) @ rotation.T
+        precision = (rotation / eigenvalues) @ rotation.T
+        self.target_cov = 0.5 * (cov + cov.T)
+        self.target_precision = 0.5 * (precision + precision.T)
+        self.precision_logdet = float(-np.log(eigenvalues).sum())
+        self.mean_field_loss = 0.5 * float(
+            np.log(np.diagonal(self.target_precision)).sum() - self.precision_logdet
+        )
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> GaussianND:
+        return cls(spec["dim"], spec["condition_number"], spec.get("seed", 0))
+
+    @property
+    def optimum_loss(self) -> float:
+        return 0.0
+
+    def optimum_loss_for(self, chart) -> float:
+        return self.mean_field_loss if chart.family == MEAN_FIELD else 0.0
+
+    def optimum_mean(self, family: str) -> np.ndarray:
+        return self.target_mean
+
+    def optimum(self) -> np.ndarray:
+        return join(self.target_mean[None], self.target_cov[None])[0]
+
+    def loss(self, canonical):
+        mean, cov = split(canonical, self.dim)
+        error = mean - self.target_mean
+        trace = np.einsum("ij,bij->b", self.target_precision, cov)
+        sign, logdet = np.linalg.slogdet(cov)
+        logdet = np.where(sign > 0, logdet, np.nan)
+        mahalanobis = np.einsum("bi,ij,bj->b", error, self.target_precision, error)
+        return 0.5 * (trace - self.dim - logdet - self.precision_logdet + mahalanobis)
+
+    def expected_gradient_hessian(self, mean, cov):
+        hessian = np.broadcast_to(self.target_precision, cov.shape)
+        return (mean - self.target_mean) @ self.target_precision, hessian
+
+    def sampled_gradient_hessian(self, samples):
+        g_mean = (samples.mean(axis=1) - self.target_mean) @ self.target_precision
+        return g_mean, np.broadcast_to(self.target_precision, (samples.shape[0], self.dim, self.dim))

@@ -1,0 +1,238 @@
+"""Bayesian logistic regression on the Wisconsin breast-cancer data: Gaussian VI of its posterior.
+
+MATH.md §5. Prior N(0, δ⁻¹I); ℓ(θ) = Σₙ[softplus(aₙ) − yₙaₙ] + (δ/2)‖θ‖² with aₙ = xₙᵀθ over the
+training split; the loss is the negative ELBO of q = N(m, V). Every expectation over q is one of a
+1-D projection aₙ ~ N(xₙᵀm, xₙᵀVxₙ), by Gauss–Hermite quadrature. The gradient is the exact
+derivative of that quadrature loss (∂/∂sₙ E[f(μₙ + sₙz)] = E[f′·z]), so its fixed point is the
+quadrature loss's own stationary point; its curvature term Xᵀdiag(E[σ(a)z]/s)X is E[∇²ℓ] by Stein's
+identity up to quadrature error (MATH.md §2.7).
+
+NGD in the `natural` chart is then the Bayesian learning rule / VON update; GD in `mean_chol` is the
+usual reparameterised (m, L) gradient. Gradient estimators: Monte Carlo (`{mc: S}`), and `delta`
+(E_q[f] → f(m), which makes NGD at ρ = 1 Newton's method on ℓ, MATH.md §2.6). The `ef` method
+replaces E[∇²ℓ] by the expected empirical Fisher Σₙ E[(σ(aₙ) − yₙ)²] xₙxₙᵀ + δI (VOGN-like).
+f* and the optimal mean come from a reference BLR solve, checked for stationarity.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ngbench.targets.gaussian_family import (
+    FULL,
+    MEAN_FIELD,
+    GaussianFamilyTarget,
+    inverse,
+    join,
+    split,
+)
+
+DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "breast_cancer.csv"
+SPLIT_STREAM = 4
+STATIONARY_GRADIENT = 1e-8
+
+
+def load_breast_cancer() -> tuple[np.ndarray, np.ndarray]:
+    """Features (569, 30) and labels (1 = benign) of the file in ngbench/data (see its README)."""
+    table = np.loadtxt(DATA_FILE, delimiter=",", skiprows=1)
+    return table[:, :-1], table[:, -1]
+
+
+def softplus(a: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, a)
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+class LogisticVI(GaussianFamilyTarget):
+    name = "logistic_vi"
+    needs_reference = True
+    methods = ("gd", "ngd", "ef", "adam")
+    gradient_estimators = ("mc", "delta")
+    observed_columns = ("mean_error", "test_log_loss")
+
+    def __init__(
+        self,
+        prior_precision: float = 1.0,
+        test_fraction: float = 0.2,
+        split_seed: int = 0,
+        quadrature_nodes: int = 100,
+    ):
+        if not prior_precision > 0:
+            raise ValueError(f"prior_precision must be positive, got {prior_precision}")
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+        if not (isinstance(quadrature_nodes, int) and quadrature_nodes >= 2):
+            raise ValueError(f"quadrature_nodes must be an integer ≥ 2, got {quadrature_nodes!r}")
+        features, labels = load_breast_cancer()
+        order = np.random.default_rng([SPLIT_STREAM, split_seed]).permutation(labels.size)
+        n_test = int(round(test_fraction * labels.size))
+        test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+        # Standardised with the training split's statistics only: the test split stays unseen.
+        centre, scale = features[train].mean(axis=0), features[train].std(axis=0)
+
+        def design(rows):
+            return np.column_stack([(features[rows] - centre) / scale, np.ones(rows.size)])
+
+        self.train_x, self.train_y = design(train), labels[train]
+        self.test_x, self.test_y = design(test), labels[test]
+        super().__init__(self.train_x.shape[1])
+        self.prior_precision = float(prior_precision)
+        nodes, weights = np.polynomial.hermite_e.hermegauss(quadrature_nodes)
+        self.nodes, self.weights = nodes, weights / np.sqrt(2.0 * np.pi)
+        self.delta = False
+        self._reference: dict | None = None
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> LogisticVI:
+        return cls(
+            prior_precision=spec.get("prior_precision", 1.0),
+            test_fraction=spec.get("test_fraction", 0.2),
+            split_seed=spec.get("split_seed", 0),
+            quadrature_nodes=spec.get("quadrature_nodes", 100),
+        )
+
+    def set_gradient(self, gradient) -> None:
+        if gradient == "delta":
+            self.delta = True
+            return
+        super().set_gradient(gradient)
+
+    # --- quadrature over the 1-D projections a ~ N(xᵀm, xᵀVx) ---
+    def _projections(self, x, mean, cov):
+        centre = mean @ x.T  # (B, N)
+        spread = np.sqrt(np.maximum((np.matmul(x, cov) * x).sum(axis=-1), 0.0))  # √(xₙᵀVxₙ)
+        return centre, spread
+
+    def _nodes(self, centre, spread):
+        return centre[..., None] + spread[..., None] * self.nodes  # (B, N, K)
+
+    def loss(self, canonical):
+        mean, cov = split(canonical, self.dim)
+        centre, spread = self._projections(self.train_x, mean, cov)
+        expected_softplus = softplus(self._nodes(centre, spread)) @ self.weights
+        sign, logdet = np.linalg.slogdet(cov)
+        logdet = np.where(sign > 0, logdet, np.nan)
+        delta, dim = self.prior_precision, self.dim
+        return (
+            expected_softplus.sum(axis=1)
+            - centre @ self.train_y
+            + 0.5 * delta * ((mean**2).sum(axis=1) + np.trace(cov, axis1=1, axis2=2))
+            - 0.5 * dim * np.log(delta / (2.0 * np.pi))
+            - 0.5 * (dim * np.log(2.0 * np.pi * np.e) + logdet)
+        )
+
+    def _assemble(self, mean, probabilities, curvature):
+        """E[∇ℓ] = Xᵀ(p − y) + δm and E[∇²ℓ] = Xᵀdiag(curvature)X + δI."""
+        x = self.train_x
+        g_mean = (probabilities - self.train_y) @ x + self.prior_precision * mean
+        hessian = np.matmul(x.T * curvature[:, None, :], x)
+        hessian += self.prior_precision * np.eye(self.dim)
+        return g_mean, hessian
+
+    def expected_gradient_hessian(self, mean, cov):
+        centre, spread = self._projections(self.train_x, mean, cov)
+        if self.delta:
+            p = sigmoid(centre)
+            return self._assemble(mean, p, p * (1.0 - p))
+        p_nodes = sigmoid(self._nodes(centre, spread))
+        # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
+        curvature = (p_nodes @ (self.weights * self.nodes)) / spread
+        return self._assemble(mean, p_nodes @ self.weights, curvature)
+
+    def sampled_gradient_hessian(self, samples):
+        p = sigmoid(samples @ self.train_x.T)  # (B, S, N)
+        return self._assemble(samples.mean(axis=1), p.mean(axis=1), (p * (1.0 - p)).mean(axis=1))
+
+    def estimate_grad(self, canonical, rngs=None):
+        if self.delta:
+            return self.grad(canonical)
+        return super().estimate_grad(canonical, rngs)
+
+    def empirical_fisher_direction(self, chart, theta, canonical, rngs=None):
+        """NGD with E[∇²ℓ] replaced by Σₙ E[(σ(aₙ) − yₙ)²] xₙxₙᵀ + δI (the expected empirical Fisher)."""
+        mean, cov = split(canonical, self.dim)
+        g_mean, _ = self.expected_gradient_hessian(mean, cov)
+        centre, spread = self._projections(self.train_x, mean, cov)
+        residual = (sigmoid(self._nodes(centre, spread)) - self.train_y[:, None]) ** 2 @ self.weights
+        _, surrogate = self._assemble(mean, self.train_y, residual)
+        grad = join(g_mean, 0.5 * (surrogate - inverse(cov)))
+        return chart.natural_gradient(theta, canonical, grad, None)
+
+    def test_log_loss(self, canonical) -> np.ndarray:
+        """Mean held-out log-loss of the predictive p(y = 1 | x) = E_q[σ(xᵀθ)]."""
+        mean, cov = split(canonical, self.dim)
+        centre, spread = self._projections(self.test_x, mean, cov)
+        p = np.clip(sigmoid(self._nodes(centre, spread)) @ self.weights, 1e-300, 1.0 - 1e-16)
+        return -(self.test_y * np.log(p) + (1.0 - self.test_y) * np.log1p(-p)).mean(axis=1)
+
+    def observe(self, canonical, chart):
+        return np.column_stack([super().observe(canonical, chart)[:, 0], self.test_log_loss(canonical)])
+
+    # --- the reference solution ---
+    def reference_solution(self) -> dict:
+        """The BLR fixed point of each family, from the prior, to stationarity (‖∇‖∞ ≤ 1e-8)."""
+        families = {}
+        for family, chart_name in ((FULL, "natural"), (MEAN_FIELD, "diagonal_natural")):
+            chart = self.charts[chart_name]
+            start = join(np.zeros((1, self.dim)), np.eye(self.dim)[None] / self.prior_precision)
+            theta = chart.from_canonical(start)
+            loss = self.loss(start)[0]
+            rate = 1.0
+            for _ in range(10_000):
+                canonical = chart.to_canonical(theta)
+                step = rate * chart.natural_gradient(theta, canonical, self.grad(canonical), None)
+                trial = theta - step
+                trial_loss = self.loss(chart.to_canonical(trial))[0] if chart.in_domain(trial)[0] else np.inf
+                if not trial_loss <= loss + 1e-12 * abs(loss):
+                    rate *= 0.5  # a damped BLR step: ρ = 1 is Newton-like and may overshoot far away
+                    if rate < 1e-12:
+                        break
+                    continue
+                theta, loss = trial, trial_loss
+                if np.abs(step).max() < 1e-13:
+                    break
+            canonical = chart.to_canonical(theta)
+            stationarity = float(np.abs(chart.pullback_gradient(theta, self.grad(canonical))).max())
+            if not stationarity <= STATIONARY_GRADIENT:
+                raise RuntimeError(
+                    f"logistic_vi reference ({family}) is not stationary: ‖∇‖∞ = {stationarity:.2e}"
+                )
+            mean, cov = split(canonical, self.dim)
+            families[family] = {
+                "optimum_loss": float(self.loss(canonical)[0]),
+                "optimum_mean": mean[0].tolist(),
+                "optimum_cov": cov[0].tolist(),
+                "stationarity": stationarity,
+                "test_log_loss": float(self.test_log_loss(canonical)[0]),
+            }
+        return {"optimum_loss": families[FULL]["optimum_loss"], "families": families}
+
+    def with_reference(self, reference: dict) -> LogisticVI:
+        self._reference = reference
+        return self
+
+    def _family_reference(self, family: str) -> dict:
+        if self._reference is None:
+            raise ValueError("logistic_vi needs its reference solution (f*): see reference_solution()")
+        return self._reference["families"][family]
+
+    @property
+    def optimum_loss(self) -> float:
+        return self._family_reference(FULL)["optimum_loss"]
+
+    def optimum_loss_for(self, chart) -> float:
+        return self._family_reference(chart.family)["optimum_loss"]
+
+    def optimum_mean(self, family: str) -> np.ndarray:
+        return np.asarray(self._family_reference(family)["optimum_mean"])
+
+    def optimum(self, family: str = FULL) -> np.ndarray:
+        reference = self._family_reference(family)
+        return join(np.asarray(reference["optimum_mean"])[None], np.asarray(reference["optimum_cov"])[None])[
+            0
+        ]

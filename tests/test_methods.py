@@ -1,0 +1,94 @@
+"""Newton and Adam against independent loops, NGD = Newton on the quadratic, and the cost columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ngbench.methods import METHODS, SOLVES_PER_STEP
+from ngbench.runner import run_batch
+from ngbench.solve import solve_cell
+from ngbench.targets import make_target
+from tests.test_runner import cell
+
+QUADRATIC = {
+    "name": "quadratic",
+    "eigenvalues": [1.0, 10.0],
+    "angle_degrees": 30.0,
+    "optimum": [1.0, 0.5],
+    "linear_map": [[2.0, 0.0], [1.0, 0.5]],
+}
+
+
+@pytest.mark.parametrize("chart", ["identity", "linear"])
+@pytest.mark.parametrize("lr", [0.3, 1.0])
+def test_ngd_is_newton_on_the_quadratic(chart, lr):
+    """The Fisher of x ~ N(θ, A⁻¹) is A, the Hessian of ½(θ−θ*)ᵀA(θ−θ*) (MATH.md §2.5)."""
+    target = make_target(QUADRATIC)
+    start = np.array([[-3.0, 3.0]])
+    runs = {
+        method: run_batch(target, target.chart(chart), METHODS[method], start, np.array([lr]), 30, 1e-30)
+        for method in ("ngd", "newton")
+    }
+    np.testing.assert_allclose(runs["ngd"].states, runs["newton"].states, rtol=1e-12, atol=1e-14)
+    if lr == 1.0:
+        np.testing.assert_allclose(runs["newton"].states[1, 0], QUADRATIC["optimum"], atol=1e-12)
+
+
+def test_newton_on_the_gaussian_kl_in_mean_var():
+    """Newton on KL(N(μ, v) ‖ N(a, s²)) in (μ, v): μ jumps to a, and v ← 2v − v²/s² (by hand)."""
+    target = make_target({"name": "gaussian_1d", "mean": 3.0, "var": 0.5})
+    start = np.array([[-2.0, 0.3]])
+    result = run_batch(target, target.chart("mean_var"), METHODS["newton"], start, np.array([1.0]), 6, 1e-30)
+    var = 0.3
+    for t in range(1, 7):
+        var = 2 * var - var**2 / 0.5
+        np.testing.assert_allclose(result.states[t, 0], [3.0, var], rtol=1e-12)
+
+
+def test_adam_matches_a_textbook_loop():
+    target = make_target(QUADRATIC)
+    matrix, optimum = target.matrix, np.asarray(QUADRATIC["optimum"])
+    theta = np.array([-3.0, 3.0])
+    first = second = np.zeros(2)
+    lr, beta1, beta2, eps = 0.05, 0.9, 0.999, 1e-8
+    expected = [theta]
+    for t in range(1, 41):
+        g = matrix @ (theta - optimum)
+        first = beta1 * first + (1 - beta1) * g
+        second = beta2 * second + (1 - beta2) * g * g
+        theta = theta - lr * (first / (1 - beta1**t)) / (np.sqrt(second / (1 - beta2**t)) + eps)
+        expected.append(theta)
+    result = run_batch(
+        target, target.chart("identity"), METHODS["adam"], expected[0][None], np.array([lr]), 40, 1e-30
+    )
+    np.testing.assert_allclose(result.states[:, 0], np.array(expected), rtol=1e-12, atol=1e-14)
+
+
+def test_adam_memory_follows_its_run_when_others_stop():
+    """A run that leaves the domain drops out; the others keep their own moments."""
+    target = make_target({"name": "gaussian_1d", "mean": 3.0, "var": 1.0})
+    chart = target.chart("mean_var")
+    start = np.array([[-2.0, 2.0], [-2.0, 2.0]])
+    both = run_batch(target, chart, METHODS["adam"], start, np.array([0.01, 5.0]), 50, 1e-30)
+    alone = run_batch(target, chart, METHODS["adam"], start[:1], np.array([0.01]), 50, 1e-30)
+    assert both.status[1] == "invalid" and both.stop_iter[1] == 1  # Adam's first step is ±lr: v = 2 − 5
+    np.testing.assert_array_equal(both.states[:, 0], alone.states[:, 0])
+
+
+def test_summaries_count_gradient_evaluations_and_solves():
+    for method, samples in (("gd", None), ("ngd", None), ("ngd", 5), ("adam", 5)):
+        params = cell(
+            experiment="cost",
+            target={"name": "gaussian_nd", "dim": 3, "condition_number": 4.0, "seed": 0},
+            init={"mean": 1.0, "var": 0.5},
+            parameterization="natural",
+            method=method,
+            learning_rates=[0.5],
+            steps=40,
+            gradient={"mc": samples} if samples else "exact",
+        )
+        summaries = solve_cell(params).summaries.to_pandas()
+        spent = summaries["hit_iter"].fillna(summaries["stop_iter"])
+        np.testing.assert_array_equal(summaries["grad_evals"], spent * (samples or 1))
+        np.testing.assert_array_equal(summaries["solves"], spent * SOLVES_PER_STEP[method])
