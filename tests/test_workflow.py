@@ -206,6 +206,14 @@ def test_d_dimensional_targets_run_end_to_end(run_two_cores):
     np.testing.assert_array_equal(summaries["grad_evals"], 2 * spent)  # two Monte Carlo samples a step
     stats = pd.read_csv(run_two_cores / "results" / "stats" / "tiny_logistic.csv")
     assert sorted(set(stats["tolerance"])) == [1.0e-2, 1.0e-1]  # the row's own tolerances
+    last = logistic.sort_values("iter").groupby(["parameterization", "method", "lr", "seed"]).last()
+    final = summaries.groupby(["parameterization", "method", "lr", "seed"])["final_test_log_loss"].first()
+    np.testing.assert_array_equal(final.sort_index(), last["test_log_loss"].sort_index())
+    def header(table):
+        text = (run_two_cores / "results" / "tables" / f"{table}.md").read_text()
+        return next(line for line in text.splitlines() if line.startswith("| chart"))
+
+    assert "test log-loss" in header("tiny_logistic") and "test log-loss" not in header("tiny_sweep")
     costs = pd.read_csv(run_two_cores / "results" / "costs" / "tiny_logistic.csv")
     assert len(costs) == 2 and (costs["microseconds_per_step"] > 0).all()
 

@@ -54,6 +54,10 @@ SUMMARY_SCHEMA = pa.schema(
         pa.field("status", pa.string()),
         pa.field("initial_gap", pa.float64()),
         pa.field("final_gap", pa.float64()),
+    ]
+    # The metrics of the run's last iterate (null where a target has no such metric).
+    + [pa.field(f"final_{name}", pa.float64()) for name in METRIC_COLUMNS]
+    + [
         # The cost of the iterations counted above (hit_iter, else stop_iter): gradient evaluations
         # (one per Monte Carlo sample) and linear solves with a Fisher, Hessian or their surrogate.
         pa.field("grad_evals", pa.int64()),

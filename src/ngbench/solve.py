@@ -126,7 +126,7 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
         result, keys, lr, seed, f_star, target.observed_columns, params.get("thin")
     )
     step_cost = (target.grad_evaluations, SOLVES_PER_STEP[params["method"]])
-    summaries = _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost)
+    summaries = _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, target.observed_columns)
     return CellResult(
         trajectories=with_provenance(trajectories, provenance),
         summaries=with_provenance(summaries, provenance),
@@ -195,7 +195,7 @@ def _trajectory_table(result, keys, lr, seed, f_star, recorded, thin) -> pa.Tabl
     return pa.table(columns, schema=TRAJECTORY_SCHEMA)
 
 
-def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost) -> pa.Table:
+def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, observed) -> pa.Table:
     gap = result.loss - f_star
     hits = first_hits(gap, tolerances)  # (T, B)
     n_tol, n_runs = hits.shape
@@ -212,6 +212,12 @@ def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost) -> pa.
     columns["stop_iter"] = pa.array(result.stop_iter[runs])
     columns["initial_gap"] = pa.array(gap[0, runs])
     columns["final_gap"] = pa.array(final_gap[runs])
+    for name in METRIC_COLUMNS:
+        if name in observed:
+            final = result.states[np.maximum(last, 0), np.arange(n_runs), observed.index(name)]
+            columns[f"final_{name}"] = pa.array(np.where(last >= 0, final, np.nan)[runs])
+        else:
+            columns[f"final_{name}"] = pa.nulls(runs.size, pa.float64())
     # One gradient (and solve) per step taken: a run that stops at iteration t took t steps.
     spent = np.where(hit >= 0, hit, result.stop_iter[runs])
     grad_evals, solves = step_cost

@@ -26,6 +26,7 @@ STAT_COLUMNS = [
     "q75_iters",
     "median_grad_evals",
     "median_solves",
+    "median_final_test_log_loss",
     "art",
     "art_low",
     "art_high",
@@ -72,6 +73,9 @@ def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
         quartiles = np.percentile(hits, [25, 50, 75]) if hits.size else [np.nan] * 3
         # The cost of reaching the tolerance (MC samples and solves count, not only iterations).
         costs = [float(np.median(successful[c])) if hits.size else np.nan for c in ("grad_evals", "solves")]
+        # Held-out log-loss where the target has one, over every run: a failed run has one too.
+        test_loss = group["final_test_log_loss"] if "final_test_log_loss" in group else pd.Series([np.nan])
+        costs.append(float(test_loss.median()) if test_loss.notna().any() else np.nan)
         low, high = bootstrap_art_interval(spent, success, "/".join(map(str, key)))
         rows.append(
             (

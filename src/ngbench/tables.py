@@ -24,6 +24,7 @@ class TableKind:
     columns: dict[str, tuple[str, str]]  # column → (header, format)
     caption: str  # with {experiment} and {tolerances}
     label: str  # LaTeX label suffix
+    optional: tuple[str, ...] = ()  # columns left out of a table where every value is missing
 
 
 ITERATIONS = TableKind(
@@ -39,6 +40,7 @@ ITERATIONS = TableKind(
         "q75_iters": ("q75", "{:.0f}"),
         "median_grad_evals": ("grad evals", "{:.0f}"),
         "median_solves": ("solves", "{:.0f}"),
+        "median_final_test_log_loss": ("test log-loss", "{:.4f}"),
         "art": ("aRT", "{:.1f}"),
         "art_low": ("aRT 5%", "{:.1f}"),
         "art_high": ("aRT 95%", "{:.1f}"),
@@ -46,10 +48,12 @@ ITERATIONS = TableKind(
     caption=(
         "Iterations to reach gap = loss − f* ≤ tolerance ({tolerances}) in experiment {experiment}. "
         "Median and quartiles over successful runs, and their median cost in gradient evaluations (one "
-        "per Monte Carlo sample) and linear solves; aRT = iterations of all runs (failures until they "
+        "per Monte Carlo sample) and linear solves; where the target has a held-out split, the median "
+        "test log-loss of the last iterate over all runs; aRT = iterations of all runs (failures until they "
         "stopped) / successes, with a 90% bootstrap interval over runs."
     ),
     label="iterations",
+    optional=("median_final_test_log_loss",),
 )
 
 BEST_LR = TableKind(
@@ -102,6 +106,8 @@ def _tolerances(table: pd.DataFrame) -> str:
 def _rendered(table: pd.DataFrame, kind: TableKind, infinity: str, missing: str) -> pd.DataFrame:
     out = pd.DataFrame(index=table.index)
     for column, (header, fmt) in kind.columns.items():
+        if column in kind.optional and (column not in table or table[column].isna().all()):
+            continue
         render = _number(fmt, infinity, missing)
         out[header] = [render(x) for x in table[column].tolist()] if column in table else []
     return out

@@ -17,7 +17,7 @@ logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,
 row = snakemake.params.row
 target = make_target(row["target"])
 start = target.initial_states(row["init"], (row["seed"],))[0]
-audit = one_step_spread(target, start, row["parameterizations"], row["methods"], np.logspace(-3, -0.5, 11))
+audit = one_step_spread(target, start, row["parameterizations"], row["methods"], np.logspace(-5, -0.5, 19))
 charts = len(row["parameterizations"])
 title = f"{snakemake.wildcards.experiment}: one step from seed {row['seed']}'s start in {charts} charts"
 save_figure(invariance_figure(audit, title), snakemake.output.png, snakemake.output.pdf)

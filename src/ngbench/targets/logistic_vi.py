@@ -86,6 +86,7 @@ class LogisticVI(GaussianFamilyTarget):
         self.nodes, self.weights = nodes, weights / np.sqrt(2.0 * np.pi)
         self.delta = False
         self._reference: dict | None = None
+        self._memo = None
 
     @classmethod
     def from_spec(cls, spec: dict) -> LogisticVI:
@@ -111,10 +112,39 @@ class LogisticVI(GaussianFamilyTarget):
     def _nodes(self, centre, spread):
         return centre[..., None] + spread[..., None] * self.nodes  # (B, N, K)
 
+    def _train_expectations(self, mean, cov):
+        """Over the training projections: centre, spread, E[softplus(a)], E[σ(a)] and E[σ(a)z]/s.
+
+        The runner asks for the loss and then the gradient of the same states: the last result is
+        kept (checked by value, since a chart may hand over an array it later updates in place).
+        """
+        if (
+            self._memo is not None
+            and np.array_equal(self._memo[0], mean)
+            and np.array_equal(self._memo[1], cov)
+        ):
+            return self._memo[2]
+        centre, spread = self._projections(self.train_x, mean, cov)
+        a = self._nodes(centre, spread)
+        # One exp for both functions, stable for either sign of a.
+        small = np.exp(-np.abs(a))
+        expected_softplus = (np.maximum(a, 0.0) + np.log1p(small)) @ self.weights
+        inverse = 1.0 / (1.0 + small)
+        p = np.where(a >= 0.0, inverse, small * inverse)
+        # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
+        result = (
+            centre,
+            spread,
+            expected_softplus,
+            p @ self.weights,
+            (p @ (self.weights * self.nodes)) / spread,
+        )
+        self._memo = (mean.copy(), cov.copy(), result)
+        return result
+
     def loss(self, canonical):
         mean, cov = split(canonical, self.dim)
-        centre, spread = self._projections(self.train_x, mean, cov)
-        expected_softplus = softplus(self._nodes(centre, spread)) @ self.weights
+        centre, _, expected_softplus, _, _ = self._train_expectations(mean, cov)
         sign, logdet = np.linalg.slogdet(cov)
         logdet = np.where(sign > 0, logdet, np.nan)
         delta, dim = self.prior_precision, self.dim
@@ -135,14 +165,11 @@ class LogisticVI(GaussianFamilyTarget):
         return g_mean, hessian
 
     def expected_gradient_hessian(self, mean, cov):
-        centre, spread = self._projections(self.train_x, mean, cov)
         if self.delta:
-            p = sigmoid(centre)
+            p = sigmoid(mean @ self.train_x.T)
             return self._assemble(mean, p, p * (1.0 - p))
-        p_nodes = sigmoid(self._nodes(centre, spread))
-        # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
-        curvature = (p_nodes @ (self.weights * self.nodes)) / spread
-        return self._assemble(mean, p_nodes @ self.weights, curvature)
+        _, _, _, probabilities, curvature = self._train_expectations(mean, cov)
+        return self._assemble(mean, probabilities, curvature)
 
     def sampled_gradient_hessian(self, samples):
         p = sigmoid(samples @ self.train_x.T)  # (B, S, N)
