@@ -32,7 +32,7 @@ def run(config: dict, workdir: Path) -> int:
     for experiment in plan.experiments.values():
         summaries = []
         for chart, method in experiment.cells():
-            cell = solve_cell(experiment.cell_params(chart, method, plan.tolerances))
+            cell = solve_cell(experiment.cell_params(chart, method, experiment.tolerances))
             rows += cell.trajectories.num_rows
             write_parquet(
                 cell.trajectories,

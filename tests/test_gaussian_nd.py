@@ -243,3 +243,26 @@ def test_d500_runs_through_a_solver_cell_and_stores_metrics_not_states():
     summaries = cell.summaries.to_pandas()
     assert list(summaries["hit_iter"]) == [1, 1]
     assert list(summaries["grad_evals"]) == [1, 1] and list(summaries["solves"]) == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "nd_chart,chart_1d",
+    [
+        ("mean_cov", "mean_var"),
+        ("mean_chol", "mean_std"),
+        ("natural", "natural"),
+        ("expectation", "expectation"),
+    ],
+)
+@pytest.mark.parametrize("method", ["gd", "ngd"])
+def test_one_dimension_reproduces_gaussian_1d(nd_chart, chart_1d, method):
+    """d = 1: (μ, Σ) is (μ, σ²), the Cholesky factor is σ (MATH.md §1.2), and the rest coincide."""
+    nd = gaussian_nd(dim=1, condition_number=1.0, seed=4)
+    one = make_target({"name": "gaussian_1d", "mean": float(nd.target_mean[0]), "var": 1.0})
+    start = np.array([[-2.0, 2.718281828459045]])
+    lrs = np.array([0.1])
+    a = run_batch(nd, nd.chart(nd_chart), METHODS[method], start, lrs, 100, 1e-12)
+    b = run_batch(one, one.chart(chart_1d), METHODS[method], start, lrs, 100, 1e-12)
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(a.states[:, :, :2], b.states, rtol=1e-10)
+    assert nd.observed_columns == ("mean", "var", "mean_error")

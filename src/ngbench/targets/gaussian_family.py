@@ -344,7 +344,6 @@ class GaussianFamilyTarget(Target):
     state_names: tuple[str, ...] = ()
     gradient_estimators = ("mc",)
     methods = ("gd", "ngd", "adam")
-    observed_columns = ("mean_error",)
 
     def __init__(self, dim: int):
         if not (isinstance(dim, int) and dim >= 1):
@@ -412,9 +411,15 @@ class GaussianFamilyTarget(Target):
     def fisher(self, canonical):
         raise NotImplementedError("Gaussian charts use closed-form natural gradients (MATH.md §1.2)")
 
+    @property
+    def observed_columns(self) -> tuple[str, ...]:
+        # In one dimension the whole state fits the `mean, var` columns, as for gaussian_1d.
+        return ("mean", "var", "mean_error") if self.dim == 1 else ("mean_error",)
+
     def observe(self, canonical, chart):
         mean, _ = split(canonical, self.dim)
-        return np.linalg.norm(mean - self.optimum_mean(chart.family), axis=1)[:, None]
+        error = np.linalg.norm(mean - self.optimum_mean(chart.family), axis=1)[:, None]
+        return np.column_stack([canonical, error]) if self.dim == 1 else error
 
 
 def random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:

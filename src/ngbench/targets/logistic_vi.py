@@ -53,7 +53,7 @@ class LogisticVI(GaussianFamilyTarget):
     needs_reference = True
     methods = ("gd", "ngd", "ef", "adam")
     gradient_estimators = ("mc", "delta")
-    observed_columns = ("mean_error", "test_log_loss")
+    observed_columns = ("mean_error", "test_log_loss")  # D = 31: never the one-dimensional case
 
     def __init__(
         self,
