@@ -18,37 +18,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ngbench.experiments import check_config
 from ngbench.io import read_summaries, write_parquet, write_text
-from ngbench.solve import solve_cell
-from ngbench.stats import iteration_counts
-from ngbench.tables import to_latex, to_markdown
+from ngbench.solve import solve_chart
+from ngbench.stats import best_learning_rates, iteration_counts, paired_comparison
+from ngbench.tables import BEST_LR, ITERATIONS, PAIRED, to_latex, to_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run(config: dict, workdir: Path) -> int:
+    """Solve every chart of every row and aggregate each row, as the workflow's `results` target does."""
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     plan = check_config(config, schema)
     rows = 0
     for experiment in plan.experiments.values():
         summaries = []
-        for chart, method in experiment.cells():
-            cell = solve_cell(experiment.cell_params(chart, method, experiment.tolerances))
-            rows += cell.trajectories.num_rows
+        for chart in experiment.parameterizations:
+            solved = solve_chart(experiment.chart_params(chart))
+            rows += solved.trajectories.num_rows
             write_parquet(
-                cell.trajectories,
-                workdir / "results" / "runs" / experiment.name / chart / f"{method}.parquet",
+                solved.trajectories, workdir / "results" / "runs" / experiment.name / f"{chart}.parquet"
             )
-            summary_path = workdir / "results" / "summaries" / experiment.name / chart / f"{method}.parquet"
-            write_parquet(cell.summaries, summary_path)
+            summary_path = workdir / "results" / "summaries" / experiment.name / f"{chart}.parquet"
+            write_parquet(solved.summaries, summary_path)
             summaries.append(summary_path)
-        stats = iteration_counts(read_summaries(summaries))
-        write_text(stats.to_csv(index=False), workdir / "results" / "stats" / f"{experiment.name}.csv")
-        write_text(
-            to_markdown(stats, experiment.name), workdir / "results" / "tables" / f"{experiment.name}.md"
-        )
-        write_text(
-            to_latex(stats, experiment.name), workdir / "results" / "tables" / f"{experiment.name}.tex"
-        )
+        table = read_summaries(summaries)
+        tolerance = experiment.main_tolerance
+        for suffix, stats, kind in (
+            ("", iteration_counts(table), ITERATIONS),
+            ("_best_lr", best_learning_rates(table, tolerance), BEST_LR),
+            ("_paired", paired_comparison(table, tolerance), PAIRED),
+        ):
+            name = experiment.name + suffix
+            write_text(stats.to_csv(index=False), workdir / "results" / "stats" / f"{name}.csv")
+            write_text(
+                to_markdown(stats, experiment.name, kind), workdir / "results" / "tables" / f"{name}.md"
+            )
+            write_text(to_latex(stats, experiment.name, kind), workdir / "results" / "tables" / f"{name}.tex")
     return rows
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -299,10 +300,10 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     files = output_files(run_two_cores)
     assert files == output_files(tmp_path)
-    # runs + summaries of 25 cells, two references, 3 statistics and 3 × 2 tables of 6 experiments,
+    # runs + summaries of 10 charts (one solver job each, all its methods), two references, 3 statistics and 3 × 2 tables of 6 experiments,
     # 3 blog figures, the convergence, lr-sensitivity, ECDF and invariance figures of tiny_sweep and
     # tiny_gaussian_nd, and tiny_logistic's first three (it has one chart: nothing to audit)
-    assert len(files) == 25 * 2 + 2 + 6 * 3 + 6 * 3 * 2 + (3 + 4 + 4 + 3) * 2
+    assert len(files) == 10 * 2 + 2 + 6 * 3 + 6 * 3 * 2 + (3 + 4 + 4 + 3) * 2
     _, mismatch, errors = filecmp.cmpfiles(run_two_cores, tmp_path, [str(f) for f in files], shallow=False)
     assert not mismatch and not errors
 
@@ -393,12 +394,12 @@ def test_corrupt_summary_is_refused_with_its_name(run_two_cores, tmp_path):
 
     workdir = tmp_path / "copy"
     shutil.copytree(run_two_cores, workdir)
-    corrupt = workdir / "results" / "summaries" / "tiny_sweep" / "natural" / "gd.parquet"
+    corrupt = workdir / "results" / "summaries" / "tiny_sweep" / "natural.parquet"
     corrupt.write_bytes(b"not a parquet file")
     failed = snakemake(workdir, "--cores", "2", "results/stats/tiny_sweep.csv")
     assert failed.returncode != 0
     output = failed.stdout + failed.stderr
-    assert "results/summaries/tiny_sweep/natural/gd.parquet: not a readable parquet file" in output
+    assert "results/summaries/tiny_sweep/natural.parquet: not a readable parquet file" in output
 
 
 def test_duplicate_experiment_names_are_refused(tmp_path):
@@ -448,7 +449,7 @@ def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
         line.split("wildcards:")[1].strip() for line in dry.stdout.splitlines() if "wildcards:" in line
     ]
     solved = {w for w in wildcards if w.startswith("experiment=tiny_quadratic, parameterization=")}
-    assert len(solved) == 4  # both charts × both methods of the edited target's experiment
+    assert len(solved) == 2  # both charts of the edited target's experiment (a job runs every method)
     assert set(wildcards) == solved | {"experiment=tiny_quadratic", "figure=fig1_quadratic"}
 
 
@@ -459,11 +460,12 @@ def test_every_parquet_file_carries_its_provenance(run_two_cores):
     assert files
     for path in files:
         provenance = read_provenance(path)
-        experiment, chart, method = path.relative_to(run_two_cores / "results").parts[1:4]
+        experiment, chart = path.relative_to(run_two_cores / "results").parts[1:3]
         assert provenance["cell"]["experiment"] == experiment
-        assert (provenance["cell"]["parameterization"], provenance["cell"]["method"]) == (
-            chart,
-            method.split(".")[0],
+        assert provenance["cell"]["parameterization"] == chart.removesuffix(".parquet")
+        assert set(provenance["cell"]["methods"]) == set(TINY_CONFIG["experiments"][experiment]["methods"])
+        assert set(pq.read_table(path, columns=["method"])["method"].to_pylist()) == set(
+            provenance["cell"]["methods"]
         )
         assert provenance["cell"]["target"] == TINY_CONFIG["experiments"][experiment]["target"]
         assert {"ngbench", "numpy", "pandas", "pyarrow", "python", "source"} <= set(provenance["versions"])

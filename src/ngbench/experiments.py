@@ -65,29 +65,40 @@ class Experiment:
         return min(self.tolerances)
 
     def cells(self) -> list[tuple[str, str]]:
-        """The (parameterization, method) solver cells of this row."""
+        """The (parameterization, method) cells of this row."""
         return [(p, m) for p in self.parameterizations for m in self.methods]
 
-    def cell_params(self, parameterization: str, method: str, tolerances: tuple[float, ...]) -> dict:
-        """Everything one solver cell depends on, and nothing else.
+    def chart_params(self, parameterization: str) -> dict:
+        """Everything one solver job depends on: every method of the row in one chart, and nothing else.
 
-        Snakemake reruns a job when its params change; listing only this cell's chart and method
-        means adding a chart to a row reruns no existing cell.
+        Snakemake reruns a job when its params change; a job per chart means adding a chart to a row
+        reruns no existing job. Methods are listed in the registry's order, so reordering them in
+        the config reruns nothing either.
         """
         return {
             "experiment": self.name,
             "target": self.target,
             "init": self.init,
             "parameterization": parameterization,
-            "method": method,
+            "methods": [m for m in METHODS if m in self.methods],
             "learning_rates": list(self.learning_rates),
             "seeds": list(self.seeds),
             "steps": self.steps,
             "divergence_factor": self.divergence_factor,
             "thin": self.thin,
             "gradient": self.gradient,
-            "tolerances": list(tolerances),
+            "tolerances": list(self.tolerances),
         }
+
+    def cell_params(self, parameterization: str, method: str) -> dict:
+        """One method's share of `chart_params`: what `ngbench.solve.solve_cell` runs."""
+        return method_params(self.chart_params(parameterization), method)
+
+
+def method_params(chart_params: dict, method: str) -> dict:
+    cell = {key: value for key, value in chart_params.items() if key != "methods"}
+    cell["method"] = method
+    return cell
 
 
 @dataclass(frozen=True)

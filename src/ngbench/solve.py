@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ngbench import __version__
-from ngbench.experiments import learning_rate_grid, seed_list
+from ngbench.experiments import learning_rate_grid, method_params, seed_list
 from ngbench.io import METRIC_COLUMNS, STATE_COLUMNS, SUMMARY_SCHEMA, TRAJECTORY_SCHEMA, with_provenance
 from ngbench.methods import SOLVES_PER_STEP, method_direction
 from ngbench.runner import STATUSES, BatchResult, first_hits, run_batch
@@ -69,11 +69,11 @@ def _versions() -> dict:
     }
 
 
-def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
+def solve_cell(params: dict, reference: dict | None = None, versions: dict | None = None) -> CellResult:
     """Run one cell described by `Experiment.cell_params(...)`.
 
     `reference` is the target's reference solution (f* and its minimisers) for targets whose optimum
-    has no closed form; see `reference_solution`.
+    has no closed form; see `reference_solution`. `versions` (of `_versions()`) saves asking git again.
     """
     target = make_target(params["target"], reference, params.get("gradient"))
     if target.needs_reference and reference is None:
@@ -120,7 +120,7 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
         "parameterization": chart.name,
         "method": params["method"],
     }
-    provenance = {"cell": params, "reference": reference, "versions": _versions()}
+    provenance = {"cell": params, "reference": reference, "versions": versions or _versions()}
     f_star = target.optimum_loss_for(chart)
     trajectories = _trajectory_table(
         result, keys, lr, seed, f_star, target.observed_columns, params.get("thin")
@@ -135,15 +135,48 @@ def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
     )
 
 
-def timing_record(params: dict, cell: CellResult) -> dict:
-    """The solve's wall time, for `stats.wall_times`; machine-dependent, so kept out of the parquet files."""
+@dataclass(frozen=True)
+class ChartResult:
+    """Every method of one (experiment, parameterization): one solver job's two files."""
+
+    trajectories: pa.Table
+    summaries: pa.Table
+    cells: dict[str, CellResult]
+
+
+def solve_chart(params: dict, reference: dict | None = None) -> ChartResult:
+    """Run every method of `Experiment.chart_params(...)`, one cell after another, into one table each.
+
+    Rows are method-major in the registry's order, then as in `solve_cell`.
+    """
+    versions = _versions()
+    cells = {
+        method: solve_cell(method_params(params, method), reference, versions) for method in params["methods"]
+    }
+    provenance = {"cell": params, "reference": reference, "versions": versions}
+    tables = {}
+    for kind in ("trajectories", "summaries"):
+        table = pa.concat_tables(
+            [getattr(cell, kind).replace_schema_metadata(None) for cell in cells.values()]
+        )
+        tables[kind] = with_provenance(table, provenance)
+    return ChartResult(cells=cells, **tables)
+
+
+def timing_record(params: dict, chart: ChartResult) -> dict:
+    """Each cell's wall time, for `stats.wall_times`; machine-dependent, so kept out of the parquet files."""
     return {
-        "experiment": params["experiment"],
-        "parameterization": params["parameterization"],
-        "method": params["method"],
-        "seconds": cell.seconds,
-        "runs": int(cell.result.stop_iter.size),
-        "run_steps": int(cell.result.stop_iter.sum()),
+        "cells": [
+            {
+                "experiment": params["experiment"],
+                "parameterization": params["parameterization"],
+                "method": method,
+                "seconds": cell.seconds,
+                "runs": int(cell.result.stop_iter.size),
+                "run_steps": int(cell.result.stop_iter.sum()),
+            }
+            for method, cell in chart.cells.items()
+        ]
     }
 
 

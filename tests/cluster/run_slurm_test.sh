@@ -116,15 +116,16 @@ if [ "$submitted" -eq 0 ]; then
     exit 1
 fi
 
+# Wall times (results/timings, results/costs) differ between any two runs by design.
 differ=0
 while IFS= read -r file; do
     if ! cmp -s "$workdir/local/$file" "$workdir/slurm/$file"; then
         echo "differs: $file" >&2
         differ=1
     fi
-done < <(cd "$workdir/local" && find results figures -type f ! -name '.*' | sort)
-local_count=$(cd "$workdir/local" && find results figures -type f ! -name '.*' | wc -l)
-slurm_count=$(cd "$workdir/slurm" && find results figures -type f ! -name '.*' | wc -l)
+done < <(cd "$workdir/local" && find results figures -type f ! -name '.*' ! -path 'results/timings/*' ! -path 'results/costs/*' | sort)
+local_count=$(cd "$workdir/local" && find results figures -type f ! -name '.*' ! -path 'results/timings/*' ! -path 'results/costs/*' | wc -l)
+slurm_count=$(cd "$workdir/slurm" && find results figures -type f ! -name '.*' ! -path 'results/timings/*' ! -path 'results/costs/*' | wc -l)
 if [ "$differ" -ne 0 ] || [ "$local_count" -ne "$slurm_count" ]; then
     echo "FAIL: SLURM outputs differ from the local run ($slurm_count files against $local_count)" >&2
     exit 1

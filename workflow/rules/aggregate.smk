@@ -42,10 +42,7 @@ rule costs:
     """Wall time per run-step and to tolerance, from the solvers' timings: machine-dependent, not committed."""
     input:
         summaries=summary_files,
-        timings=lambda w: [
-            f"results/timings/{w.experiment}/{chart}/{method}.json"
-            for chart, method in PLAN.experiments[w.experiment].cells()
-        ],
+        timings=lambda w: chart_files("timings", w.experiment),
     output:
         csv="results/costs/{experiment}.csv",
         markdown="results/costs/{experiment}.md",

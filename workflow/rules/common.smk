@@ -69,19 +69,21 @@ NAME = "[a-z][a-z0-9_]*"
 wildcard_constraints:
     experiment=NAME,
     parameterization=NAME,
-    method=NAME,
     figure=NAME,
 
 
-def cell_files(kind, experiment, cells):
-    return [f"results/{kind}/{experiment}/{chart}/{method}.parquet" for chart, method in cells]
+def chart_files(kind, experiment, charts=None):
+    """One file per chart of the experiment (all its methods), or of the given charts."""
+    charts = PLAN.experiments[experiment].parameterizations if charts is None else charts
+    extension = "json" if kind == "timings" else "parquet"
+    return [f"results/{kind}/{experiment}/{chart}.{extension}" for chart in charts]
 
 
 def all_trajectory_files():
     return [
         path
         for name, experiment in PLAN.experiments.items()
-        for path in cell_files("runs", name, experiment.cells())
+        for path in chart_files("runs", name)
     ]
 
 
@@ -96,8 +98,7 @@ def result_files():
 
 
 def summary_files(wildcards):
-    experiment = PLAN.experiments[wildcards.experiment]
-    return cell_files("summaries", experiment.name, experiment.cells())
+    return chart_files("summaries", wildcards.experiment)
 
 
 def reference_file(experiment):
@@ -113,8 +114,8 @@ def solver_inputs(wildcards):
 
 def figure_inputs(wildcards):
     figure = PLAN.figures[wildcards.figure]
-    cells = [(figure.parameterization, method) for method in figure.learning_rates]
-    return {"trajectories": cell_files("runs", figure.experiment, cells), **reference_file(figure.experiment)}
+    trajectories = chart_files("runs", figure.experiment, [figure.parameterization])
+    return {"trajectories": trajectories, **reference_file(figure.experiment)}
 
 
 def main_tolerance(wildcards):
@@ -151,9 +152,8 @@ def invariance_row(wildcards):
     }
 
 
-def solver_cell(wildcards):
-    experiment = PLAN.experiments[wildcards.experiment]
-    return experiment.cell_params(wildcards.parameterization, wildcards.method, experiment.tolerances)
+def solver_params(wildcards):
+    return PLAN.experiments[wildcards.experiment].chart_params(wildcards.parameterization)
 
 
 def figure_params(wildcards):

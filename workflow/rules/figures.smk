@@ -19,7 +19,7 @@ rule figure_paths:
 rule analysis_figures:
     """Convergence curves, learning-rate sensitivity and runtime ECDF of one experiment."""
     input:
-        trajectories=lambda w: cell_files("runs", w.experiment, PLAN.experiments[w.experiment].cells()),
+        trajectories=lambda w: chart_files("runs", w.experiment),
         summaries=summary_files,
         stats="results/stats/{experiment}.csv",
         best_lr="results/stats/{experiment}_best_lr.csv",

@@ -14,18 +14,18 @@ rule reference:
 
 
 rule solve:
-    """Every learning rate × seed of one (experiment, parameterization, method) as one array program."""
+    """Every method of one (experiment, parameterization), each method's learning rates × seeds as one array program."""
     input:
         unpack(solver_inputs),
     output:
-        trajectories="results/runs/{experiment}/{parameterization}/{method}.parquet",
-        summaries="results/summaries/{experiment}/{parameterization}/{method}.parquet",
-        timing="results/timings/{experiment}/{parameterization}/{method}.json",
+        trajectories="results/runs/{experiment}/{parameterization}.parquet",
+        summaries="results/summaries/{experiment}/{parameterization}.parquet",
+        timing="results/timings/{experiment}/{parameterization}.json",
     params:
-        cell=solver_cell,
+        chart=solver_params,
         library=target_digest,
     log:
-        "logs/solve/{experiment}/{parameterization}/{method}.log",
+        "logs/solve/{experiment}/{parameterization}.log",
     group:
         "solve"
     conda:

@@ -11,7 +11,7 @@ from ngbench.io import read_json, read_summaries, write_text
 from ngbench.stats import wall_times
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
-timings = [read_json(path) for path in snakemake.input.timings]
+timings = [cell for path in snakemake.input.timings for cell in read_json(path)["cells"]]
 table = wall_times(read_summaries(snakemake.input.summaries), timings, snakemake.params.main_tolerance)
 write_text(table.to_csv(index=False), snakemake.output.csv)
 caption = (

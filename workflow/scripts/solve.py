@@ -1,4 +1,4 @@
-"""Adapter: one solver cell → its trajectory and summary parquet files."""
+"""Adapter: one solver job (every method of one chart) → its trajectory and summary parquet files."""
 
 import logging
 import sys
@@ -8,11 +8,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 from ngbench.io import read_json, write_json, write_parquet
-from ngbench.solve import solve_cell, timing_record
+from ngbench.solve import solve_chart, timing_record
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
 reference = read_json(snakemake.input.reference) if hasattr(snakemake.input, "reference") else None
-cell = solve_cell(snakemake.params.cell, reference)
-write_parquet(cell.trajectories, snakemake.output.trajectories)
-write_parquet(cell.summaries, snakemake.output.summaries)
-write_json(timing_record(snakemake.params.cell, cell), snakemake.output.timing)
+solved = solve_chart(snakemake.params.chart, reference)
+write_parquet(solved.trajectories, snakemake.output.trajectories)
+write_parquet(solved.summaries, snakemake.output.summaries)
+write_json(timing_record(snakemake.params.chart, solved), snakemake.output.timing)
