@@ -1,7 +1,8 @@
 """The baseline a user would otherwise write: the blog's loop, one trajectory at a time, in Python floats.
 
 Runs the same gaussian_1d grid as the pipeline (same starts, charts, methods, statuses and rows),
-collects every row in Python lists and writes one parquet file. Used by run_benchmark.py only.
+collects every row in Python lists (or, for a row with `thin: N`, the same log-spaced ones the
+pipeline keeps) and writes one parquet file. Used by run_benchmark.py only.
 
     python benchmarks/blog_loop.py CONFIG OUTPUT.parquet
 """
@@ -19,6 +20,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ngbench.experiments import initial_states, parse_config
+from ngbench.solve import thinned_iterations
 
 
 def chart_rules(a: float, s2: float):
@@ -112,6 +114,7 @@ def run(config: dict, output: Path) -> int:
         a, s2 = experiment.target["mean"], experiment.target["var"]
         starts = initial_states(("mean", "var"), experiment.init, experiment.seeds)
         rules = chart_rules(a, s2)
+        kept = thinned_iterations(experiment.steps, experiment.thin)
         for chart, method in experiment.cells():
             to_canonical, from_canonical, in_domain, direction = rules[chart]
             for lr in experiment.learning_rates:
@@ -147,8 +150,11 @@ def run(config: dict, output: Path) -> int:
                             status = "diverged"
                             break
                         t1, t2 = t1 - lr * d1, t2 - lr * d2
-                    if status == "budget" and any(loss <= plan.tolerances[-1] for _, loss, _, _ in rows):
+                    reached = any(loss <= experiment.main_tolerance for _, loss, _, _ in rows)
+                    if status == "budget" and reached:
                         status = "converged"
+                    if experiment.thin is not None:
+                        rows = [row for row in rows[:-1] if kept[row[0]]] + rows[-1:]
                     for it, loss, m, v in rows:
                         columns["experiment"].append(experiment.name)
                         columns["parameterization"].append(chart)

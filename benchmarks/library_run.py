@@ -43,10 +43,11 @@ def run(config: dict, workdir: Path) -> int:
             summaries.append(summary_path)
         table = read_summaries(summaries)
         tolerance = experiment.main_tolerance
+        best = best_learning_rates(table, tolerance)
         for suffix, stats, kind in (
             ("", iteration_counts(table), ITERATIONS),
-            ("_best_lr", best_learning_rates(table, tolerance), BEST_LR),
-            ("_paired", paired_comparison(table, tolerance), PAIRED),
+            ("_best_lr", best, BEST_LR),
+            ("_paired", paired_comparison(table, tolerance, best=best), PAIRED),
         ):
             name = experiment.name + suffix
             write_text(stats.to_csv(index=False), workdir / "results" / "stats" / f"{name}.csv")

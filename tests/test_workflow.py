@@ -300,9 +300,10 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     files = output_files(run_two_cores)
     assert files == output_files(tmp_path)
-    # runs + summaries of 10 charts (one solver job each, all its methods), two references, 3 statistics and 3 × 2 tables of 6 experiments,
-    # 3 blog figures, the convergence, lr-sensitivity, ECDF and invariance figures of tiny_sweep and
-    # tiny_gaussian_nd, and tiny_logistic's first three (it has one chart: nothing to audit)
+    # runs + summaries of 10 charts (a solver job each, every method in it), two references,
+    # 3 statistics and 3 × 2 tables of 6 experiments, 3 blog figures, the convergence,
+    # lr-sensitivity, ECDF and invariance figures of tiny_sweep and tiny_gaussian_nd, and
+    # tiny_logistic's first three (it has one chart: nothing to audit)
     assert len(files) == 10 * 2 + 2 + 6 * 3 + 6 * 3 * 2 + (3 + 4 + 4 + 3) * 2
     _, mismatch, errors = filecmp.cmpfiles(run_two_cores, tmp_path, [str(f) for f in files], shallow=False)
     assert not mismatch and not errors

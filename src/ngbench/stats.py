@@ -170,18 +170,24 @@ def holm(p_values) -> np.ndarray:
 
 
 def paired_comparison(
-    summaries: pd.DataFrame, tolerance: float, first: str = "ngd", second: str = "gd"
+    summaries: pd.DataFrame,
+    tolerance: float,
+    first: str = "ngd",
+    second: str = "gd",
+    best: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """`first` against `second` on the same seeds of the reporting half, each at its tuned lr.
 
     A run's runtime is its iterations to the tolerance; a run that never gets there is censored and
     ranks behind every run that does (runtime = ∞; two censored runs tie). The two-sided Wilcoxon
     signed-rank test runs on the paired differences of ranks-compatible runtimes, zero differences
-    dropped; p-values are Holm-corrected over the parameterizations of an experiment.
+    dropped; p-values are Holm-corrected over the parameterizations of an experiment. `best` is
+    `best_learning_rates(summaries, tolerance)` where the caller has it already.
     """
     from scipy.stats import wilcoxon
 
-    best = best_learning_rates(summaries, tolerance).set_index(["experiment", "parameterization", "method"])
+    best = best_learning_rates(summaries, tolerance) if best is None else best
+    best = best.set_index(["experiment", "parameterization", "method"])
     at_tolerance = summaries[np.isclose(summaries["tolerance"], tolerance, rtol=1e-12, atol=0)]
     _, reporting = split_seeds(at_tolerance["seed"].unique())
     rows = []

@@ -15,10 +15,12 @@ logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,
 experiment = snakemake.wildcards.experiment
 summaries = read_summaries(snakemake.input)
 tolerance = snakemake.params.main_tolerance
+best = best_learning_rates(summaries, tolerance)
+paired = paired_comparison(summaries, tolerance, best=best)
 for table, kind, (csv, markdown, latex) in (
     (iteration_counts(summaries), ITERATIONS, ("stats", "markdown", "latex")),
-    (best_learning_rates(summaries, tolerance), BEST_LR, ("best_lr", "best_lr_markdown", "best_lr_latex")),
-    (paired_comparison(summaries, tolerance), PAIRED, ("paired", "paired_markdown", "paired_latex")),
+    (best, BEST_LR, ("best_lr", "best_lr_markdown", "best_lr_latex")),
+    (paired, PAIRED, ("paired", "paired_markdown", "paired_latex")),
 ):
     write_text(table.to_csv(index=False), snakemake.output[csv])
     write_text(to_markdown(table, experiment, kind), snakemake.output[markdown])
