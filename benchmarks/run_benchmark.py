@@ -2,6 +2,8 @@
 
     python benchmarks/run_benchmark.py [--runs 3] [--config config/bench.yaml] [--scaling]
 
+`--scaling` adds how (1) and (3) grow with trajectories, steps, and d (gaussian_nd).
+
 Each run measures, as whole processes (wall seconds, peak resident memory from wait4):
   1. library    the in-process vectorized library run of the whole grid, no Snakemake (the floor)
   2. blog loop  a per-trajectory pure-Python loop of the same grid, written like the blog's code
@@ -200,6 +202,36 @@ def scaling(config: dict) -> None:
             )
 
 
+def dimension_scaling() -> None:
+    """How (1) and (3) grow with d for gaussian_nd: a step is O(d³) (inverses, Cholesky) per run."""
+    print("\nscaling with d (one run each): gaussian_nd, charts natural and mean_chol, gd and ngd,")
+    print("4 learning rates × 8 seeds = 64 trajectories × 100 steps")
+    print(f"{'d':<28}{'(1) library s':>14}{'(3) snakemake s':>17}{'(3)/(1)':>9}")
+    for dim in (25, 50, 100, 200):
+        grid = {
+            "tolerances": [1.0e-2, 1.0e-4, 1.0e-6, 1.0e-8],
+            "experiments": {
+                "scale_d": {
+                    "target": {"name": "gaussian_nd", "dim": dim, "condition_number": 100.0, "seed": 0},
+                    "init": {"mean": {"uniform": [-2.0, 2.0]}, "var": 0.1},
+                    "parameterizations": ["natural", "mean_chol"],
+                    "methods": ["gd", "ngd"],
+                    "learning_rates": [0.01, 0.1, 0.3, 1.0],
+                    "seeds": 8,
+                    "steps": 100,
+                }
+            },
+        }
+        with tempfile.TemporaryDirectory(prefix="ngbench-scale-") as scratch:
+            path = Path(scratch) / "grid.yaml"
+            path.write_text(yaml.safe_dump(grid))
+            figures = measure(path, grid, with_baseline=False)
+        print(
+            f"{dim:<28}{figures['library']:>14.2f}{figures['snakemake']:>17.2f}"
+            f"{figures['snakemake'] / figures['library']:>9.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -216,6 +248,7 @@ def main() -> None:
     report(runs)
     if args.scaling:
         scaling(config)
+        dimension_scaling()
 
 
 if __name__ == "__main__":
