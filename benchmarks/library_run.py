@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ngbench.experiments import check_config
 from ngbench.io import read_summaries, write_parquet, write_text
 from ngbench.solve import solve_chart
-from ngbench.stats import best_learning_rates, iteration_counts, paired_comparison
+from ngbench.stats import best_learning_rates, iteration_counts, ngd_against_baselines
 from ngbench.tables import BEST_LR, ITERATIONS, PAIRED, to_latex, to_markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def run(config: dict, workdir: Path) -> int:
         for suffix, stats, kind in (
             ("", iteration_counts(table), ITERATIONS),
             ("_best_lr", best, BEST_LR),
-            ("_paired", paired_comparison(table, tolerance, best=best), PAIRED),
+            ("_paired", ngd_against_baselines(table, tolerance, best=best), PAIRED),
         ):
             name = experiment.name + suffix
             write_text(stats.to_csv(index=False), workdir / "results" / "stats" / f"{name}.csv")

@@ -286,3 +286,21 @@ def test_a_method_that_never_succeeds_is_compared_at_its_closest_lr():
     assert best.loc["gd", "best_lr"] == 0.5 and math.isinf(best.loc["gd", "art"])
     row = paired_comparison(summaries, 1e-8).iloc[0]
     assert (row["pairs"], row["ngd_faster"], row["gd_faster"]) == (3, 3, 0)
+
+
+def test_ngd_is_compared_with_every_other_method_and_holm_spans_them_all():
+    from ngbench.stats import holm, ngd_against_baselines, paired_comparison
+
+    summaries = synthetic_summaries()
+    # Adam: the GD runtimes shifted by 5, so its comparison differs from GD's.
+    adam = summaries[summaries["method"] == "gd"].assign(method="adam", hit_iter=lambda f: f["hit_iter"] - 5)
+    summaries = pd.concat([summaries, adam], ignore_index=True)
+    table = ngd_against_baselines(summaries, 1e-8)
+    assert list(table["baseline"]) == ["gd", "adam"]  # the registry's order
+    for _, row in table.iterrows():
+        alone = paired_comparison(summaries, 1e-8, "ngd", row["baseline"]).iloc[0]
+        assert row["baseline_lr"] == alone[f"{row['baseline']}_lr"]
+        assert row["ngd_faster"] == alone["ngd_faster"] and row["p_value"] == alone["p_value"]
+    np.testing.assert_allclose(table["p_holm"], holm(table["p_value"]))
+    only_ngd = ngd_against_baselines(summaries[summaries["method"] == "ngd"], 1e-8)
+    assert only_ngd.empty and "baseline" in only_ngd.columns

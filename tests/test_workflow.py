@@ -442,6 +442,9 @@ def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
         )
 
     assert run("--cores", "2").returncode == 0
+    # The jobs ran this copy's library, not the one installed in the environment.
+    log = (workdir / "logs" / "solve" / "tiny_quadratic" / "identity.log").read_text()
+    assert f"library: {(repo / 'src' / 'ngbench').resolve()}" in log, log
     module = repo / "src" / "ngbench" / "targets" / "quadratic.py"
     module.write_text(module.read_text() + "\n# an edit\n")
     dry = run("-n")

@@ -150,6 +150,7 @@ def solve_chart(params: dict, reference: dict | None = None) -> ChartResult:
     Rows are method-major in the registry's order, then as in `solve_cell`.
     """
     versions = _versions()
+    logger.info("library: %s (%s)", Path(__file__).resolve().parent, versions["source"])
     cells = {
         method: solve_cell(method_params(params, method), reference, versions) for method in params["methods"]
     }

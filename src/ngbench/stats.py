@@ -235,6 +235,56 @@ def paired_comparison(
     return table
 
 
+BASELINE_COLUMNS = [
+    "experiment",
+    "parameterization",
+    "baseline",
+    "tolerance",
+    "ngd_lr",
+    "baseline_lr",
+    "pairs",
+    "ngd_faster",
+    "baseline_faster",
+    "ties",
+    "median_speedup",
+    "p_value",
+    "p_holm",
+]
+
+
+def ngd_against_baselines(
+    summaries: pd.DataFrame, tolerance: float, best: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """NGD against every other method of the experiment (GD, Adam, Newton, EF, EM), chart by chart.
+
+    Each comparison is `paired_comparison` (both methods at their tuned learning rates, on the same
+    reporting seeds); p-values are Holm-corrected over all comparisons of an experiment, charts and
+    baselines together.
+    """
+    from ngbench.methods import METHODS
+
+    best = best_learning_rates(summaries, tolerance) if best is None else best
+    present = set(summaries["method"].unique())
+    frames = []
+    for baseline in (m for m in METHODS if m != "ngd" and m in present):
+        table = paired_comparison(summaries, tolerance, "ngd", baseline, best)
+        if table.empty:
+            continue
+        renamed = {f"{baseline}_lr": "baseline_lr", f"{baseline}_faster": "baseline_faster"}
+        table = table.rename(columns=renamed)
+        frames.append(table.assign(baseline=baseline))
+    if not frames:
+        return pd.DataFrame(columns=BASELINE_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)
+    table["p_holm"] = np.nan
+    for _, rows in table.groupby("experiment", sort=True):
+        table.loc[rows.index, "p_holm"] = holm(rows["p_value"])
+    order = {name: rank for rank, name in enumerate(METHODS)}
+    table = table.assign(rank=table["baseline"].map(order))
+    table = table.sort_values(["experiment", "parameterization", "rank"], kind="mergesort")
+    return table[BASELINE_COLUMNS].reset_index(drop=True)
+
+
 def wall_times(summaries: pd.DataFrame, timings: list[dict], tolerance: float) -> pd.DataFrame:
     """Wall time per cell: µs per run-step, and the median time of a successful run to `tolerance`.
 

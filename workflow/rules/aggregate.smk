@@ -1,5 +1,5 @@
 rule aggregate:
-    """Iteration counts, tuned learning rates and the paired NGD-vs-GD test from the run summaries."""
+    """Iteration counts, tuned learning rates and paired tests of NGD against each other method, from the run summaries."""
     input:
         summary_files,
     output:

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 # This checkout's library, the one the rule's `library` param hashes (see workflow/rules/common.smk).
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from ngbench.io import read_json, read_trajectories
 from ngbench.plots import plot_paths, save_figure, select_paths
