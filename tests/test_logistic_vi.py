@@ -179,3 +179,21 @@ def test_empirical_fisher_stalls_away_from_the_optimum(solved):
         gap[name] = result.loss[-1, 0] - solved.optimum_loss
     assert abs(gap["ngd"]) < 1e-6
     assert gap["ef"] > 1e-2
+
+
+def test_empirical_fisher_takes_its_expectations_like_the_rows_gradient():
+    """ef with {mc: S} averages (σ(a) − y)² over the samples; with many samples it nears quadrature."""
+    from ngbench.methods import StepContext, empirical_fisher_gradient
+
+    rng = np.random.default_rng(4)
+    canonical = join(0.1 * rng.normal(size=(1, DIM)), (0.01 * np.eye(DIM))[None])
+    exact = make_target({"name": "logistic_vi"})
+    sampled = make_target({"name": "logistic_vi"}, gradient={"mc": 20_000})
+    chart = exact.chart("natural")
+    theta = chart.from_canonical(canonical)
+    quadrature = empirical_fisher_gradient(exact, chart, theta, canonical)
+    context = StepContext(rngs=[np.random.default_rng(0)])
+    monte_carlo = empirical_fisher_gradient(sampled, chart, theta, canonical, context)
+    np.testing.assert_allclose(monte_carlo, quadrature, rtol=0.05, atol=0.05 * np.abs(quadrature).max())
+    context = StepContext(rngs=[np.random.default_rng(0)])
+    assert np.array_equal(empirical_fisher_gradient(sampled, chart, theta, canonical, context), monte_carlo)

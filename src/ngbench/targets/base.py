@@ -84,13 +84,14 @@ class Target:
         """Choose the gradient estimator: None/"exact", a named one, or {"mc": S} (S samples)."""
         if gradient in (None, "exact"):
             return
-        kind = next(iter(gradient)) if isinstance(gradient, dict) else gradient
+        # Reached only with what no subclass handled: an unknown estimator, or a malformed one.
+        kind = next(iter(gradient), None) if isinstance(gradient, dict) else gradient
         if kind not in self.gradient_estimators:
             raise ValueError(
                 f"target {self.name!r} has no gradient estimator {kind!r} "
                 f"(known: {', '.join(('exact',) + self.gradient_estimators)})"
             )
-        raise NotImplementedError
+        raise ValueError(f"target {self.name!r}: malformed gradient estimator {gradient!r}")
 
     def estimate_grad(self, canonical: np.ndarray, rngs=None) -> np.ndarray:
         """The gradient the methods use: exact here, an estimate for stochastic targets."""

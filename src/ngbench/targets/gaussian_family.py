@@ -395,13 +395,17 @@ class GaussianFamilyTarget(Target):
         mean, cov = split(canonical, self.dim)
         return self._grad_from(cov, *self.expected_gradient_hessian(mean, cov))
 
+    def draw_samples(self, canonical, rngs) -> np.ndarray:
+        """S reparameterised draws θ = μ + chol(Σ)ε per run, (B, S, d), from each run's generator."""
+        mean, cov = split(canonical, self.dim)
+        noise = np.stack([rng.standard_normal((self.mc_samples, self.dim)) for rng in rngs])
+        return mean[:, None, :] + np.einsum("bij,bsj->bsi", cholesky(cov), noise)
+
     def estimate_grad(self, canonical, rngs=None):
         if self.mc_samples is None:
             return self.grad(canonical)
-        mean, cov = split(canonical, self.dim)
-        noise = np.stack([rng.standard_normal((self.mc_samples, self.dim)) for rng in rngs])
-        samples = mean[:, None, :] + np.einsum("bij,bsj->bsi", cholesky(cov), noise)
-        return self._grad_from(cov, *self.sampled_gradient_hessian(samples))
+        cov = split(canonical, self.dim)[1]
+        return self._grad_from(cov, *self.sampled_gradient_hessian(self.draw_samples(canonical, rngs)))
 
     def in_domain(self, canonical):
         # Only the cheap necessary condition (a positive diagonal): the charts check definiteness.

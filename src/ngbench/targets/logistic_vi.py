@@ -156,13 +156,17 @@ class LogisticVI(GaussianFamilyTarget):
             - 0.5 * (dim * np.log(2.0 * np.pi * np.e) + logdet)
         )
 
-    def _assemble(self, mean, probabilities, curvature):
-        """E[∇ℓ] = Xᵀ(p − y) + δm and E[∇²ℓ] = Xᵀdiag(curvature)X + δI."""
+    def _gradient(self, mean, probabilities):
+        """E[∇ℓ] = Xᵀ(p − y) + δm."""
+        return (probabilities - self.train_y) @ self.train_x + self.prior_precision * mean
+
+    def _curvature(self, weights):
+        """Xᵀdiag(weights)X + δI: E[∇²ℓ] for weights E[σ′(a)], or a surrogate of it."""
         x = self.train_x
-        g_mean = (probabilities - self.train_y) @ x + self.prior_precision * mean
-        hessian = np.matmul(x.T * curvature[:, None, :], x)
-        hessian += self.prior_precision * np.eye(self.dim)
-        return g_mean, hessian
+        return np.matmul(x.T * weights[:, None, :], x) + self.prior_precision * np.eye(self.dim)
+
+    def _assemble(self, mean, probabilities, curvature):
+        return self._gradient(mean, probabilities), self._curvature(curvature)
 
     def expected_gradient_hessian(self, mean, cov):
         if self.delta:
@@ -181,13 +185,27 @@ class LogisticVI(GaussianFamilyTarget):
         return super().estimate_grad(canonical, rngs)
 
     def empirical_fisher_direction(self, chart, theta, canonical, rngs=None):
-        """NGD with E[∇²ℓ] replaced by Σₙ E[(σ(aₙ) − yₙ)²] xₙxₙᵀ + δI (the expected empirical Fisher)."""
+        """NGD with E[∇²ℓ] replaced by Σₙ E[(σ(aₙ) − yₙ)²] xₙxₙᵀ + δI (the expected empirical Fisher).
+
+        The expectations are taken like the row's gradient: quadrature, Monte Carlo or at the mean.
+        """
         mean, cov = split(canonical, self.dim)
-        g_mean, _ = self.expected_gradient_hessian(mean, cov)
-        centre, spread = self._projections(self.train_x, mean, cov)
-        residual = (sigmoid(self._nodes(centre, spread)) - self.train_y[:, None]) ** 2 @ self.weights
-        _, surrogate = self._assemble(mean, self.train_y, residual)
-        grad = join(g_mean, 0.5 * (surrogate - inverse(cov)))
+        y = self.train_y
+        if self.mc_samples is not None:
+            samples = self.draw_samples(canonical, rngs)
+            p = sigmoid(samples @ self.train_x.T)  # (B, S, N)
+            g_mean = self._gradient(samples.mean(axis=1), p.mean(axis=1))
+            residual = ((p - y) ** 2).mean(axis=1)
+        elif self.delta:
+            p = sigmoid(mean @ self.train_x.T)
+            g_mean = self._gradient(mean, p)
+            residual = (p - y) ** 2
+        else:
+            _, _, _, p, _ = self._train_expectations(mean, cov)
+            g_mean = self._gradient(mean, p)
+            centre, spread = self._projections(self.train_x, mean, cov)
+            residual = (sigmoid(self._nodes(centre, spread)) - y[:, None]) ** 2 @ self.weights
+        grad = join(g_mean, 0.5 * (self._curvature(residual) - inverse(cov)))
         return chart.natural_gradient(theta, canonical, grad, None)
 
     def test_log_loss(self, canonical) -> np.ndarray:
