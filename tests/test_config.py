@@ -112,6 +112,7 @@ BAD_CONFIGS = [
     ("experiments.gaussian_nd_d100.parameterizations", ["natural", "mean_var"], "mean_var"),
     ("experiments.gaussian_nd_d100.init", {"mean": 0.0, "var": -0.5}, "outside the target's domain"),
     ("experiments.gaussian_nd_d100.init", {"mean": 0.0}, "missing var"),
+    ("experiments.gaussian_nd_d100.seeds", 10_000, "GB per step"),
     (
         "experiments.gaussian_nd_d100.target",
         {"name": "gaussian_nd", "dim": 4, "condition_number": 0.5},

@@ -21,6 +21,8 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_STEPS = 1_000_000
 MAX_RUNS_PER_CELL = 1_000_000
 MAX_CELL_HISTORY_BYTES = 4_000_000_000
+MAX_CELL_STATE_BYTES = 4_000_000_000
+STEP_TEMPORARIES = 10
 
 
 def canonical(value):
@@ -215,6 +217,14 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
             f"{where}.steps: {row['steps']} steps × {len(learning_rates) * len(seeds)} runs per cell need "
             f"{history_bytes / 1e9:.1f} GB of history (bound {MAX_CELL_HISTORY_BYTES / 1e9:.0f} GB): "
             "use fewer steps, seeds or learning rates, or split the row"
+        )
+    # ... and the states of all its runs, with the temporaries of a step (about ten copies).
+    state_bytes = len(learning_rates) * len(seeds) * target.state_size * 8 * STEP_TEMPORARIES
+    if state_bytes > MAX_CELL_STATE_BYTES:
+        errors.append(
+            f"{where}.seeds: {len(learning_rates) * len(seeds)} runs per cell (learning rates × seeds) of "
+            f"{target.state_size} numbers each need about {state_bytes / 1e9:.1f} GB per step (bound "
+            f"{MAX_CELL_STATE_BYTES / 1e9:.0f} GB): use fewer seeds or learning rates, or split the row"
         )
 
     init = row["init"]

@@ -63,6 +63,11 @@ class Target:
         return len(self.state_names)
 
     @property
+    def state_size(self) -> int:
+        """Numbers in one canonical state (a run holds about this many, times a few, per step)."""
+        return len(self.state_names)
+
+    @property
     def observed_columns(self) -> tuple[str, ...]:
         """The trajectory columns (`STATE_COLUMNS` + `METRIC_COLUMNS`) this target fills, per iterate."""
         return tuple(name for name in self.state_names if name in STATE_COLUMNS)

@@ -356,6 +356,10 @@ class GaussianFamilyTarget(Target):
     def init_names(self) -> tuple[str, ...]:
         return ("mean", "var")
 
+    @property
+    def state_size(self) -> int:
+        return self.dim + self.dim * self.dim
+
     def initial_states(self, init: dict, seeds: tuple[int, ...]) -> np.ndarray:
         starts = []
         for seed in seeds:
