@@ -298,6 +298,8 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     write_config(tmp_path, TINY_CONFIG)
     done = snakemake(tmp_path, "--cores", "1")
     assert done.returncode == 0, done.stderr[-3000:]
+    # Each output matches one rule: no input function is tried on a name it does not know.
+    assert "Error" not in done.stdout + done.stderr, (done.stdout + done.stderr)[-3000:]
     files = output_files(run_two_cores)
     assert files == output_files(tmp_path)
     # runs + summaries of 10 charts (a solver job each, every method in it), two references,

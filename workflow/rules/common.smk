@@ -1,4 +1,5 @@
 import hashlib
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -63,13 +64,24 @@ def target_digest(wildcards):
 
 def figure_digest(wildcards):
     return digest_of(PLAN.figures[wildcards.figure].experiment)
+
+
 NAME = "[a-z][a-z0-9_]*"
 
 
+def one_of(names):
+    """A wildcard pattern matching exactly these names ("(?!)" matches nothing when there are none).
+
+    Without it, `figures/{figure}.png` would also match an analysis figure's name, and Snakemake
+    would print the KeyError of trying that rule's input function before choosing the right rule.
+    """
+    return "|".join(re.escape(name) for name in sorted(names)) or "(?!)"
+
+
 wildcard_constraints:
-    experiment=NAME,
+    experiment=one_of(PLAN.experiments),
     parameterization=NAME,
-    figure=NAME,
+    figure=one_of(PLAN.figures),
 
 
 def chart_files(kind, experiment, charts=None):
