@@ -2,7 +2,8 @@
 
 MATH.md §5. Prior N(0, δ⁻¹I); ℓ(θ) = Σₙ[softplus(aₙ) − yₙaₙ] + (δ/2)‖θ‖² with aₙ = xₙᵀθ over the
 training split; the loss is the negative ELBO of q = N(m, V). Every expectation over q is one of a
-1-D projection aₙ ~ N(xₙᵀm, xₙᵀVxₙ), by Gauss–Hermite quadrature. The gradient is the exact
+1-D projection aₙ ~ N(xₙᵀm, xₙᵀVxₙ), by Gauss–Hermite quadrature (100 nodes unless the row says
+otherwise: fewer are not accurate on this posterior, see the README). The gradient is the exact
 derivative of that quadrature loss (∂/∂sₙ E[f(μₙ + sₙz)] = E[f′·z]), so its fixed point is the
 quadrature loss's own stationary point; its curvature term Xᵀdiag(E[σ(a)z]/s)X is E[∇²ℓ] by Stein's
 identity up to quadrature error (MATH.md §2.7).
@@ -129,8 +130,8 @@ class LogisticVI(GaussianFamilyTarget):
         # One exp for both functions, stable for either sign of a.
         small = np.exp(-np.abs(a))
         expected_softplus = (np.maximum(a, 0.0) + np.log1p(small)) @ self.weights
-        inverse = 1.0 / (1.0 + small)
-        p = np.where(a >= 0.0, inverse, small * inverse)
+        reciprocal = 1.0 / (1.0 + small)
+        p = np.where(a >= 0.0, reciprocal, small * reciprocal)
         # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
         result = (
             centre,
