@@ -63,7 +63,7 @@ def complete_data_gradient(target: Target, chart: Chart, theta, canonical, conte
 
 def newton(target: Target, chart: Chart, theta, canonical, context=None):
     """H_θ⁻¹ ∇_θℒ on an affine chart, where H_θ = JᵀHJ exactly (a curved chart adds Σₖ gₖ∇²cₖ)."""
-    return chart.generic_natural_gradient(theta, canonical, target.grad(canonical), target.hessian)
+    return target.newton_direction(chart, theta, canonical, _rngs(context))
 
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8

@@ -122,6 +122,10 @@ class Target:
         """∇²ℒ in canonical coordinates, (B, k, k), for targets that list the `newton` method."""
         raise NotImplementedError
 
+    def newton_direction(self, chart: Chart, theta, canonical, rngs=None) -> np.ndarray:
+        """The `newton` method's direction: JᵀHJ solved against Jᵀ∇ℒ (exact on affine charts)."""
+        return chart.generic_natural_gradient(theta, canonical, self.grad(canonical), self.hessian)
+
     def empirical_fisher_direction(self, chart: Chart, theta, canonical, rngs=None) -> np.ndarray:
         """The `ef` method's direction: the gradient preconditioned by meanₙ sₙsₙᵀ (+ damping)."""
         return chart.generic_natural_gradient(theta, canonical, self.grad(canonical), self.empirical_fisher)
