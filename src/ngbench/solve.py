@@ -9,7 +9,7 @@ import logging
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -69,15 +69,30 @@ def _versions() -> dict:
     }
 
 
-def solve_cell(params: dict, reference: dict | None = None, versions: dict | None = None) -> CellResult:
+def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
     """Run one cell described by `Experiment.cell_params(...)`.
 
     `reference` is the target's reference solution (f* and its minimisers) for targets whose optimum
-    has no closed form; see `reference_solution`. `versions` (of `_versions()`) saves asking git again.
+    has no closed form; see `reference_solution`.
     """
+    cell = _solve(_target_of(params, reference), params)
+    provenance = {"cell": params, "reference": reference, "versions": _versions()}
+    return replace(
+        cell,
+        trajectories=with_provenance(cell.trajectories, provenance),
+        summaries=with_provenance(cell.summaries, provenance),
+    )
+
+
+def _target_of(params: dict, reference: dict | None):
     target = make_target(params["target"], reference, params.get("gradient"))
     if target.needs_reference and reference is None:
         raise ValueError(f"target {target.name!r} needs its reference solution (f*) to measure gaps")
+    return target
+
+
+def _solve(target, params: dict) -> CellResult:
+    """One cell's run and tables, without provenance: the caller attaches that of its whole file."""
     chart = target.chart(params["parameterization"])
     direction = method_direction(params["method"])
     learning_rates = np.array(learning_rate_grid(params["learning_rates"]))
@@ -120,19 +135,13 @@ def solve_cell(params: dict, reference: dict | None = None, versions: dict | Non
         "parameterization": chart.name,
         "method": params["method"],
     }
-    provenance = {"cell": params, "reference": reference, "versions": versions or _versions()}
     f_star = target.optimum_loss_for(chart)
     trajectories = _trajectory_table(
         result, keys, lr, seed, f_star, target.observed_columns, params.get("thin")
     )
     step_cost = (target.grad_evaluations, SOLVES_PER_STEP[params["method"]])
     summaries = _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, target.observed_columns)
-    return CellResult(
-        trajectories=with_provenance(trajectories, provenance),
-        summaries=with_provenance(summaries, provenance),
-        result=result,
-        seconds=seconds,
-    )
+    return CellResult(trajectories=trajectories, summaries=summaries, result=result, seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -151,15 +160,13 @@ def solve_chart(params: dict, reference: dict | None = None) -> ChartResult:
     """
     versions = _versions()
     logger.info("library: %s (%s)", Path(__file__).resolve().parent, versions["source"])
-    cells = {
-        method: solve_cell(method_params(params, method), reference, versions) for method in params["methods"]
-    }
+    # One target for every method: building it can mean loading and standardising a data set.
+    target = _target_of(params, reference)
+    cells = {method: _solve(target, method_params(params, method)) for method in params["methods"]}
     provenance = {"cell": params, "reference": reference, "versions": versions}
     tables = {}
     for kind in ("trajectories", "summaries"):
-        table = pa.concat_tables(
-            [getattr(cell, kind).replace_schema_metadata(None) for cell in cells.values()]
-        )
+        table = pa.concat_tables([getattr(cell, kind) for cell in cells.values()])
         tables[kind] = with_provenance(table, provenance)
     return ChartResult(cells=cells, **tables)
 
