@@ -19,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ngbench.experiments import check_config
 from ngbench.io import read_summaries, write_parquet, write_text
 from ngbench.solve import solve_chart
-from ngbench.stats import best_learning_rates, iteration_counts, ngd_against_baselines
-from ngbench.tables import BEST_LR, ITERATIONS, PAIRED, to_latex, to_markdown
+from ngbench.tables import experiment_tables
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,20 +40,12 @@ def run(config: dict, workdir: Path) -> int:
             summary_path = workdir / "results" / "summaries" / experiment.name / f"{chart}.parquet"
             write_parquet(solved.summaries, summary_path)
             summaries.append(summary_path)
-        table = read_summaries(summaries)
-        tolerance = experiment.main_tolerance
-        best = best_learning_rates(table, tolerance)
-        for suffix, stats, kind in (
-            ("", iteration_counts(table), ITERATIONS),
-            ("_best_lr", best, BEST_LR),
-            ("_paired", ngd_against_baselines(table, tolerance, best=best), PAIRED),
-        ):
+        texts = experiment_tables(read_summaries(summaries), experiment.name, experiment.main_tolerance)
+        for suffix, files in texts.items():
             name = experiment.name + suffix
-            write_text(stats.to_csv(index=False), workdir / "results" / "stats" / f"{name}.csv")
-            write_text(
-                to_markdown(stats, experiment.name, kind), workdir / "results" / "tables" / f"{name}.md"
-            )
-            write_text(to_latex(stats, experiment.name, kind), workdir / "results" / "tables" / f"{name}.tex")
+            write_text(files["csv"], workdir / "results" / "stats" / f"{name}.csv")
+            write_text(files["md"], workdir / "results" / "tables" / f"{name}.md")
+            write_text(files["tex"], workdir / "results" / "tables" / f"{name}.tex")
     return rows
 
 

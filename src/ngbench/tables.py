@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ngbench.stats import best_learning_rates, iteration_counts, ngd_against_baselines
+
 
 def _number(fmt: str, infinity: str, missing: str):
     def render(x):
@@ -144,3 +146,26 @@ def to_latex(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS)
         position="htbp",
         environment="table",
     )
+
+
+def experiment_tables(
+    summaries: pd.DataFrame, experiment: str, tolerance: float
+) -> dict[str, dict[str, str]]:
+    """An experiment's three statistics as file texts: suffix ("", "_best_lr", "_paired") → csv, md, tex.
+
+    What the workflow's aggregate step writes, and the benchmark's floor with it.
+    """
+    best = best_learning_rates(summaries, tolerance)
+    statistics = {
+        "": (iteration_counts(summaries), ITERATIONS),
+        "_best_lr": (best, BEST_LR),
+        "_paired": (ngd_against_baselines(summaries, tolerance, best=best), PAIRED),
+    }
+    return {
+        suffix: {
+            "csv": table.to_csv(index=False),
+            "md": to_markdown(table, experiment, kind),
+            "tex": to_latex(table, experiment, kind),
+        }
+        for suffix, (table, kind) in statistics.items()
+    }
