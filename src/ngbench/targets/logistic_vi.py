@@ -202,9 +202,8 @@ class LogisticVI(GaussianFamilyTarget):
             g_mean = self._gradient(mean, p)
             residual = (p - y) ** 2
         else:
-            _, _, _, p, _ = self._train_expectations(mean, cov)
+            centre, spread, _, p, _ = self._train_expectations(mean, cov)
             g_mean = self._gradient(mean, p)
-            centre, spread = self._projections(self.train_x, mean, cov)
             residual = (sigmoid(self._nodes(centre, spread)) - y[:, None]) ** 2 @ self.weights
         grad = join(g_mean, 0.5 * (self._curvature(residual) - inverse(cov)))
         return chart.natural_gradient(theta, canonical, grad, None)
