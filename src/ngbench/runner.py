@@ -78,48 +78,44 @@ def run_batch(
         context.rngs = [np.random.default_rng([GRADIENT_STREAM, int(seed)]) for seed in seeds]
     status = np.full(batch, "budget", dtype=object)
     stop_iter = np.full(batch, steps, dtype=np.int64)
-    gap_limit = np.full(batch, np.inf)
 
     # Numerical faults are expected (that is what `diverged` and `invalid` record): silence the
     # warnings and classify each run instead.
     with np.errstate(all="ignore"):
-        # A copy: identity charts return their argument, and the loop updates θ in place.
+        # θ, its learning rates and gap limits hold the active runs only, compacted when runs stop,
+        # so a step costs what the runs still going cost. A copy: identity charts return their
+        # argument, and the loop updates θ in place.
         theta = np.array(chart.from_canonical(start), dtype=float)
-        active = np.arange(batch)
-        everyone = True  # while no run has stopped, whole arrays stand in for gathers by index
+        active = np.arange(batch)  # the active runs' indices into the batch
+        rates = lr[:, None]
         for t in range(steps + 1):
-            th = theta if everyone else theta[active]
-            canonical = chart.to_canonical(th)
-            finite = np.isfinite(th).all(axis=1) & np.isfinite(canonical).all(axis=1)
-            inside = chart.in_domain(th) & target.in_domain(canonical)
+            canonical = chart.to_canonical(theta)
+            finite = np.isfinite(theta).all(axis=1) & np.isfinite(canonical).all(axis=1)
+            inside = chart.in_domain(theta) & target.in_domain(canonical)
             loss = target.loss(canonical)
             record = finite & inside & np.isfinite(loss)
             if t == 0:
-                gap_limit[active] = divergence_factor * np.maximum(1.0, loss - f_star)
-            exploding = record & (loss - f_star > gap_limit[active])
+                gap_limit = divergence_factor * np.maximum(1.0, loss - f_star)
+            exploding = record & (loss - f_star > gap_limit)
             keep = record & ~exploding
 
-            if everyone and keep.all():
-                losses[t] = loss
-                states[t] = target.observe(canonical, chart)
+            if keep.all():
+                rows = slice(None) if active.size == batch else active
+                losses[t, rows] = loss
+                states[t, rows] = target.observe(canonical, chart)
             else:
                 losses[t, active[record]] = loss[record]
                 states[t, active[record]] = target.observe(canonical[record], chart)
                 status[active[finite & ~inside]] = "invalid"
                 status[active[~finite | (inside & ~np.isfinite(loss)) | exploding]] = "diverged"
                 stop_iter[active[~record | exploding]] = t
-                active = active[keep]
-                th, canonical = th[keep], canonical[keep]
+                active, theta, canonical = active[keep], theta[keep], canonical[keep]
+                rates, gap_limit = rates[keep], gap_limit[keep]
                 context.keep(keep)
-                everyone = False
             if t == steps or active.size == 0:
                 break
             context.iteration = t
-            step = lr[active, None] * direction(target, chart, th, canonical, context)
-            if everyone:
-                theta -= step
-            else:
-                theta[active] = th - step
+            theta -= rates * direction(target, chart, theta, canonical, context)
 
     gap = losses - f_star
     reached = (gap <= converged_gap).any(axis=0)
