@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -66,6 +67,31 @@ SUMMARY_SCHEMA = pa.schema(
 )
 
 
+def numeric_column(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """An Arrow array over a numeric numpy array (null where `valid` is False), without a copy.
+
+    Not `pa.array`: it imports pandas to check whether its argument is a pandas object, which was a
+    quarter of a second of every solver job, a job that otherwise never needs pandas.
+    """
+    values = np.ascontiguousarray(values)
+    validity, nulls = None, 0
+    if valid is not None and not valid.all():
+        validity, nulls = pa.py_buffer(np.packbits(valid, bitorder="little")), int((~valid).sum())
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(values.dtype), len(values), [validity, pa.py_buffer(values)], null_count=nulls
+    )
+
+
+def repeated_names(names: tuple[str, ...], codes: np.ndarray) -> pa.DictionaryArray:
+    """The column whose row i is `names[codes[i]]`, as a dictionary array (one int32 per row)."""
+    encoded = [name.encode() for name in names]
+    offsets = np.cumsum([0] + [len(name) for name in encoded], dtype=np.int32)
+    dictionary = pa.Array.from_buffers(
+        pa.string(), len(names), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
+    return pa.DictionaryArray.from_arrays(numeric_column(codes.astype(np.int32, copy=False)), dictionary)
+
+
 def with_provenance(table: pa.Table, provenance: dict) -> pa.Table:
     """Attach provenance (config cell, package versions) as schema metadata, in a stable key order."""
     text = json.dumps(provenance, sort_keys=True, default=str)
@@ -105,15 +131,48 @@ def atomic_write(path: str | Path, write) -> None:
         raise
 
 
+def dictionary_encoded(schema: pa.Schema) -> pa.Schema:
+    """`schema` with its string columns dictionary-encoded: how the solver holds its tables.
+
+    A trajectory file repeats a handful of names (experiment, chart, method, status) on millions of
+    rows; as dictionary arrays they cost one small integer per row instead of a string.
+    """
+    return pa.schema(
+        [
+            field.with_type(pa.dictionary(pa.int32(), field.type)) if pa.types.is_string(field.type) else field
+            for field in schema
+        ],
+        metadata=schema.metadata,
+    )
+
+
 def write_parquet(table: pa.Table, path: str | Path) -> None:
-    # Fixed writer options: same table and library versions give the same bytes. Dictionary
-    # encoding pays for the repeated strings only; on float columns it is work thrown away.
-    strings = [field.name for field in table.schema if pa.types.is_string(field.type)]
+    """Write `table`, whose string columns may be dictionary arrays, as a file of plain string columns.
+
+    Fixed writer options: same table and library versions give the same bytes. Dictionary encoding
+    pays for the repeated strings only; on float columns it is work thrown away. The Arrow schema
+    is not stored, so readers see the Parquet types (string, not dictionary); the provenance
+    metadata is stored as the file's key-value metadata, where `read_provenance` finds it.
+    """
+    strings = [field.name for field in table.schema if _is_text(field.type)]
+    # One dictionary per column for the whole file: chunks with different dictionaries (one per
+    # method) would make the writer fall back to plain encoding.
+    table = table.unify_dictionaries()
 
     def write(tmp):
-        pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=strings)
+        options = {"compression": "zstd", "compression_level": 1, "use_dictionary": strings}
+        with pq.ParquetWriter(tmp, table.schema.remove_metadata(), store_schema=False, **options) as writer:
+            writer.write_table(table)
+            if table.schema.metadata:
+                writer.add_key_value_metadata(table.schema.metadata)
 
     atomic_write(path, write)
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return pa.types.is_string(arrow_type)
 
 
 def write_json(data: dict, path: str | Path) -> None:

@@ -18,7 +18,16 @@ import pyarrow as pa
 
 from ngbench import __version__
 from ngbench.experiments import learning_rate_grid, method_params, seed_list
-from ngbench.io import METRIC_COLUMNS, STATE_COLUMNS, SUMMARY_SCHEMA, TRAJECTORY_SCHEMA, with_provenance
+from ngbench.io import (
+    METRIC_COLUMNS,
+    STATE_COLUMNS,
+    SUMMARY_SCHEMA,
+    TRAJECTORY_SCHEMA,
+    dictionary_encoded,
+    numeric_column,
+    repeated_names,
+    with_provenance,
+)
 from ngbench.methods import SOLVES_PER_STEP, method_direction
 from ngbench.runner import STATUSES, BatchResult, first_hits, run_batch
 from ngbench.targets import make_target
@@ -194,12 +203,12 @@ def reference_solution(target_spec: dict) -> dict:
 
 
 def _key_columns(keys: dict, lr: np.ndarray, seed: np.ndarray, status: np.ndarray, index: np.ndarray) -> dict:
-    """Columns repeated on every row of a run; strings are built by Arrow, not as Python objects."""
-    columns = {name: pa.repeat(value, index.size) for name, value in keys.items()}
-    columns["lr"] = pa.array(lr[index])
-    columns["seed"] = pa.array(seed[index])
-    codes = np.array([STATUSES.index(s) for s in status], dtype=np.int8)
-    columns["status"] = pa.DictionaryArray.from_arrays(codes[index], pa.array(STATUSES)).cast(pa.string())
+    """Columns repeated on every row of a run; names are dictionary arrays, one integer per row."""
+    columns = {name: repeated_names((value,), np.zeros(index.size, dtype=np.int32)) for name, value in keys.items()}
+    columns["lr"] = numeric_column(lr[index])
+    columns["seed"] = numeric_column(seed[index])
+    codes = np.array([STATUSES.index(s) for s in status], dtype=np.int32)
+    columns["status"] = repeated_names(STATUSES, codes[index])
     return columns
 
 
@@ -225,15 +234,15 @@ def _trajectory_table(result, keys, lr, seed, f_star, recorded, thin) -> pa.Tabl
     iters = np.broadcast_to(np.arange(mask.shape[1]), mask.shape)[mask]
     loss = result.loss.T[mask]
     columns = _key_columns(keys, lr, seed, result.status, runs)
-    columns["iter"] = pa.array(iters.astype(np.int64))
-    columns["loss"] = pa.array(loss)
-    columns["gap"] = pa.array(loss - f_star)
+    columns["iter"] = numeric_column(iters.astype(np.int64))
+    columns["loss"] = numeric_column(loss)
+    columns["gap"] = numeric_column(loss - f_star)
     for name in STATE_COLUMNS + METRIC_COLUMNS:
         if name in recorded:
-            columns[name] = pa.array(result.states[:, :, recorded.index(name)].T[mask])
+            columns[name] = numeric_column(result.states[:, :, recorded.index(name)].T[mask])
         else:
             columns[name] = pa.nulls(runs.size, pa.float64())
-    return pa.table(columns, schema=TRAJECTORY_SCHEMA)
+    return pa.table(columns, schema=dictionary_encoded(TRAJECTORY_SCHEMA))
 
 
 def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, observed) -> pa.Table:
@@ -248,20 +257,20 @@ def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, observ
     final_gap = np.where(last >= 0, gap[np.maximum(last, 0), np.arange(n_runs)], np.nan)
     hit = hits[tol_index, runs]
     columns = _key_columns(keys, lr, seed, result.status, runs)
-    columns["tolerance"] = pa.array(np.asarray(tolerances)[tol_index])
-    columns["hit_iter"] = pa.array(hit, mask=hit < 0)
-    columns["stop_iter"] = pa.array(result.stop_iter[runs])
-    columns["initial_gap"] = pa.array(gap[0, runs])
-    columns["final_gap"] = pa.array(final_gap[runs])
+    columns["tolerance"] = numeric_column(np.asarray(tolerances)[tol_index])
+    columns["hit_iter"] = numeric_column(hit, valid=hit >= 0)
+    columns["stop_iter"] = numeric_column(result.stop_iter[runs])
+    columns["initial_gap"] = numeric_column(gap[0, runs])
+    columns["final_gap"] = numeric_column(final_gap[runs])
     for name in METRIC_COLUMNS:
         if name in observed:
             final = result.states[np.maximum(last, 0), np.arange(n_runs), observed.index(name)]
-            columns[f"final_{name}"] = pa.array(np.where(last >= 0, final, np.nan)[runs])
+            columns[f"final_{name}"] = numeric_column(np.where(last >= 0, final, np.nan)[runs])
         else:
             columns[f"final_{name}"] = pa.nulls(runs.size, pa.float64())
     # One gradient (and solve) per step taken: a run that stops at iteration t took t steps.
     spent = np.where(hit >= 0, hit, result.stop_iter[runs])
     grad_evals, solves = step_cost
-    columns["grad_evals"] = pa.array(spent * grad_evals)
-    columns["solves"] = pa.array(spent * solves)
-    return pa.table(columns, schema=SUMMARY_SCHEMA)
+    columns["grad_evals"] = numeric_column(spent * grad_evals)
+    columns["solves"] = numeric_column(spent * solves)
+    return pa.table(columns, schema=dictionary_encoded(SUMMARY_SCHEMA))
