@@ -129,6 +129,23 @@ def test_tables_carry_the_statistics(sweep):
     assert "$\\infty$" in latex and "mean\\_var" in latex
 
 
+@pytest.mark.parametrize("rows", [0, 3])
+def test_booktabs_table_matches_pandas_styler(rows):
+    """The hand-written LaTeX is laid out exactly as pandas' Styler writes it (where jinja2 exists)."""
+    pytest.importorskip("jinja2")
+    from ngbench.tables import booktabs_table
+
+    cells = pd.DataFrame(
+        {"chart": ["mean\\_var", "natural", "x"][:rows], "aRT": ["$\\infty$", "12.0", "--"][:rows]},
+        dtype=object,
+    )
+    options = {"caption": "NGD $\\le$ 1e-08", "label": "tab:x-y", "column_format": "lr"}
+    expected = cells.style.hide(axis="index").to_latex(
+        hrules=True, position="htbp", environment="table", **options
+    )
+    assert booktabs_table(cells, **options) == expected
+
+
 def test_atomic_write_replaces_whole_files_and_clears_stale_temporaries(tmp_path):
     from ngbench.io import atomic_write, write_text
 

@@ -138,14 +138,30 @@ def to_latex(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS)
         .replace("%", "\\%")
         .replace("_", "\\_")
     )
-    return rendered.style.hide(axis="index").to_latex(
-        hrules=True,
-        column_format="l" * 2 + "r" * (rendered.shape[1] - 2),
-        caption=caption,
-        label=f"tab:{experiment.replace('_', '-')}-{kind.label}",
-        position="htbp",
-        environment="table",
-    )
+    label = f"tab:{experiment.replace('_', '-')}-{kind.label}"
+    return booktabs_table(rendered, caption, label, "l" * 2 + "r" * (rendered.shape[1] - 2))
+
+
+def booktabs_table(cells: pd.DataFrame, caption: str, label: str, column_format: str) -> str:
+    """A floating booktabs table of already-escaped cells, laid out as pandas' Styler.to_latex does.
+
+    Written out here because Styler needs jinja2, whose import alone took longer than the statistics
+    of an experiment.
+    """
+    lines = [
+        "\\begin{table}[htbp]",
+        f"\\caption{{{caption}}}",
+        f"\\label{{{label}}}",
+        f"\\begin{{tabular}}{{{column_format}}}",
+        "\\toprule",
+        " & ".join(cells.columns) + " \\\\",
+        "\\midrule",
+        *(" & ".join(row) + " \\\\" for row in cells.itertuples(index=False, name=None)),
+        "\\bottomrule",
+        "\\end{tabular}",
+        "\\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def experiment_tables(
