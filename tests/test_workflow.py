@@ -210,6 +210,7 @@ def test_d_dimensional_targets_run_end_to_end(run_two_cores):
     last = logistic.sort_values("iter").groupby(["parameterization", "method", "lr", "seed"]).last()
     final = summaries.groupby(["parameterization", "method", "lr", "seed"])["final_test_log_loss"].first()
     np.testing.assert_array_equal(final.sort_index(), last["test_log_loss"].sort_index())
+
     def header(table):
         text = (run_two_cores / "results" / "tables" / f"{table}.md").read_text()
         return next(line for line in text.splitlines() if line.startswith("| chart"))

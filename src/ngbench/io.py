@@ -137,13 +137,11 @@ def dictionary_encoded(schema: pa.Schema) -> pa.Schema:
     A trajectory file repeats a handful of names (experiment, chart, method, status) on millions of
     rows; as dictionary arrays they cost one small integer per row instead of a string.
     """
-    return pa.schema(
-        [
-            field.with_type(pa.dictionary(pa.int32(), field.type)) if pa.types.is_string(field.type) else field
-            for field in schema
-        ],
-        metadata=schema.metadata,
-    )
+    fields = [
+        field.with_type(pa.dictionary(pa.int32(), field.type)) if pa.types.is_string(field.type) else field
+        for field in schema
+    ]
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def write_parquet(table: pa.Table, path: str | Path) -> None:

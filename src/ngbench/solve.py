@@ -204,7 +204,8 @@ def reference_solution(target_spec: dict) -> dict:
 
 def _key_columns(keys: dict, lr: np.ndarray, seed: np.ndarray, status: np.ndarray, index: np.ndarray) -> dict:
     """Columns repeated on every row of a run; names are dictionary arrays, one integer per row."""
-    columns = {name: repeated_names((value,), np.zeros(index.size, dtype=np.int32)) for name, value in keys.items()}
+    same = np.zeros(index.size, dtype=np.int32)
+    columns = {name: repeated_names((value,), same) for name, value in keys.items()}
     columns["lr"] = numeric_column(lr[index])
     columns["seed"] = numeric_column(seed[index])
     codes = np.array([STATUSES.index(s) for s in status], dtype=np.int32)
