@@ -63,31 +63,39 @@ def bootstrap_art_interval(spent: np.ndarray, success: np.ndarray, key: str) -> 
 
 def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
     """One row per (experiment, target, parameterization, method, lr, tolerance)."""
-    frame = summaries.assign(success=summaries["hit_iter"].notna(), spent=iterations_spent(summaries))
+    success = summaries["hit_iter"].notna().to_numpy()
+    spent = iterations_spent(summaries).to_numpy()
+    hit_iter = summaries["hit_iter"].to_numpy(dtype=float, na_value=np.nan)
+    cost_columns = [summaries[c].to_numpy(dtype=float) for c in ("grad_evals", "solves")]
+    if "final_test_log_loss" in summaries:
+        test_loss = summaries["final_test_log_loss"].to_numpy(dtype=float, na_value=np.nan)
+    else:
+        test_loss = np.full(len(summaries), np.nan)
     rows = []
-    for key, group in frame.groupby(GROUP_COLUMNS, sort=True, observed=True):
-        success = group["success"].to_numpy()
-        spent = group["spent"].to_numpy()
-        successful = group.loc[group["success"]]
-        hits = successful["hit_iter"].to_numpy(dtype=float)
+    # Positions per group, then numpy on each: thousands of groups, no DataFrame per group.
+    groups = summaries.groupby(GROUP_COLUMNS, sort=True, observed=True).indices
+    for key in sorted(groups):
+        at = groups[key]
+        won = success[at]
+        hits = hit_iter[at][won]
         quartiles = np.percentile(hits, [25, 50, 75]) if hits.size else [np.nan] * 3
         # The cost of reaching the tolerance (MC samples and solves count, not only iterations).
-        costs = [float(np.median(successful[c])) if hits.size else np.nan for c in ("grad_evals", "solves")]
+        costs = [float(np.median(column[at][won])) if hits.size else np.nan for column in cost_columns]
         # Held-out log-loss where the target has one, over every run: a failed run has one too.
-        test_loss = group["final_test_log_loss"] if "final_test_log_loss" in group else pd.Series([np.nan])
-        costs.append(float(test_loss.median()) if test_loss.notna().any() else np.nan)
-        low, high = bootstrap_art_interval(spent, success, "/".join(map(str, key)))
+        losses = test_loss[at]
+        costs.append(float(np.nanmedian(losses)) if not np.isnan(losses).all() else np.nan)
+        low, high = bootstrap_art_interval(spent[at], won, "/".join(map(str, key)))
         rows.append(
             (
                 *key,
-                len(group),
-                int(success.sum()),
-                success.mean(),
+                len(at),
+                int(won.sum()),
+                won.mean(),
                 quartiles[1],
                 quartiles[0],
                 quartiles[2],
                 *costs,
-                float(_art(spent, success)),
+                float(_art(spent[at], won)),
                 low,
                 high,
             )
