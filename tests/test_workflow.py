@@ -460,6 +460,43 @@ def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
     assert set(wildcards) == solved | {"experiment=tiny_quadratic", "figure=fig1_quadratic"}
 
 
+def test_snakemake_exits_when_its_work_is_done(tmp_path):
+    """No scheduler timer outlives the run: Snakemake's job rate limiter would hold the exit ~1 s.
+
+    The workflow's onsuccess/onerror hooks cancel those timers (common.smk); this checks, at the
+    moment Snakemake's main returns, that each timer it started has fired or been cancelled.
+    """
+    config = {
+        **TINY_CONFIG,
+        "experiments": {"fig3_gaussian_vi": TINY_CONFIG["experiments"]["fig3_gaussian_vi"]},
+        "figures": {"fig3_gaussian_vi": TINY_CONFIG["figures"]["fig3_gaussian_vi"]},
+    }
+    write_config(tmp_path, config)
+    argv = ["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2", "results"]
+    probe = f"""
+import sys, threading
+started = []
+start = threading.Timer.start
+def recorded_start(timer):
+    started.append(timer)
+    start(timer)
+threading.Timer.start = recorded_start
+from snakemake.cli import main
+sys.argv = {argv!r}
+try:
+    main()
+except SystemExit as exit:
+    pending = [t for t in started if not t.finished.is_set()]
+    print("TIMERS", len(started), "PENDING", len(pending), "EXIT", exit.code)
+"""
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
+    line = next(line for line in ran.stdout.splitlines() if line.startswith("TIMERS"))
+    _, started, _, pending, _, code = line.split()
+    assert code == "0", ran.stderr[-3000:]
+    assert int(started) > 0, "Snakemake starts no rate-limiter timers now: drop cancel_rate_limiter_timers"
+    assert int(pending) == 0
+
+
 def test_every_parquet_file_carries_its_provenance(run_two_cores):
     from ngbench.io import read_provenance
 
