@@ -74,6 +74,8 @@ def numeric_column(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Ar
     quarter of a second of every solver job, a job that otherwise never needs pandas.
     """
     values = np.ascontiguousarray(values)
+    if values.dtype.kind not in "iuf":  # Arrow packs booleans in bits, and objects are not numbers
+        raise TypeError(f"numeric_column takes integers or floats, not {values.dtype}")
     validity, nulls = None, 0
     if valid is not None and not valid.all():
         validity, nulls = pa.py_buffer(np.packbits(valid, bitorder="little")), int((~valid).sum())
