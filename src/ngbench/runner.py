@@ -12,6 +12,7 @@ A failed run stops; the rows of every iterate it reached with a finite loss are 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -34,11 +35,12 @@ class BatchResult:
     status: np.ndarray  # (B,) of STATUSES
     stop_iter: np.ndarray  # (B,) the last iteration a run reached: `steps`, or where it failed
 
-    @property
+    # Cached: both tables of a cell read them, and each is a pass over the whole history.
+    @cached_property
     def recorded(self) -> np.ndarray:
         return ~np.isnan(self.loss)
 
-    @property
+    @cached_property
     def last_recorded(self) -> np.ndarray:
         """(B,) the last iteration each run has a row for; -1 for a run without any."""
         recorded = self.recorded
