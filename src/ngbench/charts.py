@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ngbench import portable
+
 FisherFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -49,10 +51,11 @@ class Chart:
     def generic_natural_gradient(
         self, theta: np.ndarray, canonical: np.ndarray, grad_canonical: np.ndarray, fisher: FisherFn
     ) -> np.ndarray:
-        """F_θ⁻¹ ∇_θℒ with F_θ = Jᵀ F_c J, by a linear solve."""
+        """F_θ⁻¹ ∇_θℒ with F_θ = Jᵀ F_c J, by a linear solve (in basic operations for k ≤ 2, so the
+        low-dimensional targets give the same bits on every CPU; see `ngbench.portable.solve`)."""
         metric = self.pullback_metric(theta, fisher(canonical))
         grad = self.pullback_gradient(theta, grad_canonical)
-        return np.linalg.solve(metric, grad[..., None])[..., 0]
+        return portable.solve(metric, grad)
 
     def natural_gradient(
         self, theta: np.ndarray, canonical: np.ndarray, grad_canonical: np.ndarray, fisher: FisherFn

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ngbench import portable
 from ngbench.methods import METHODS
 from ngbench.starts import INIT_STREAM, draw_coordinate, initial_states  # noqa: F401 (re-exported)
 from ngbench.targets import TARGETS, make_target
@@ -121,10 +122,14 @@ class Config:
 
 
 def learning_rate_grid(spec) -> tuple[float, ...]:
-    """An explicit list, or {logspace: [start_exponent, stop_exponent, count]}."""
+    """An explicit list, or {logspace: [start_exponent, stop_exponent, count]}.
+
+    Each power of ten is correctly rounded (`ngbench.portable.logspace`): np.logspace's last bit
+    depends on the CPU, and a learning rate must be the same number on every machine.
+    """
     if isinstance(spec, dict):
         start, stop, count = spec["logspace"]
-        return tuple(float(x) for x in np.logspace(start, stop, int(count)))
+        return portable.logspace(float(start), float(stop), int(count))
     return tuple(float(x) for x in spec)
 
 

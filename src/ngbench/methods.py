@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ngbench import portable
 from ngbench.charts import Chart
 from ngbench.targets.base import Target
 
@@ -78,8 +79,8 @@ def adam(target: Target, chart: Chart, theta, canonical, context: StepContext):
     second = ADAM_BETA2 * second + (1.0 - ADAM_BETA2) * grad**2
     context.memory["adam_first"], context.memory["adam_second"] = first, second
     t = context.iteration + 1
-    first_hat = first / (1.0 - ADAM_BETA1**t)
-    second_hat = second / (1.0 - ADAM_BETA2**t)
+    first_hat = first / (1.0 - portable.integer_power(ADAM_BETA1, t))
+    second_hat = second / (1.0 - portable.integer_power(ADAM_BETA2, t))
     return first_hat / (np.sqrt(second_hat) + ADAM_EPSILON)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ngbench import __version__
+from ngbench import __version__, portable
 from ngbench.experiments import learning_rate_grid, method_params, seed_list
 from ngbench.io import (
     METRIC_COLUMNS,
@@ -218,7 +218,7 @@ def thinned_iterations(steps: int, points: int | None) -> np.ndarray:
     if points is None:
         return np.ones(steps + 1, dtype=bool)
     keep = np.zeros(steps + 1, dtype=bool)
-    keep[np.unique(np.floor(np.logspace(0, np.log10(max(steps, 1)), points)).astype(int))] = True
+    keep[portable.log_spaced_integers(steps, points)] = True
     keep[[0, steps]] = True
     return keep
 
@@ -261,6 +261,7 @@ def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, observ
     columns["tolerance"] = numeric_column(np.asarray(tolerances)[tol_index])
     columns["hit_iter"] = numeric_column(hit, valid=hit >= 0)
     columns["stop_iter"] = numeric_column(result.stop_iter[runs])
+    columns["budget"] = numeric_column(np.full(runs.size, result.loss.shape[0] - 1, dtype=np.int64))
     columns["initial_gap"] = numeric_column(gap[0, runs])
     columns["final_gap"] = numeric_column(final_gap[runs])
     for name in METRIC_COLUMNS:

@@ -1,8 +1,14 @@
-"""Start states of the runs: one per seed, shared by every chart and method of a row (paired runs)."""
+"""Start states of the runs: one per seed, shared by every chart and method of a row (paired runs).
+
+Log-uniform draws take their logarithms and exponentials from `ngbench.portable`, so a start is the
+same number on every CPU.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ngbench import portable
 
 # Seeds of the start draws live in their own stream so later random streams (minibatches,
 # Monte Carlo gradients) never shift them; every chart and method of a row shares them (paired runs).
@@ -15,7 +21,7 @@ def draw_coordinate(spec, rng: np.random.Generator) -> float:
             low, high = spec["uniform"]
             return float(rng.uniform(low, high))
         low, high = spec["loguniform"]
-        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+        return float(portable.exp(rng.uniform(portable.scalar_log(low), portable.scalar_log(high))))
     return float(spec)
 
 
@@ -40,5 +46,5 @@ def draw_vector(spec, rng: np.random.Generator, size: int) -> np.ndarray:
             low, high = spec["uniform"]
             return rng.uniform(low, high, size)
         low, high = spec["loguniform"]
-        return np.exp(rng.uniform(np.log(low), np.log(high), size))
+        return portable.exp(rng.uniform(portable.scalar_log(low), portable.scalar_log(high), size))
     return np.full(size, float(spec))

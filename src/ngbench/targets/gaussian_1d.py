@@ -2,13 +2,15 @@
 
 Canonical coordinates are (mean, var). The Fisher is the Fisher of q (MATH.md §0), diag(1/v, 1/(2v²))
 in canonical coordinates. Each chart's closed-form natural gradient is the last column of the table
-in MATH.md §1.1; the tests hold each against the generic Jᵀ F J solve.
+in MATH.md §1.1; the tests hold each against the generic Jᵀ F J solve. Exponentials and logarithms
+come from `ngbench.portable`, so every trajectory is the same bit for bit on any CPU.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ngbench import portable
 from ngbench.charts import Chart, IdentityChart
 from ngbench.targets.base import Target
 
@@ -56,7 +58,7 @@ class MeanStd(Chart):
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
         std = theta[:, 1]
         g_mean, g_var = _split(grad_canonical)
-        return np.stack([std**2 * g_mean, std**3 * g_var], axis=1)
+        return np.stack([std**2 * g_mean, std**2 * std * g_var], axis=1)
 
 
 class MeanLogStd(Chart):
@@ -64,13 +66,13 @@ class MeanLogStd(Chart):
     coordinate_names = ("mean", "log_std")
 
     def to_canonical(self, theta):
-        return np.stack([theta[:, 0], np.exp(2.0 * theta[:, 1])], axis=1)
+        return np.stack([theta[:, 0], portable.exp(2.0 * theta[:, 1])], axis=1)
 
     def from_canonical(self, canonical):
-        return np.stack([canonical[:, 0], 0.5 * np.log(canonical[:, 1])], axis=1)
+        return np.stack([canonical[:, 0], 0.5 * portable.log(canonical[:, 1])], axis=1)
 
     def jacobian(self, theta):
-        return _diagonal_jacobian(np.ones(theta.shape[0]), 2.0 * np.exp(2.0 * theta[:, 1]))
+        return _diagonal_jacobian(np.ones(theta.shape[0]), 2.0 * portable.exp(2.0 * theta[:, 1]))
 
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
         var = canonical[:, 1]
@@ -83,13 +85,13 @@ class MeanLogVar(Chart):
     coordinate_names = ("mean", "log_var")
 
     def to_canonical(self, theta):
-        return np.stack([theta[:, 0], np.exp(theta[:, 1])], axis=1)
+        return np.stack([theta[:, 0], portable.exp(theta[:, 1])], axis=1)
 
     def from_canonical(self, canonical):
-        return np.stack([canonical[:, 0], np.log(canonical[:, 1])], axis=1)
+        return np.stack([canonical[:, 0], portable.log(canonical[:, 1])], axis=1)
 
     def jacobian(self, theta):
-        return _diagonal_jacobian(np.ones(theta.shape[0]), np.exp(theta[:, 1]))
+        return _diagonal_jacobian(np.ones(theta.shape[0]), portable.exp(theta[:, 1]))
 
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
         var = canonical[:, 1]
@@ -194,7 +196,7 @@ class Gaussian1D(Target):
         ratio = var / self.target_var
         # r − 1 − log r keeps full relative precision near the optimum, where the textbook
         # ½log(s²/v) + v/(2s²) − ½ cancels to rounding noise long before gap = 1e-8.
-        return 0.5 * ((ratio - 1.0) - np.log(ratio)) + (mean - self.target_mean) ** 2 / (
+        return 0.5 * ((ratio - 1.0) - portable.log(ratio)) + (mean - self.target_mean) ** 2 / (
             2.0 * self.target_var
         )
 

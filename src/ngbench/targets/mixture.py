@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ngbench import portable
 from ngbench.charts import IdentityChart
 from ngbench.targets.base import Target
 
@@ -50,7 +51,10 @@ class Mixture(Target):
         self.data = np.where(first, self.true_means[0], self.true_means[1]) + np.sqrt(
             var
         ) * rng.standard_normal(n)
-        self.log_weights = np.log([self.weight, 1.0 - self.weight])
+        # Logs and exponentials from ngbench.portable: EF runs pass near a saddle, where a last-bit
+        # difference grows e-fold per step; with these every CPU computes the same trajectory.
+        self.log_weights = np.array([portable.scalar_log(w) for w in (self.weight, 1.0 - self.weight)])
+        self.log_normaliser = 0.5 * portable.scalar_log(2 * np.pi * self.var)
         self._reference: dict | None = None
 
     @classmethod
@@ -62,12 +66,13 @@ class Mixture(Target):
     def _log_joint(self, canonical, points):
         """log w_k + log N(x; θ_k, σ²) for each component k, shape (B, M, 2)."""
         centred = points[..., None] - canonical[:, None, :]
-        return self.log_weights - 0.5 * np.log(2 * np.pi * self.var) - centred**2 / (2 * self.var)
+        return self.log_weights - self.log_normaliser - centred**2 / (2 * self.var)
 
     def _scores(self, canonical, points):
         """∇_θ log p(x | θ) at every point: (r_k (x − θ_k) / σ²)_k, shape (B, M, 2)."""
         log_joint = self._log_joint(canonical, points)
-        responsibilities = np.exp(log_joint - np.logaddexp(log_joint[..., 0], log_joint[..., 1])[..., None])
+        evidence = portable.logaddexp(log_joint[..., 0], log_joint[..., 1])
+        responsibilities = portable.exp(log_joint - evidence[..., None])
         return responsibilities * (points[..., None] - canonical[:, None, :]) / self.var, responsibilities
 
     def _data(self, canonical):
@@ -80,7 +85,7 @@ class Mixture(Target):
 
     def loss(self, canonical):
         log_joint = self._log_joint(canonical, self._data(canonical))
-        return -np.logaddexp(log_joint[..., 0], log_joint[..., 1]).mean(axis=1)
+        return -portable.logaddexp(log_joint[..., 0], log_joint[..., 1]).mean(axis=1)
 
     def grad(self, canonical):
         scores, _ = self._scores(canonical, self._data(canonical))
@@ -97,11 +102,10 @@ class Mixture(Target):
 
     def fisher(self, canonical):
         """Expected Fisher E_{x~p_θ}[s sᵀ] + λI by Gauss–Hermite quadrature over each component."""
-        nodes, node_weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
-        node_weights = node_weights / np.sqrt(2 * np.pi)
+        nodes, node_weights = portable.hermite_gauss(QUADRATURE_NODES)
         # Points of component k sit at θ_k + σ z; the quadrature weight is w_k ω_z.
         points = (canonical[:, :, None] + np.sqrt(self.var) * nodes).reshape(canonical.shape[0], -1)
-        weights = (np.exp(self.log_weights)[:, None] * node_weights).reshape(-1)
+        weights = (np.array([self.weight, 1.0 - self.weight])[:, None] * node_weights).reshape(-1)
         scores, _ = self._scores(canonical, points)
         return self._damped(np.einsum("m,bmi,bmj->bij", weights, scores, scores))
 

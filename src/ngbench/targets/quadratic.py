@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ngbench import portable
 from ngbench.charts import Chart, IdentityChart
 from ngbench.targets.base import Target
 
@@ -21,20 +22,21 @@ class LinearChart(Chart):
 
     def __init__(self, matrix: np.ndarray, coordinate_names: tuple[str, ...]):
         self.matrix = matrix
-        self.inverse = np.linalg.inv(matrix)
+        self.inverse = portable.inverse_2x2(matrix) if matrix.shape == (2, 2) else np.linalg.inv(matrix)
         self.coordinate_names = coordinate_names
 
+    # Products by einsum, not `@`: `@` calls a BLAS kernel chosen per CPU, einsum sums in one order.
     def to_canonical(self, theta):
-        return theta @ self.matrix.T
+        return np.einsum("ij,bj->bi", self.matrix, theta)
 
     def from_canonical(self, canonical):
-        return canonical @ self.inverse.T
+        return np.einsum("ij,bj->bi", self.inverse, canonical)
 
     def jacobian(self, theta):
         return np.broadcast_to(self.matrix, (theta.shape[0], *self.matrix.shape))
 
     def pullback_gradient(self, theta, grad_canonical):
-        return grad_canonical @ self.matrix
+        return np.einsum("bi,ij->bj", grad_canonical, self.matrix)
 
 
 def rotated_matrix(eigenvalues, angle_degrees: float = 0.0) -> np.ndarray:
@@ -42,11 +44,12 @@ def rotated_matrix(eigenvalues, angle_degrees: float = 0.0) -> np.ndarray:
     eigenvalues = np.asarray(eigenvalues, dtype=float)
     if angle_degrees and eigenvalues.size != 2:
         raise ValueError("angle_degrees applies to 2-D quadratics only")
-    angle = np.deg2rad(angle_degrees)
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     if eigenvalues.size != 2:
         return np.diag(eigenvalues)
-    return rotation @ np.diag(eigenvalues) @ rotation.T
+    # Correctly rounded cosine and sine: numpy's may differ in the last bit from one CPU to another.
+    cos, sin = portable.cos_sin_degrees(angle_degrees)
+    rotation = np.array([[cos, -sin], [sin, cos]])
+    return np.einsum("ik,k,jk->ij", rotation, eigenvalues, rotation)
 
 
 class Quadratic(Target):
@@ -102,7 +105,7 @@ class Quadratic(Target):
         return 0.5 * np.einsum("bi,ij,bj->b", error, self.matrix, error)
 
     def grad(self, canonical):
-        return (canonical - self.theta_star) @ self.matrix
+        return np.einsum("bi,ij->bj", canonical - self.theta_star, self.matrix)
 
     def fisher(self, canonical):
         return np.broadcast_to(self.matrix, (canonical.shape[0], *self.matrix.shape))
