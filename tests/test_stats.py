@@ -66,10 +66,8 @@ def test_iteration_counts_recomputed_from_trajectories(sweep):
             if len(reached):
                 hits.append(reached.min())
                 spent.append(reached.min())
-            elif rows["status"].iloc[0] in ("budget", "converged"):
+            else:  # a failure is charged the whole budget, however early it stopped
                 spent.append(params["steps"])
-            else:
-                spent.append(rows["iter"].max() + 1)
         assert row["runs"] == len(spent) == len(params["seeds"])
         assert row["successes"] == len(hits)
         assert row["success_rate"] == pytest.approx(len(hits) / len(spent))
@@ -96,7 +94,7 @@ def test_art_by_hand():
             {**base, "seed": 2, "hit_iter": np.nan, "stop_iter": 100, "status": "budget"},
             {**base, "seed": 3, "hit_iter": np.nan, "stop_iter": 7, "status": "diverged"},
         ]
-    )
+    ).assign(budget=100, final_gap=1e-3)
     # Five Monte Carlo samples and one solve per step.
     spent = summaries["hit_iter"].fillna(summaries["stop_iter"])
     summaries = summaries.assign(grad_evals=5 * spent, solves=spent)
@@ -105,7 +103,8 @@ def test_art_by_hand():
     assert row["success_rate"] == 0.5
     assert row["median_iters"] == 20.0
     assert (row["median_grad_evals"], row["median_solves"]) == (100.0, 20.0)  # over the successes only
-    assert row["art"] == pytest.approx((10 + 30 + 100 + 7) / 2)
+    # The run that diverged at step 7 is charged the whole budget, like the one that ran out of it.
+    assert row["art"] == pytest.approx((10 + 30 + 100 + 100) / 2)
     failed = iteration_counts(summaries.assign(hit_iter=np.nan)).iloc[0]
     assert failed["successes"] == 0 and math.isinf(failed["art"])
 
@@ -256,6 +255,7 @@ def synthetic_summaries():
                     "tolerance": 1e-8,
                     "hit_iter": np.nan if value is None else float(value),
                     "stop_iter": 100,
+                    "budget": 100,
                     "status": "budget",
                     "final_gap": 1e-3 if value is None else 1e-9,
                     "grad_evals": 100 if value is None else value,
@@ -321,3 +321,86 @@ def test_ngd_is_compared_with_every_other_method_and_holm_spans_them_all():
     np.testing.assert_allclose(table["p_holm"], holm(table["p_value"]))
     only_ngd = ngd_against_baselines(summaries[summaries["method"] == "ngd"], 1e-8)
     assert only_ngd.empty and "baseline" in only_ngd.columns
+
+
+# --- decisions that do not hang on the last bit ---------------------------------------------------
+
+
+def never_succeeding(final_gaps: dict, statuses: dict | None = None, hits: dict | None = None):
+    """One method on 4 seeds at two tolerances; per lr its final gap, statuses and hits at 1e-2."""
+    rows = []
+    for lr, gap in final_gaps.items():
+        for seed in range(4):
+            status = (statuses or {}).get(lr, "budget")
+            for tolerance in (1e-2, 1e-8):
+                hit = (hits or {}).get(lr) if tolerance == 1e-2 else None
+                rows.append(
+                    {
+                        "experiment": "e",
+                        "target": "t",
+                        "parameterization": "p",
+                        "method": "gd",
+                        "lr": lr,
+                        "seed": seed,
+                        "tolerance": tolerance,
+                        "hit_iter": np.nan if hit is None else float(hit),
+                        "stop_iter": 100 if status == "budget" else 3,
+                        "budget": 100,
+                        "status": status,
+                        "final_gap": gap,
+                        "grad_evals": 100,
+                        "solves": 0,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def tuned(summaries) -> float:
+    from ngbench.stats import best_learning_rates
+
+    return float(best_learning_rates(summaries, 1e-8)["best_lr"].iloc[0])
+
+
+def test_gaps_within_the_margin_tie_and_the_smaller_lr_wins_whichever_is_closer():
+    # gaussian_nd_d100 natural/gd: 276.0 at lr 0.001 and 237.6 at lr 0.00316 on one CPU, the other
+    # way round on another. Both are within a factor 2: the smaller lr, on both.
+    assert tuned(never_succeeding({0.001: 276.0, 0.00316: 237.6})) == 0.001
+    assert tuned(never_succeeding({0.001: 237.6, 0.00316: 276.0})) == 0.001
+    assert tuned(never_succeeding({0.001: 276.0, 0.00316: 276.0 * (1 + 1e-15)})) == 0.001
+    # Beyond the margin the closer one wins.
+    assert tuned(never_succeeding({0.001: 600.0, 0.00316: 237.6})) == 0.00316
+
+
+def test_reaching_a_looser_tolerance_outranks_any_final_gap():
+    summaries = never_succeeding({0.01: 1e-9, 0.1: 50.0, 1.0: 60.0}, hits={0.1: 40, 1.0: 20})
+    assert tuned(summaries) == 1.0  # reaches 1e-2 fastest; lr 0.01 ends closest but never gets there
+
+
+def test_fewer_failures_outrank_a_closer_final_gap():
+    summaries = never_succeeding({0.1: 1e-3, 1.0: 10.0}, statuses={0.1: "diverged"})
+    assert tuned(summaries) == 1.0
+
+
+def test_failed_runs_cost_the_budget_whenever_they_stop():
+    from ngbench.stats import iteration_counts
+
+    summaries = never_succeeding({0.1: 1.0}, hits={0.1: 10})
+    late, early = summaries.copy(), summaries.copy()
+    for frame, stop in ((late, 90), (early, 1)):
+        frame.loc[frame["seed"] == 3, ["hit_iter", "stop_iter", "status"]] = [np.nan, stop, "diverged"]
+    counts = [iteration_counts(frame).set_index("tolerance").loc[1e-2] for frame in (late, early)]
+    assert counts[0]["art"] == counts[1]["art"] == pytest.approx((3 * 10 + 100) / 3)
+    assert counts[0]["art_low"] == counts[1]["art_low"]
+
+
+def test_held_out_metrics_leave_out_runs_that_did_not_settle():
+    from ngbench.stats import iteration_counts, settled_metric
+
+    summaries = never_succeeding({0.1: 1e-3})
+    summaries["final_test_log_loss"] = [0.07, 0.07, 0.08, 0.08, 0.09, 0.09, 5.0, 5.0]
+    summaries.loc[summaries["seed"] == 2, "status"] = "diverged"
+    summaries.loc[summaries["seed"] == 3, "final_gap"] = 0.5  # far beyond the loosest tolerance, 1e-2
+    kept = settled_metric(summaries, "final_test_log_loss")
+    assert list(np.isnan(kept)) == [False, False, False, False, True, True, True, True]
+    medians = iteration_counts(summaries)["median_final_test_log_loss"]
+    assert medians.to_numpy() == pytest.approx([0.075, 0.075])

@@ -43,15 +43,17 @@ TRAJECTORY_SCHEMA = pa.schema(
 )
 
 # One row per (run, tolerance). `hit_iter` is the first iteration with gap ≤ tolerance (null if
-# never); `stop_iter` the last iteration the run reached. The iterations a run spends on a
-# tolerance are hit_iter if it got there, stop_iter otherwise. Wall time is not here: it differs
-# between runs of the same config, and these files are byte-identical across reruns.
+# never); `stop_iter` the last iteration the run reached; `budget` the steps it was allowed. The
+# statistics charge a run hit_iter if it got there and the whole budget otherwise: when an unstable
+# run blows up is noise (it moves from one CPU to another), that it failed is not. Wall time is not
+# here: it differs between runs of the same config, and these files are byte-identical across reruns.
 SUMMARY_SCHEMA = pa.schema(
     RUN_KEY_FIELDS
     + [
         pa.field("tolerance", pa.float64()),
         pa.field("hit_iter", pa.int64()),
         pa.field("stop_iter", pa.int64()),
+        pa.field("budget", pa.int64()),
         pa.field("status", pa.string()),
         pa.field("initial_gap", pa.float64()),
         pa.field("final_gap", pa.float64()),

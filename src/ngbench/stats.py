@@ -1,8 +1,10 @@
 """Statistics over run summaries, COCO-style: every run counts, failures included.
 
 For a tolerance τ a run succeeds if its gap ever reaches τ; it spends `hit_iter` iterations if it
-succeeds and `stop_iter` (its whole budget, or the iteration where it diverged or left the domain)
-if not. aRT = (iterations spent by all runs) / successes, ∞ when no run succeeds.
+succeeds and its whole budget if not, whether it ran out of steps or failed early (diverged, left the
+domain): a failure at step 1 would have to be restarted, and when an unstable run blows up moves
+with the last bit of its arithmetic from one CPU to another. aRT = (iterations spent by all runs) /
+successes, ∞ when no run succeeds.
 
 Learning rates are tuned honestly: `best_learning_rates` picks each method's learning rate on one
 half of the seeds and reports it on the other half; `paired_comparison` compares two methods at
@@ -36,8 +38,9 @@ BOOTSTRAP_LEVEL = 0.90
 
 
 def iterations_spent(summaries: pd.DataFrame) -> pd.Series:
+    """Iterations charged to each row: `hit_iter` where the run got there, else its whole budget."""
     hit = summaries["hit_iter"]
-    return hit.where(hit.notna(), summaries["stop_iter"]).astype(float)
+    return hit.where(hit.notna(), summaries["budget"]).astype(float)
 
 
 def _art(spent: np.ndarray, success: np.ndarray) -> np.ndarray:
@@ -61,16 +64,33 @@ def bootstrap_art_interval(spent: np.ndarray, success: np.ndarray, key: str) -> 
     return float(low), float(high)
 
 
+# Statuses of runs that ended on their own terms; any other (diverged, invalid, failed) is a failure.
+UNFAILED = ("converged", "budget")
+
+
+def settled_metric(summaries: pd.DataFrame, column: str) -> np.ndarray:
+    """A last-iterate metric where the run settled, NaN elsewhere.
+
+    A run settled if it did not fail and its last gap lies within the experiment's loosest
+    tolerance. Elsewhere the last iterate is wherever an instability left it, a number that chaos
+    decides and that moves with the last bit of the arithmetic from one CPU to another.
+    """
+    if column not in summaries:
+        return np.full(len(summaries), np.nan)
+    values = summaries[column].to_numpy(dtype=float, na_value=np.nan)
+    loosest = summaries.groupby("experiment", observed=True)["tolerance"].transform("max").to_numpy()
+    final_gap = summaries["final_gap"].to_numpy(dtype=float, na_value=np.nan)
+    settled = summaries["status"].isin(UNFAILED).to_numpy() & (final_gap <= loosest)
+    return np.where(settled, values, np.nan)
+
+
 def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
     """One row per (experiment, target, parameterization, method, lr, tolerance)."""
     success = summaries["hit_iter"].notna().to_numpy()
     spent = iterations_spent(summaries).to_numpy()
     hit_iter = summaries["hit_iter"].to_numpy(dtype=float, na_value=np.nan)
     cost_columns = [summaries[c].to_numpy(dtype=float) for c in ("grad_evals", "solves")]
-    if "final_test_log_loss" in summaries:
-        test_loss = summaries["final_test_log_loss"].to_numpy(dtype=float, na_value=np.nan)
-    else:
-        test_loss = np.full(len(summaries), np.nan)
+    test_loss = settled_metric(summaries, "final_test_log_loss")
     rows = []
     # Positions per group, then numpy on each: thousands of groups, no DataFrame per group.
     groups = summaries.groupby(GROUP_COLUMNS, sort=True, observed=True).indices
@@ -81,7 +101,7 @@ def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
         quartiles = np.percentile(hits, [25, 50, 75]) if hits.size else [np.nan] * 3
         # The cost of reaching the tolerance (MC samples and solves count, not only iterations).
         costs = [float(np.median(column[at][won])) if hits.size else np.nan for column in cost_columns]
-        # Held-out log-loss where the target has one, over every run: a failed run has one too.
+        # Held-out log-loss where the target has one, over the runs that settled (see settled_metric).
         losses = test_loss[at]
         costs.append(float(np.nanmedian(losses)) if not np.isnan(losses).all() else np.nan)
         low, high = bootstrap_art_interval(spent[at], won, "/".join(map(str, key)))
@@ -122,25 +142,22 @@ def split_seeds(seeds) -> tuple[list[int], list[int]]:
 
 
 def best_learning_rates(summaries: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """Per (experiment, parameterization, method): the lr of smallest aRT on the tuning half, reported
-    on the other half, with the number of learning rates tried (the tuning budget)."""
-    at_tolerance = summaries[np.isclose(summaries["tolerance"], tolerance, rtol=1e-12, atol=0)]
-    frame = at_tolerance.assign(
-        success=at_tolerance["hit_iter"].notna(), spent=iterations_spent(at_tolerance)
-    )
+    """Per (experiment, parameterization, method): the lr ranked first on the tuning half, reported
+    on the other half, with the number of learning rates tried (the tuning budget).
+
+    The ranking (`rank_learning_rates`) uses counts and iterations only, integers that every CPU
+    computes alike, and a float only to break ties among learning rates that never get there.
+    """
+    frame = summaries.assign(success=summaries["hit_iter"].notna(), spent=iterations_spent(summaries))
+    at_tolerance = pd.Series(np.isclose(frame["tolerance"], tolerance, rtol=1e-12, atol=0), index=frame.index)
     tuning, reporting = split_seeds(frame["seed"].unique())
     rows = []
     for (experiment, parameterization, method), cell in frame.groupby(
         ["experiment", "parameterization", "method"], sort=True, observed=True
     ):
-        tuned = cell[cell["seed"].isin(tuning)].groupby("lr", sort=True)
-        art_by_lr = tuned.apply(lambda g: float(_art(g["spent"].to_numpy(), g["success"].to_numpy())))
-        # Where no lr ever succeeds, the one whose runs ended closest to f* still gets compared,
-        # so a method that never converges shows up as losing, not as missing.
-        closeness = tuned["final_gap"].median().fillna(np.inf)
-        ranking = pd.DataFrame({"art": art_by_lr, "closeness": closeness}).sort_values(["art", "closeness"])
+        ranking = rank_learning_rates(cell[cell["seed"].isin(tuning)], tolerance)
         best = float(ranking.index[0])
-        held_out = cell[cell["seed"].isin(reporting) & np.isclose(cell["lr"], best)]
+        held_out = cell[at_tolerance[cell.index] & cell["seed"].isin(reporting) & (cell["lr"] == best)]
         hits = held_out.loc[held_out["success"], "hit_iter"].to_numpy(dtype=float)
         rows.append(
             {
@@ -162,6 +179,45 @@ def best_learning_rates(summaries: pd.DataFrame, tolerance: float) -> pd.DataFra
             }
         )
     return pd.DataFrame(rows)
+
+
+# Learning rates that never reach any tolerance are told apart by the median gap their runs end
+# at; gaps within this factor of the closest count as tied, and the smallest of those lrs wins.
+CLOSENESS_TIE_FACTOR = 2.0
+
+
+def rank_learning_rates(runs: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """The learning rates of one (chart, method) on the given runs, best first.
+
+    In order: the smallest aRT at `tolerance`; then at each looser tolerance of the row, tightest
+    first (the lr that gets closest to f*, fastest); then the fewest failed runs. These are ratios of
+    integers, equal on every CPU. Learning rates still tied (typically: none ever reaches any
+    tolerance) are ranked by the median final gap of their unfailed runs, with a tie margin of
+    `CLOSENESS_TIE_FACTOR` and then the smaller lr first, so that chaos in runs that never converge
+    cannot flip the choice. `runs` has the summary columns plus `success` and `spent`; the result is
+    indexed by lr, with the aRT at `tolerance` in column `art`.
+    """
+    tolerances = sorted({t for t in runs["tolerance"] if t >= tolerance * (1 - 1e-12)})
+    keys = {}
+    for lr, group in runs.groupby("lr", sort=True):
+        by_tolerance = [group[np.isclose(group["tolerance"], t, rtol=1e-12, atol=0)] for t in tolerances]
+        arts = [float(_art(g["spent"].to_numpy(), g["success"].to_numpy())) for g in by_tolerance]
+        main = by_tolerance[0]
+        unfailed = main[main["status"].isin(UNFAILED)]
+        # A negative gap is rounding at the optimum: it counts as 0.
+        closeness = max(float(unfailed["final_gap"].median()), 0.0) if len(unfailed) else np.nan
+        keys[lr] = (*arts, len(main) - len(unfailed), np.inf if np.isnan(closeness) else closeness)
+    ranking = pd.DataFrame.from_dict(keys, orient="index").sort_index()
+    exact = list(ranking.columns[:-1])
+    ranking = ranking.sort_values(exact, kind="mergesort")
+    leaders = (ranking[exact] == ranking[exact].iloc[0]).all(axis=1)
+    closeness = ranking[ranking.columns[-1]]
+    closest = closeness[leaders].min()
+    near = leaders & (closeness <= closest * CLOSENESS_TIE_FACTOR) if np.isfinite(closest) else leaders
+    # The chosen lr first, then the other leaders, then the rest, each in the exact order.
+    chosen = min(ranking.index[near])
+    order = [chosen] + [lr for lr in ranking.index if lr != chosen]
+    return pd.DataFrame({"art": ranking.loc[order, 0]})
 
 
 def holm(p_values) -> np.ndarray:
