@@ -4,6 +4,9 @@ A method is a function of the batch; the runner owns the loop, so every target a
 update loop. The `StepContext` carries what a method may need beyond the state: the per-run random
 generators of a stochastic gradient, the per-run memory of a stateful method (Adam's moments) and
 the iteration number. The runner drops a stopped run's rows from it along with its state.
+
+A method replaces its memory arrays and never writes into them: when a batched step raises, the
+runner computes it again run by run from the memory it had before (see `ngbench.runner`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,24 @@ class StepContext:
         if self.rngs is not None:
             self.rngs = [rng for rng, kept in zip(self.rngs, rows, strict=True) if kept]
         self.memory = {name: value[rows] for name, value in self.memory.items()}
+
+    def run(self, index: int) -> StepContext:
+        """The context of run `index` alone: its generator and its rows of memory."""
+        return StepContext(
+            rngs=None if self.rngs is None else [self.rngs[index]],
+            memory={name: value[index : index + 1] for name, value in self.memory.items()},
+            iteration=self.iteration,
+        )
+
+    def join(self, parts: list[StepContext]) -> None:
+        """Become the context of the runs of `parts`, in order: contexts from `run` after their step."""
+        if self.rngs is not None:
+            self.rngs = [rng for part in parts for rng in part.rngs]
+        names = parts[0].memory if parts else self.memory
+        self.memory = {
+            name: np.concatenate([part.memory[name] for part in parts]) if parts else self.memory[name][:0]
+            for name in names
+        }
 
 
 Direction = Callable[[Target, Chart, np.ndarray, np.ndarray, StepContext], np.ndarray]

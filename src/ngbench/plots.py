@@ -16,6 +16,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.ticker import LogFormatterMathtext  # noqa: E402
 
 from ngbench.io import atomic_write  # noqa: E402
+from ngbench.runner import FAILURE_STATUSES  # noqa: E402
 from ngbench.stats import split_seeds  # noqa: E402
 from ngbench.targets.base import Target  # noqa: E402
 
@@ -63,7 +64,7 @@ def plot_paths(
     """Paths (canonical states in `target.state_names` columns, in iteration order) over loss contours.
 
     `paths` maps a method name to its trajectory rows; the label shows the learning rate and the
-    run's status, so a diverged or invalid path is drawn and named, not hidden.
+    run's status, so a diverged, invalid or failed path is drawn and named, not hidden.
     """
     # Every local minimum the target knows of is in view; the first is the global one.
     landmarks_x, landmarks_y = target.to_plot(target.landmarks())
@@ -182,14 +183,15 @@ def gap_quantiles(rows: pd.DataFrame, steps: int, floor: float) -> np.ndarray:
     raised to it.
 
     A run that stopped early keeps its last gap if it ran out of budget, and counts as +∞ from the
-    iteration where it diverged or left the domain, so failures pull the band up instead of vanishing.
+    iteration where it stopped with a failure status (diverged, left the domain, or its step raised),
+    so failures pull the band up instead of vanishing.
     """
     seeds = sorted(rows["seed"].unique())
     gaps = np.full((len(seeds), steps + 1), np.nan)
     for i, (_, run) in enumerate(rows.groupby("seed", sort=True)):
         gaps[i, run["iter"].to_numpy()] = np.maximum(run["gap"].to_numpy(), floor)
         last = int(run["iter"].max())
-        if run["status"].iloc[0] in ("diverged", "invalid"):
+        if run["status"].iloc[0] in FAILURE_STATUSES:
             gaps[i, last + 1 :] = np.inf
     # Thinned trajectories: carry each run's last kept value forward to the next kept iteration.
     gaps = pd.DataFrame(gaps).ffill(axis=1).to_numpy()

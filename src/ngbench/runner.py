@@ -5,14 +5,18 @@ A run's status is one of
   budget     used every step without reaching it,
   diverged   its state or loss became non-finite, or its gap exploded past
              `divergence_factor · max(1, gap₀)`,
-  invalid    its state left the chart's or the target's domain (e.g. a variance ≤ 0).
-A failed run stops; the rows of every iterate it reached with a finite loss are kept.
+  invalid    its state left the chart's or the target's domain (e.g. a variance ≤ 0),
+  failed     computing its step or loss raised a numerical exception (`FAULTS`: a singular solve, the
+             Cholesky factor of an indefinite matrix, a math domain error).
+A run that diverged, left the domain or failed stops; the rows of every iterate it reached with a
+finite loss are kept. A fault ends only the runs at fault: the step that raised is computed again run by run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -23,7 +27,18 @@ from ngbench.targets.base import Target
 # Monte Carlo gradient draws use their own stream, apart from the start draws (ngbench.starts).
 GRADIENT_STREAM = 2
 
-STATUSES = ("converged", "budget", "diverged", "invalid")
+STATUSES = ("converged", "budget", "diverged", "invalid", "failed")
+# The statuses of runs that stopped before their budget: figures draw them as failures.
+FAILURE_STATUSES = ("diverged", "invalid", "failed")
+
+# What ends a run as `failed` instead of ending the job. numpy's LinAlgError (a singular solve, the
+# Cholesky factor of an indefinite matrix) is a ValueError, and so are what numpy, scipy and `math`
+# raise for out-of-range numbers: `math.sqrt(-1)`, a negative scale for a random draw, scipy's
+# check_finite on NaN. ArithmeticError covers Python-float overflow, division by zero and
+# np.errstate(..., "raise"). Not caught: TypeError, IndexError, KeyError, AttributeError,
+# NotImplementedError (bugs, which must stop the job), nor KeyboardInterrupt or MemoryError. A
+# ValueError from a bug (a shape mismatch) fails every run and names itself in the solver's log.
+FAULTS = (ArithmeticError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,7 @@ class BatchResult:
     states: np.ndarray  # (steps + 1, B, len(target.observed_columns)) what `target.observe` returns
     status: np.ndarray  # (B,) of STATUSES
     stop_iter: np.ndarray  # (B,) the last iteration a run reached: `steps`, or where it failed
+    first_fault: str = ""  # the first exception that made a run `failed`, as "Type: message"
 
     # Cached: both tables of a cell read them, and each is a pass over the whole history.
     @cached_property
@@ -70,9 +86,9 @@ def run_batch(
     lr = np.asarray(lr, dtype=float)
     batch, _ = start.shape
     f_star = target.optimum_loss_for(chart)
-    observed = len(target.observed_columns)
+    observed_count = len(target.observed_columns)
     losses = np.full((steps + 1, batch), np.nan)
-    states = np.full((steps + 1, batch, observed), np.nan)
+    states = np.full((steps + 1, batch, observed_count), np.nan)
     context = StepContext()
     if target.stochastic:
         if seeds is None:
@@ -81,8 +97,10 @@ def run_batch(
     status = np.full(batch, "budget", dtype=object)
     stop_iter = np.full(batch, steps, dtype=np.int64)
 
-    # Numerical faults are expected (that is what `diverged` and `invalid` record): silence the
-    # warnings and classify each run instead.
+    first_fault = None
+
+    # Numerical faults are expected (that is what `diverged`, `invalid` and `failed` record): silence
+    # the warnings and classify each run instead.
     with np.errstate(all="ignore"):
         # θ, its learning rates and gap limits hold the active runs only, compacted when runs stop,
         # so a step costs what the runs still going cost. A copy: identity charts return their
@@ -90,12 +108,31 @@ def run_batch(
         theta = np.array(chart.from_canonical(start), dtype=float)
         active = np.arange(batch)  # the active runs' indices into the batch
         rates = lr[:, None]
+        evaluate, observe = partial(_evaluate, target, chart), partial(_observe, target, chart)
         for t in range(steps + 1):
-            canonical = chart.to_canonical(theta)
-            finite = np.isfinite(theta).all(axis=1) & np.isfinite(canonical).all(axis=1)
-            inside = chart.in_domain(theta) & target.in_domain(canonical)
-            loss = target.loss(canonical)
+            evaluated, failed, fault = _guarded(evaluate, theta)
+            if evaluated is None:  # every run's state raised: none has a row at t
+                status[active], stop_iter[active] = "failed", t
+                first_fault = first_fault or fault
+                break
+            canonical, finite, inside, loss = evaluated
             record = finite & inside & np.isfinite(loss)
+            if failed is not None:
+                record &= ~failed
+            # Observed only where recorded: a state outside the domain may not be observable.
+            observable = canonical if record.all() else canonical[record]
+            observations, unobservable, observe_fault = _guarded(observe, observable)
+            if unobservable is not None:
+                observed = (
+                    np.empty((0, observed_count)) if observations is None else observations[0][~unobservable]
+                )
+                lost = np.flatnonzero(record)[unobservable]
+                record[lost] = False
+                failed = np.zeros(active.size, dtype=bool) if failed is None else failed
+                failed[lost] = True
+                fault = fault or observe_fault
+            else:
+                (observed,) = observations
             if t == 0:
                 gap_limit = divergence_factor * np.maximum(1.0, loss - f_star)
             exploding = record & (loss - f_star > gap_limit)
@@ -104,25 +141,122 @@ def run_batch(
             if keep.all():
                 rows = slice(None) if active.size == batch else active
                 losses[t, rows] = loss
-                states[t, rows] = target.observe(canonical, chart)
+                states[t, rows] = observed
             else:
                 losses[t, active[record]] = loss[record]
-                states[t, active[record]] = target.observe(canonical[record], chart)
+                states[t, active[record]] = observed
                 status[active[finite & ~inside]] = "invalid"
                 status[active[~finite | (inside & ~np.isfinite(loss)) | exploding]] = "diverged"
+                if failed is not None:
+                    status[active[failed]] = "failed"
                 stop_iter[active[~record | exploding]] = t
                 active, theta, canonical = active[keep], theta[keep], canonical[keep]
                 rates, gap_limit = rates[keep], gap_limit[keep]
                 context.keep(keep)
+            first_fault = first_fault or fault
             if t == steps or active.size == 0:
                 break
             context.iteration = t
-            theta -= rates * direction(target, chart, theta, canonical, context)
+            step, failed, fault = _guarded_direction(direction, target, chart, theta, canonical, context)
+            if failed is not None:
+                # The runs whose step raised stop at t, where their last row is; the rest step on.
+                status[active[failed]] = "failed"
+                stop_iter[active[failed]] = t
+                going = ~failed
+                active, theta, rates, gap_limit = active[going], theta[going], rates[going], gap_limit[going]
+                first_fault = first_fault or fault
+                if active.size == 0:
+                    break
+            theta -= rates * step
 
     gap = losses - f_star
     reached = (gap <= converged_gap).any(axis=0)
     status[(status == "budget") & reached] = "converged"
-    return BatchResult(loss=losses, states=states, status=status, stop_iter=stop_iter)
+    return BatchResult(
+        loss=losses,
+        states=states,
+        status=status,
+        stop_iter=stop_iter,
+        first_fault="" if first_fault is None else f"{type(first_fault).__name__}: {first_fault}",
+    )
+
+
+def _evaluate(target: Target, chart: Chart, theta: np.ndarray):
+    """Canonical state, finiteness, domain and loss of each run: what the runner records of an iterate."""
+    canonical = chart.to_canonical(theta)
+    finite = np.isfinite(theta).all(axis=1) & np.isfinite(canonical).all(axis=1)
+    inside = chart.in_domain(theta) & target.in_domain(canonical)
+    return canonical, finite, inside, target.loss(canonical)
+
+
+def _observe(target: Target, chart: Chart, canonical: np.ndarray):
+    return (target.observe(canonical, chart),)
+
+
+def _guarded(compute: Callable[[np.ndarray], tuple], batch: np.ndarray):
+    """`compute(batch)`, a tuple of arrays with a leading run axis, on every run at once; if that
+    raises one of `FAULTS`, on each run's row of `batch` alone.
+
+    Returns the outputs (None if every run raised), None or the (runs,) mask of the runs whose own
+    computation raised, and the first exception. A raising run's rows hold NaN, or False in a mask.
+    The fast path is the one call: nothing is done run by run unless it raised.
+    """
+    try:
+        return compute(batch), None, None
+    except FAULTS as error:
+        first = error
+    runs = batch.shape[0]
+    outputs, failed = [], np.zeros(runs, dtype=bool)
+    for run in range(runs):
+        try:
+            outputs.append(compute(batch[run : run + 1]))
+        except FAULTS:
+            failed[run] = True
+            outputs.append(None)
+    if failed.all():
+        return None, failed, first
+    model = next(output for output in outputs if output is not None)
+    placeholder = tuple(np.full_like(part, False if part.dtype == bool else np.nan) for part in model)
+    joined = tuple(
+        np.concatenate([(placeholder if output is None else output)[i] for output in outputs])
+        for i in range(len(model))
+    )
+    return joined, failed, first
+
+
+def _guarded_direction(direction: Direction, target, chart, theta, canonical, context: StepContext):
+    """The batch's step directions; if computing them raises one of `FAULTS`, each run's alone.
+
+    Returns the directions of the runs that did not raise, None or the mask of the runs that did,
+    and the first exception; `context` then holds the surviving runs only. The batched call may have
+    drawn from the generators and written memory before it raised: both are put back first, so a
+    surviving run steps exactly as it would have in a batch without the failing one.
+    """
+    # Only a stochastic target's generators need saving, and it already draws from each one per
+    # step. Memory needs a shallow copy only: methods replace their memory arrays, never write into them.
+    saved_rngs = None if context.rngs is None else [rng.bit_generator.state for rng in context.rngs]
+    saved_memory = dict(context.memory)
+    try:
+        return direction(target, chart, theta, canonical, context), None, None
+    except FAULTS as error:
+        first = error
+    if saved_rngs is not None:
+        for rng, state in zip(context.rngs, saved_rngs, strict=True):
+            rng.bit_generator.state = state
+    context.memory = saved_memory
+    steps, parts, failed = [], [], np.zeros(theta.shape[0], dtype=bool)
+    for run in range(theta.shape[0]):
+        alone = context.run(run)
+        rows = slice(run, run + 1)
+        try:
+            steps.append(direction(target, chart, theta[rows], canonical[rows], alone))
+        except FAULTS:
+            failed[run] = True
+            continue
+        parts.append(alone)
+    context.join(parts)
+    step = np.concatenate(steps) if steps else np.empty((0, theta.shape[1]))
+    return step, failed, first
 
 
 def first_hits(gap: np.ndarray, tolerances: tuple[float, ...]) -> np.ndarray:

@@ -137,6 +137,17 @@ def _solve(target, params: dict) -> CellResult:
         seconds,
         counts,
     )
+    failed = int((result.status == "failed").sum())
+    if failed:
+        logger.warning(
+            "%s/%s/%s: %d of %d runs failed; the first raised %s",
+            params["experiment"],
+            chart.name,
+            params["method"],
+            failed,
+            lr.size,
+            result.first_fault,
+        )
 
     keys = {
         "experiment": params["experiment"],

@@ -113,37 +113,60 @@ def _rendered(table: pd.DataFrame, kind: TableKind, infinity: str, missing: str)
         if column in kind.optional and (column not in table or table[column].isna().all()):
             continue
         render = _number(fmt, infinity, missing)
-        out[header] = [render(x) for x in table[column].tolist()] if column in table else []
+        values = [render(x) for x in table[column].tolist()] if column in table else []
+        # Strings even without rows: an empty column would otherwise be float, with no `.str`.
+        out[header] = pd.Series(values, index=out.index, dtype=object)
     return out
 
 
-def to_markdown(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS) -> str:
+def comparison_note(summaries: pd.DataFrame, experiment: str) -> str:
+    """Why the paired comparison of an experiment has no rows ("" when it has some to make)."""
+    methods = set(summaries["method"].unique())
+    if "ngd" not in methods:
+        return (
+            f"No comparison: experiment {experiment} has no NGD (its methods: {', '.join(sorted(methods))})."
+        )
+    if methods == {"ngd"}:
+        return f"No comparison: NGD is the only method of experiment {experiment}."
+    return ""
+
+
+def to_markdown(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS, note: str = "") -> str:
+    """The table under its caption; a table without rows keeps its header, followed by `note` (why)."""
     caption = kind.caption.format(experiment=experiment, tolerances=_tolerances(table))
-    if table.empty:
-        return f"**{caption}**\n\n(no rows: the experiment runs NGD alone, or no NGD)\n"
     body = _rendered(table, kind, infinity="∞", missing="—").to_markdown(index=False, disable_numparse=True)
+    if table.empty:
+        body += f"\n\n{note or 'No rows.'}"
     return f"**{caption}**\n\n{body}\n"
 
 
-def to_latex(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS) -> str:
-    rendered = _rendered(table, kind, infinity="$\\infty$", missing="--")
-    for column in rendered.columns:
-        rendered[column] = rendered[column].str.replace("_", "\\_", regex=False)
-    rendered.columns = [c.replace("%", "\\%") for c in rendered.columns]
-    caption = (
-        kind.caption.format(experiment=experiment, tolerances=_tolerances(table))
-        .replace("≤", "$\\le$")
+def _latex_text(text: str) -> str:
+    return (
+        text.replace("≤", "$\\le$")
         .replace("−", "-")
         .replace("f*", "$f^*$")
         .replace("%", "\\%")
         .replace("_", "\\_")
     )
+
+
+def to_latex(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS, note: str = "") -> str:
+    """A booktabs table; one without rows keeps its header and says why in a row spanning the columns."""
+    rendered = _rendered(table, kind, infinity="$\\infty$", missing="--")
+    for column in rendered.columns:
+        rendered[column] = rendered[column].str.replace("_", "\\_", regex=False)
+    rendered.columns = [c.replace("%", "\\%") for c in rendered.columns]
+    caption = _latex_text(kind.caption.format(experiment=experiment, tolerances=_tolerances(table)))
     label = f"tab:{experiment.replace('_', '-')}-{kind.label}"
-    return booktabs_table(rendered, caption, label, "l" * 2 + "r" * (rendered.shape[1] - 2))
+    column_format = "l" * 2 + "r" * (rendered.shape[1] - 2)
+    empty = _latex_text(note or "No rows.") if table.empty else ""
+    return booktabs_table(rendered, caption, label, column_format, empty=empty)
 
 
-def booktabs_table(cells: pd.DataFrame, caption: str, label: str, column_format: str) -> str:
+def booktabs_table(cells: pd.DataFrame, caption: str, label: str, column_format: str, empty: str = "") -> str:
     """A floating booktabs table of already-escaped cells, laid out as pandas' Styler.to_latex does.
+
+    `empty`, for a table without rows, is set in one row spanning every column.
 
     Written out here because Styler needs jinja2, whose import alone took longer than the statistics
     of an experiment.
@@ -157,6 +180,7 @@ def booktabs_table(cells: pd.DataFrame, caption: str, label: str, column_format:
         " & ".join(cells.columns) + " \\\\",
         "\\midrule",
         *(" & ".join(row) + " \\\\" for row in cells.itertuples(index=False, name=None)),
+        *([f"\\multicolumn{{{cells.shape[1]}}}{{c}}{{{empty}}} \\\\"] if empty else []),
         "\\bottomrule",
         "\\end{tabular}",
         "\\end{table}",
@@ -169,19 +193,25 @@ def experiment_tables(
 ) -> dict[str, dict[str, str]]:
     """An experiment's three statistics as file texts: suffix ("", "_best_lr", "_paired") → csv, md, tex.
 
-    What the workflow's aggregate step writes, and the benchmark's floor with it.
+    What the workflow's aggregate step writes, and the benchmark's floor with it. A row with NGD
+    alone, or without NGD, has no paired comparison to make: its paired table keeps its columns,
+    without rows (the csv is header-only), and the Markdown and LaTeX copies say why.
     """
     best = best_learning_rates(summaries, tolerance)
     statistics = {
-        "": (iteration_counts(summaries), ITERATIONS),
-        "_best_lr": (best, BEST_LR),
-        "_paired": (ngd_against_baselines(summaries, tolerance, best=best), PAIRED),
+        "": (iteration_counts(summaries), ITERATIONS, ""),
+        "_best_lr": (best, BEST_LR, ""),
+        "_paired": (
+            ngd_against_baselines(summaries, tolerance, best=best),
+            PAIRED,
+            comparison_note(summaries, experiment),
+        ),
     }
     return {
         suffix: {
             "csv": table.to_csv(index=False),
-            "md": to_markdown(table, experiment, kind),
-            "tex": to_latex(table, experiment, kind),
+            "md": to_markdown(table, experiment, kind, note),
+            "tex": to_latex(table, experiment, kind, note),
         }
-        for suffix, (table, kind) in statistics.items()
+        for suffix, (table, kind, note) in statistics.items()
     }
