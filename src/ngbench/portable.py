@@ -126,21 +126,25 @@ def matvec(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
 def solve(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Batched A⁻¹b for (B, k, k) and (B, k): Cramer's rule for k ≤ 2, LAPACK beyond.
 
-    A singular matrix gives ±∞ or NaN in its run's row (the runner then stops that run as diverged)
-    instead of an exception for the whole batch.
+    An exactly singular matrix raises `LinAlgError` as LAPACK's solve does; the runner then ends
+    the run it belongs to as `failed` and lets the others go on.
     """
     size = matrices.shape[-1]
+    if size > 2:
+        return np.linalg.solve(matrices, vectors[..., None])[..., 0]
     if size == 1:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return vectors / matrices[..., 0]
-    if size == 2:
+        determinant = matrices[..., 0, 0]
+    else:
         a, b = matrices[..., 0, 0], matrices[..., 0, 1]
         c, d = matrices[..., 1, 0], matrices[..., 1, 1]
+        determinant = a * d - b * c
+    if (determinant == 0).any():
+        raise np.linalg.LinAlgError("Singular matrix")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if size == 1:
+            return vectors / determinant[..., None]
         u, v = vectors[..., 0], vectors[..., 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            determinant = a * d - b * c
-            return np.stack([(d * u - b * v) / determinant, (a * v - c * u) / determinant], axis=-1)
-    return np.linalg.solve(matrices, vectors[..., None])[..., 0]
+        return np.stack([(d * u - b * v) / determinant, (a * v - c * u) / determinant], axis=-1)
 
 
 def inverse_2x2(matrix: np.ndarray) -> np.ndarray:

@@ -148,6 +148,7 @@ def best_learning_rates(summaries: pd.DataFrame, tolerance: float) -> pd.DataFra
     The ranking (`rank_learning_rates`) uses counts and iterations only, integers that every CPU
     computes alike, and a float only to break ties among learning rates that never get there.
     """
+    summaries = summaries.reset_index(drop=True)
     frame = summaries.assign(success=summaries["hit_iter"].notna(), spent=iterations_spent(summaries))
     at_tolerance = pd.Series(np.isclose(frame["tolerance"], tolerance, rtol=1e-12, atol=0), index=frame.index)
     tuning, reporting = split_seeds(frame["seed"].unique())
