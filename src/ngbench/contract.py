@@ -7,9 +7,10 @@ differently):
 * `results/tables/` (Markdown, LaTeX): the same text, every printed number at its printed precision;
 * `results/stats/` (CSV): the same rows, columns and names; every integer, infinity and missing value
   identical; every other number within a relative `STATS_RELATIVE_TOLERANCE`;
-* `figures/` (PNG, and PDF rendered to pixels): the same size, and at most `FIGURE_CHANGED_PIXELS` of
-  the pixels changed beyond what a one-pixel shift of antialiased strokes explains (see
-  `image_difference`).
+* `figures/`: every text of a PDF (titles, labels, legends, tick labels) identical; a PDF rendered to
+  pixels, and a PNG, the same size with at most `FIGURE_CHANGED_PIXELS` of the pixels changed beyond
+  what a one-pixel shift of antialiased strokes explains (see `image_difference`). The PNG's text is
+  its PDF's, drawn from the same figure.
 
 `python -m ngbench.contract REFERENCE CANDIDATE` compares two checkouts (or copies of their
 outputs), prints every difference and whether the contract holds, and exits 1 when it does not.
@@ -29,15 +30,19 @@ from pathlib import Path
 import numpy as np
 
 CONTRACT_DIRECTORIES = ("results/tables", "results/stats", "figures")
-# The low-dimensional targets compute every bit alike on any CPU (ngbench.portable); the others agree
-# to a few hundred ulps where a run settles, and their statistics print 4 significant digits at most.
-STATS_RELATIVE_TOLERANCE = 1e-9
+# The low-dimensional targets compute every bit alike on any CPU (ngbench.portable). The others agree
+# to ~1e-8 where a run settles (Adam under Monte Carlo noise, measured with OpenBLAS's Haswell kernels
+# against SkylakeX); the tables print 4 significant digits, and one iteration more in an aRT of
+# 10,000 is 1e-4: both far above this.
+STATS_RELATIVE_TOLERANCE = 1e-6
 # A colour channel may move this much (of 255) before a pixel counts as changed: antialiasing of a
 # stroke moved by a fraction of a pixel changes its edge pixels by less.
 PIXEL_TOLERANCE = 48
-# Changed pixels that no one-pixel shift explains, as a fraction of the image. One changed digit of
-# 8-pt text in a legend changes a few dozen pixels, about 3e-5 of a 1620 × 1020 figure.
-FIGURE_CHANGED_PIXELS = 1e-5
+# Changed pixels that no one-pixel shift explains, as a fraction of the image. A curve drawn from
+# other data, or one more or less series, changes more than 1e-2 of a panel; the curve of a run that
+# never settles (GD in natural parameters at d = 100) wiggles differently on another CPU, 1.6e-4 of
+# the figure measured. What a figure says in words and numbers is held exactly by its PDF's text.
+FIGURE_CHANGED_PIXELS = 1e-3
 PDF_RENDER_DPI = 100
 
 
@@ -169,25 +174,30 @@ def compare_images(old: np.ndarray, new: np.ndarray, allowed: float = FIGURE_CHA
 
 
 def compare_pdfs(old: bytes, new: bytes) -> list[str]:
-    """Page by page, rendered to pixels at `PDF_RENDER_DPI` and compared as images."""
+    """Page by page: the text exactly, then the page rendered at `PDF_RENDER_DPI` as an image."""
     old_pages, new_pages = _pdf_pages(old), _pdf_pages(new)
     if len(old_pages) != len(new_pages):
         return [f"{len(old_pages)} pages against {len(new_pages)}"]
     problems = []
-    for number, (a, b) in enumerate(zip(old_pages, new_pages, strict=True), start=1):
+    for number, ((a_text, a), (b_text, b)) in enumerate(zip(old_pages, new_pages, strict=True), start=1):
+        if a_text != b_text:
+            changed = sorted(set(a_text.splitlines()) ^ set(b_text.splitlines()))
+            problems.append(f"page {number}: text differs: {' | '.join(changed[:6])}")
         problems += [f"page {number}: {problem}" for problem in compare_images(a, b)]
     return problems
 
 
-def _pdf_pages(data: bytes) -> list[np.ndarray]:
+def _pdf_pages(data: bytes) -> list[tuple[str, np.ndarray]]:
+    """(text, pixels) of every page."""
     import pypdfium2
 
     document = pypdfium2.PdfDocument(data)
     try:
         pages = []
         for page in document:
+            text = page.get_textpage().get_text_range()
             bitmap = page.render(scale=PDF_RENDER_DPI / 72)
-            pages.append(np.asarray(bitmap.to_pil().convert("RGB"), dtype=np.int16))
+            pages.append((text, np.asarray(bitmap.to_pil().convert("RGB"), dtype=np.int16)))
         return pages
     finally:
         document.close()
