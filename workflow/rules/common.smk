@@ -15,6 +15,7 @@ LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
 from ngbench.experiments import ConfigError, check_config, duplicate_keys
+from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 from ngbench.targets import TARGETS
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -95,22 +96,29 @@ def chart_files(kind, experiment, charts=None):
     return [f"results/{kind}/{experiment}/{chart}.{extension}" for chart in charts]
 
 
-def all_trajectory_files():
-    return [
-        path
-        for name, experiment in PLAN.experiments.items()
-        for path in chart_files("runs", name)
-    ]
-
-
 def result_files():
-    """Every trajectory, statistic and table of the config."""
+    """Every file of the config's reference and solver jobs, and every statistic and table.
+
+    Each solver file is a target, not only an input of the aggregation: Snakemake leaves a missing
+    input alone while what was made from it is up to date, and one moved aside as damaged (below)
+    would stay missing instead of being recomputed.
+    """
     kinds = ["", "_best_lr", "_paired"]
     return (
-        all_trajectory_files()
+        [path for path, *_ in solver_outputs()]
         + expand("results/stats/{experiment}{kind}.csv", experiment=PLAN.experiments, kind=kinds)
         + expand("results/tables/{experiment}{kind}.{ext}", experiment=PLAN.experiments, kind=kinds, ext=["md", "tex"])
     )
+
+
+def solver_outputs():
+    """(path, kind, experiment, chart) of every file the config's reference and solver jobs write."""
+    for name, experiment in PLAN.experiments.items():
+        if experiment.needs_reference:
+            yield f"results/reference/{name}.json", "reference", name, None
+        for kind in ("runs", "summaries", "timings"):
+            for chart, path in zip(experiment.parameterizations, chart_files(kind, name), strict=True):
+                yield path, kind, name, chart
 
 
 def summary_files(wildcards):
@@ -179,6 +187,69 @@ def figure_params(wildcards):
         "target": PLAN.experiments[figure.experiment].target,
         "tolerance": PLAN.experiments[figure.experiment].main_tolerance,
     }
+
+
+def reader_outputs(kind, experiment, chart):
+    """An output of each job that reads this solver file: what a failing reader would delete."""
+    analysed = [f"figures/{experiment}_convergence.png"] if experiment in ANALYSED else []
+    if kind == "summaries":
+        return [f"results/stats/{experiment}.csv", f"results/costs/{experiment}.csv", *analysed]
+    figures = [
+        f"figures/{name}.png"
+        for name, figure in PLAN.figures.items()
+        if (figure.experiment, figure.parameterization) == (experiment, chart)
+    ]
+    return figures + analysed
+
+
+def mtime(path):
+    try:
+        return Path(path).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def damaged_solver_outputs():
+    """(path, problem) of each damaged file a reference or solver job wrote, and nothing else.
+
+    Every start, a no-op included, checks each file's two ends (12 bytes of a parquet file; a JSON
+    file is parsed whole, they are small): what an interrupted copy or a full disk leaves. A parquet
+    file newer than an output of a job reading it is read whole and its page checksums verified,
+    as that job is about to run and would otherwise fail on it only after Snakemake had deleted
+    its outputs (committed tables and figures among them).
+    """
+    for path, kind, experiment, chart in solver_outputs():
+        modified = mtime(path)
+        if modified is None:
+            continue
+        if kind == "reference":
+            problem = reference_problem(path)
+        elif kind == "timings":
+            problem = timing_problem(path)
+        else:
+            problem = parquet_problem(path)
+            readers = [t for t in map(mtime, reader_outputs(kind, experiment, chart)) if t is not None]
+            if problem is None and readers and modified > min(readers):
+                from ngbench.io import result_file_problem  # pyarrow: only when a reader reruns
+
+                problem = result_file_problem(path, kind)
+        if problem is not None:
+            yield path, problem
+
+
+def move_damaged_solver_outputs():
+    """Move damaged solver files aside: Snakemake sees them missing, and reruns their jobs and all downstream.
+
+    A plain rerun recovers, instead of failing on the same file every time until a user finds it.
+    """
+    for path, problem in damaged_solver_outputs():
+        moved = move_aside(path)
+        print(f"ngbench: {path} is damaged ({problem}); moved it to {moved}, to be recomputed", file=sys.stderr)
+
+
+# Not in a cluster job, which re-parses this file: the main process has moved what it had to.
+if workflow.is_main_process:
+    move_damaged_solver_outputs()
 
 
 def cancel_rate_limiter_timers(log):
