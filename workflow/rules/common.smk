@@ -244,7 +244,11 @@ def move_damaged_solver_outputs():
     """
     for path, problem in damaged_solver_outputs():
         moved = move_aside(path)
-        print(f"ngbench: {path} is damaged ({problem}); moved it to {moved}, to be recomputed", file=sys.stderr)
+        print(
+            f"ngbench: {path} is damaged ({problem}): moved to {moved}, to be recomputed by this run"
+            " (or the next one that needs it)",
+            file=sys.stderr,
+        )
 
 
 # Not in a cluster job, which re-parses this file: the main process has moved what it had to.
