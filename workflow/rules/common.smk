@@ -189,17 +189,10 @@ def figure_params(wildcards):
     }
 
 
-def reader_outputs(kind, experiment, chart):
-    """An output of each job that reads this solver file: what a failing reader would delete."""
+def summary_reader_outputs(experiment):
+    """An output of each job reading the experiment's summaries: what such a job, failing, deletes."""
     analysed = [f"figures/{experiment}_convergence.png"] if experiment in ANALYSED else []
-    if kind == "summaries":
-        return [f"results/stats/{experiment}.csv", f"results/costs/{experiment}.csv", *analysed]
-    figures = [
-        f"figures/{name}.png"
-        for name, figure in PLAN.figures.items()
-        if (figure.experiment, figure.parameterization) == (experiment, chart)
-    ]
-    return figures + analysed
+    return [f"results/stats/{experiment}.csv", f"results/costs/{experiment}.csv", *analysed]
 
 
 def mtime(path):
@@ -213,10 +206,12 @@ def damaged_solver_outputs():
     """(path, problem) of each damaged file a reference or solver job wrote, and nothing else.
 
     Every start, a no-op included, checks each file's two ends (12 bytes of a parquet file; a JSON
-    file is parsed whole, they are small): what an interrupted copy or a full disk leaves. A parquet
-    file newer than an output of a job reading it is read whole and its page checksums verified,
-    as that job is about to run and would otherwise fail on it only after Snakemake had deleted
-    its outputs (committed tables and figures among them).
+    file is parsed whole, they are small): what an interrupted copy or a full disk leaves. A summaries
+    file newer than everything made from it (changed since, by hand or by a solver job whose readers
+    have yet to run) is read whole and its page checksums verified: a job reading it is about to run,
+    and would fail on it only after Snakemake had deleted that job's outputs, the committed tables.
+    Trajectory files are not read whole: they are large, and after `snakemake results` newer than
+    the figures made from them on every start; a figure job finds their damaged pages instead.
     """
     for path, kind, experiment, chart in solver_outputs():
         modified = mtime(path)
@@ -228,9 +223,10 @@ def damaged_solver_outputs():
             problem = timing_problem(path)
         else:
             problem = parquet_problem(path)
-            readers = [t for t in map(mtime, reader_outputs(kind, experiment, chart)) if t is not None]
-            if problem is None and readers and modified > min(readers):
-                from ngbench.io import result_file_problem  # pyarrow: only when a reader reruns
+        if problem is None and kind == "summaries":
+            readers = [t for t in map(mtime, summary_reader_outputs(experiment)) if t is not None]
+            if readers and modified > max(readers):
+                from ngbench.io import result_file_problem  # pyarrow, imported only when needed
 
                 problem = result_file_problem(path, kind)
         if problem is not None:
