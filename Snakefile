@@ -41,6 +41,6 @@ rule all:
 
 
 rule results:
-    """Trajectories, statistics and tables, without figures (what benchmarks/ times)."""
+    """Solver files, statistics and tables, without figures (what benchmarks/ times)."""
     input:
         result_files(),

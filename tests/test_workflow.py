@@ -393,17 +393,28 @@ def test_kill_minus_nine_then_the_same_command_completes_identically(run_two_cor
     assert not mismatch and not errors
 
 
-def test_corrupt_summary_is_refused_with_its_name(run_two_cores, tmp_path):
+def test_a_damaged_summary_is_moved_aside_even_when_only_a_table_is_asked_for(run_two_cores, tmp_path):
+    """The table is up to date, so nothing runs or is deleted; the default target recomputes the summary.
+
+    (tests/test_recovery.py damages every kind of file and checks what the next run recomputes.)
+    """
     import shutil
 
     workdir = tmp_path / "copy"
     shutil.copytree(run_two_cores, workdir)
     corrupt = workdir / "results" / "summaries" / "tiny_sweep" / "natural.parquet"
     corrupt.write_bytes(b"not a parquet file")
-    failed = snakemake(workdir, "--cores", "2", "results/stats/tiny_sweep.csv")
-    assert failed.returncode != 0
-    output = failed.stdout + failed.stderr
-    assert "results/summaries/tiny_sweep/natural.parquet: not a readable parquet file" in output
+    stats = (workdir / "results" / "stats" / "tiny_sweep.csv").read_bytes()
+    done = snakemake(workdir, "--cores", "2", "results/stats/tiny_sweep.csv")
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert "ngbench: results/summaries/tiny_sweep/natural.parquet is damaged (" in output
+    assert "Nothing to be done" in output
+    assert (workdir / "results" / "stats" / "tiny_sweep.csv").read_bytes() == stats
+    moved = workdir / "results" / "damaged" / "summaries" / "tiny_sweep" / "natural.parquet"
+    assert moved.read_bytes() == b"not a parquet file"
+    dry = snakemake(workdir, "--cores", "2", "-n")
+    assert "wildcards: experiment=tiny_sweep, parameterization=natural" in dry.stdout, dry.stdout[-3000:]
 
 
 def test_duplicate_experiment_names_are_refused(tmp_path):

@@ -8,13 +8,18 @@ columns: the state columns of every target, null where a target has no such coor
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from ngbench.integrity import load_json, move_aside, parquet_problem
 
 # Canonical state columns of every target, in file order.
 STATE_COLUMNS = ("mean", "var", "theta_0", "theta_1")
@@ -155,6 +160,9 @@ def write_parquet(table: pa.Table, path: str | Path) -> None:
     pays for the repeated strings only; on float columns it is work thrown away. The Arrow schema
     is not stored, so readers see the Parquet types (string, not dictionary); the provenance
     metadata is stored as the file's key-value metadata, where `read_provenance` finds it.
+    Every page carries a CRC32 of its bytes, which the readers below verify: a damaged page is an
+    error naming the file, not numbers read wrong. It costs 4 bytes a page (5 kB, 0.02 %, of a
+    23 MB trajectory file) and ~2 % of the time to write or read it, within this machine's noise.
     """
     strings = [field.name for field in table.schema if _is_text(field.type)]
     # One dictionary per column for the whole file: chunks with different dictionaries (one per
@@ -162,7 +170,12 @@ def write_parquet(table: pa.Table, path: str | Path) -> None:
     table = table.unify_dictionaries()
 
     def write(tmp):
-        options = {"compression": "zstd", "compression_level": 1, "use_dictionary": strings}
+        options = {
+            "compression": "zstd",
+            "compression_level": 1,
+            "use_dictionary": strings,
+            "write_page_checksum": True,
+        }
         with pq.ParquetWriter(tmp, table.schema.remove_metadata(), store_schema=False, **options) as writer:
             writer.write_table(table)
             if table.schema.metadata:
@@ -181,8 +194,12 @@ def write_json(data: dict, path: str | Path) -> None:
     write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", path)
 
 
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
+def read_json(path: str | Path, required: tuple[str, ...] = ()) -> dict:
+    """A JSON object with these keys; NaN or Infinity anywhere in it is an error, as is any damage."""
+    data, problem = load_json(path, required)
+    if problem is not None:
+        raise ResultFileError(problem, path)
+    return data
 
 
 def write_text(text: str, path: str | Path) -> None:
@@ -194,7 +211,38 @@ def write_text(text: str, path: str | Path) -> None:
 
 
 class ResultFileError(ValueError):
-    """A results file that is missing, unreadable or not of the expected schema."""
+    """A results file that is missing, unreadable or not of the expected schema: `path: problem`."""
+
+    def __init__(self, problem: str, path: str | Path | None = None):
+        super().__init__(problem if path is None else f"{path}: {problem}")
+        self.path, self.problem = path, problem
+
+
+def _describe(error: Exception) -> str:
+    """pyarrow's message on one line: on damaged bytes it can hold newlines and the bytes themselves."""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(error)).split())
+
+
+def _read_table(path, schema: pa.Schema) -> pa.Table:
+    """The file's columns of `schema`, cast to it; every page's checksum verified if it has one."""
+    if not Path(path).exists():
+        raise ResultFileError("missing", path)
+    try:
+        present = pq.read_schema(path).names
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultFileError(f"not a readable parquet file ({_describe(exc)})", path) from None
+    missing = [name for name in schema.names if name not in present]
+    if missing:
+        # An old file (from before the schema gained a column) or another program's.
+        raise ResultFileError(f"not an ngbench file of this kind; missing columns {', '.join(missing)}", path)
+    try:
+        table = pq.read_table(path, columns=schema.names, page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultFileError(f"not a readable parquet file ({_describe(exc)})", path) from None
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowException, ValueError) as exc:
+        raise ResultFileError(f"columns of unexpected types ({_describe(exc)})", path) from None
 
 
 def _read_checked(paths, schema: pa.Schema, columns=None):
@@ -202,27 +250,7 @@ def _read_checked(paths, schema: pa.Schema, columns=None):
 
     if columns is not None:
         schema = pa.schema([schema.field(name) for name in columns])
-
-    frames = []
-    for path in paths:
-        try:
-            present = pq.read_schema(path).names
-        except (OSError, pa.ArrowException) as exc:
-            raise ResultFileError(f"{path}: not a readable parquet file ({exc})") from None
-        missing = [name for name in schema.names if name not in present]
-        if missing:
-            raise ResultFileError(
-                f"{path}: not an ngbench file of this kind; missing columns {', '.join(missing)}"
-            )
-        try:
-            table = pq.read_table(path, columns=schema.names)
-        except (OSError, pa.ArrowException) as exc:
-            raise ResultFileError(f"{path}: not a readable parquet file ({exc})") from None
-        try:
-            table = table.select(schema.names).cast(schema)
-        except (pa.ArrowException, ValueError) as exc:
-            raise ResultFileError(f"{path}: columns of unexpected types ({exc})") from None
-        frames.append(table.to_pandas())
+    frames = [_read_table(path, schema).to_pandas() for path in paths]
     if not frames:
         raise ResultFileError("no input files")
     return pd.concat(frames, ignore_index=True)
@@ -235,3 +263,36 @@ def read_summaries(paths):
 def read_trajectories(paths, columns=None):
     """Trajectory files as one DataFrame; `columns` reads only those (the others stay on disk)."""
     return _read_checked(paths, TRAJECTORY_SCHEMA, columns)
+
+
+def result_file_problem(path: str | Path, kind: str) -> str | None:
+    """Why a "runs" or "summaries" file cannot be read, or None: the whole file read, as a job would."""
+    problem = parquet_problem(path)
+    if problem is not None:
+        return problem
+    try:
+        _read_table(path, {"runs": TRAJECTORY_SCHEMA, "summaries": SUMMARY_SCHEMA}[kind])
+    except ResultFileError as error:
+        return error.problem
+    return None
+
+
+@contextmanager
+def damaged_inputs_end_the_job():
+    """In a workflow job: a damaged input ends it with one message, and is moved aside to be recomputed.
+
+    The message goes to the job's log and to stderr, and says what happened to the file: moved to
+    results/damaged/..., where the next run of the workflow sees it missing and recomputes it and
+    everything made from it. A job would otherwise end in a traceback, and fail again on every rerun.
+    """
+    try:
+        yield
+    except ResultFileError as error:
+        message = f"ngbench: cannot use {error}"
+        if error.path is not None and Path(error.path).exists():
+            message += f".\nMoved it to {move_aside(error.path)}; run the workflow again to recompute it."
+        elif error.path is not None:
+            message += ".\nRun the workflow again to recompute it."
+        logging.getLogger("ngbench").error(message)  # to the job's log file
+        print(message, file=sys.stderr, flush=True)
+        raise SystemExit(1) from None

@@ -1,4 +1,5 @@
 import hashlib
+import os
 import re
 import sys
 import threading
@@ -15,6 +16,7 @@ LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
 from ngbench.experiments import ConfigError, check_config, duplicate_keys
+from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 from ngbench.targets import TARGETS
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -95,22 +97,29 @@ def chart_files(kind, experiment, charts=None):
     return [f"results/{kind}/{experiment}/{chart}.{extension}" for chart in charts]
 
 
-def all_trajectory_files():
-    return [
-        path
-        for name, experiment in PLAN.experiments.items()
-        for path in chart_files("runs", name)
-    ]
-
-
 def result_files():
-    """Every trajectory, statistic and table of the config."""
+    """Every file of the config's reference and solver jobs, and every statistic and table.
+
+    Each solver file is a target, not only an input of the aggregation: Snakemake leaves a missing
+    input alone while what was made from it is up to date, and one moved aside as damaged (below)
+    would stay missing instead of being recomputed.
+    """
     kinds = ["", "_best_lr", "_paired"]
     return (
-        all_trajectory_files()
+        [path for path, *_ in solver_outputs()]
         + expand("results/stats/{experiment}{kind}.csv", experiment=PLAN.experiments, kind=kinds)
         + expand("results/tables/{experiment}{kind}.{ext}", experiment=PLAN.experiments, kind=kinds, ext=["md", "tex"])
     )
+
+
+def solver_outputs():
+    """(path, kind, experiment, chart) of every file the config's reference and solver jobs write."""
+    for name, experiment in PLAN.experiments.items():
+        if experiment.needs_reference:
+            yield f"results/reference/{name}.json", "reference", name, None
+        for kind in ("runs", "summaries", "timings"):
+            for chart, path in zip(experiment.parameterizations, chart_files(kind, name), strict=True):
+                yield path, kind, name, chart
 
 
 def summary_files(wildcards):
@@ -179,6 +188,72 @@ def figure_params(wildcards):
         "target": PLAN.experiments[figure.experiment].target,
         "tolerance": PLAN.experiments[figure.experiment].main_tolerance,
     }
+
+
+def summary_reader_outputs(experiment):
+    """An output of each job reading the experiment's summaries: what such a job, failing, deletes."""
+    analysed = [f"figures/{experiment}_convergence.png"] if experiment in ANALYSED else []
+    return [f"results/stats/{experiment}.csv", f"results/costs/{experiment}.csv", *analysed]
+
+
+def mtime(path):
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def damaged_solver_outputs():
+    """(path, problem) of each damaged file a reference or solver job wrote, and nothing else.
+
+    Every start, a no-op included, checks each file's two ends (12 bytes of a parquet file; a JSON
+    file is parsed whole, they are small): what an interrupted copy or a full disk leaves. A summaries
+    file newer than everything made from it (changed since, by hand or by a solver job whose readers
+    have yet to run) is read whole and its page checksums verified: a job reading it is about to run,
+    and would fail on it only after Snakemake had deleted that job's outputs, the committed tables.
+    Trajectory files are not read whole: they are large, and after `snakemake results` newer than
+    the figures made from them on every start; a figure job finds their damaged pages instead.
+    """
+    newest_reader = {}  # experiment → mtime: one stat a reader output, not one a chart (~30 µs each here)
+    for path, kind, experiment, chart in solver_outputs():
+        modified = mtime(path)
+        if modified is None:
+            continue
+        if kind == "reference":
+            problem = reference_problem(path)
+        elif kind == "timings":
+            problem = timing_problem(path)
+        else:
+            problem = parquet_problem(path)
+        if problem is None and kind == "summaries":
+            if experiment not in newest_reader:
+                times = [t for t in map(mtime, summary_reader_outputs(experiment)) if t is not None]
+                newest_reader[experiment] = max(times, default=None)
+            if newest_reader[experiment] is not None and modified > newest_reader[experiment]:
+                from ngbench.io import result_file_problem  # pyarrow, imported only when needed
+
+                problem = result_file_problem(path, kind)
+        if problem is not None:
+            yield path, problem
+
+
+def move_damaged_solver_outputs():
+    """Move damaged solver files aside: Snakemake sees them missing, and reruns their jobs and all downstream.
+
+    A plain rerun recovers, instead of failing on the same file every time until a user finds it.
+    """
+    for path, problem in damaged_solver_outputs():
+        moved = move_aside(path)
+        print(
+            f"ngbench: {path} is damaged ({problem}): moved to {moved}, to be recomputed by this run"
+            " (or the next one that needs it)",
+            file=sys.stderr,
+        )
+
+
+# Not in a cluster job, which re-parses this file: the main process has moved what it had to.
+if workflow.is_main_process:
+    move_damaged_solver_outputs()
 
 
 def cancel_rate_limiter_timers(log):

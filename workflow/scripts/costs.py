@@ -7,12 +7,14 @@ from pathlib import Path
 # This checkout's library, the one the rule's `library` param hashes (see workflow/rules/common.smk).
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
-from ngbench.io import read_json, read_summaries, write_text
+from ngbench.io import damaged_inputs_end_the_job, read_json, read_summaries, write_text
 from ngbench.stats import wall_times
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
-timings = [cell for path in snakemake.input.timings for cell in read_json(path)["cells"]]
-table = wall_times(read_summaries(snakemake.input.summaries), timings, snakemake.params.main_tolerance)
+with damaged_inputs_end_the_job():
+    timings = [cell for path in snakemake.input.timings for cell in read_json(path, ("cells",))["cells"]]
+    summaries = read_summaries(snakemake.input.summaries)
+table = wall_times(summaries, timings, snakemake.params.main_tolerance)
 write_text(table.to_csv(index=False), snakemake.output.csv)
 caption = (
     f"Wall time of the solver jobs of {snakemake.wildcards.experiment} on this machine (not reproducible "
