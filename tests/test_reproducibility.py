@@ -219,6 +219,9 @@ STATS = "experiment,method,lr,runs,successes,art,median_final_test_log_loss\nx,g
         (STATS.replace("0.0731", "0.073100001"), True),  # amplified rounding of a settled run
         (STATS.replace("0.0731", "0.07311"), False),  # a real change
         (STATS.replace(",3,", ",4,"), False),  # an integer
+        (STATS.replace("12.5", "12.500001"), True),  # a ratio of counts, within tolerance
+        (STATS.replace(",10,", ",10.0,"), True),  # the same whole number
+        (STATS.replace(",10,", ",10.000001,"), False),  # not a whole number any more
         (STATS.replace("12.5", "inf"), False),
         (STATS.replace("gd", "ngd"), False),
         (STATS + "x,gd,0.2,10,3,12.5,0.0731\n", False),
@@ -338,6 +341,18 @@ def test_a_changed_committed_number_breaks_the_contract(two_cpus, tmp_path, path
     findings = contract.compare_trees(committed, two_cpus["there"])
     broken = [f.path for f in findings if not f.holds]
     assert broken == [path]
+
+
+def test_nothing_to_compare_breaks_the_contract(tmp_path):
+    findings = contract.compare_trees(tmp_path, tmp_path / "missing")
+    assert findings and not any(f.holds for f in findings)
+    done = subprocess.run(
+        [sys.executable, "-m", "ngbench.contract", str(tmp_path / "a"), str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    assert done.returncode == 1
 
 
 def test_the_checker_runs_from_the_command_line(two_cpus):

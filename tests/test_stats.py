@@ -292,7 +292,7 @@ def test_paired_comparison_and_holm():
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan])
 
 
-def test_a_method_that_never_succeeds_is_compared_at_its_closest_lr():
+def test_a_method_that_never_succeeds_is_compared_at_its_smallest_lr():
     from ngbench.stats import best_learning_rates, paired_comparison
 
     summaries = synthetic_summaries()
@@ -300,7 +300,8 @@ def test_a_method_that_never_succeeds_is_compared_at_its_closest_lr():
     summaries.loc[gd, "hit_iter"] = np.nan
     summaries.loc[gd, "final_gap"] = np.where(summaries.loc[gd, "lr"] == 0.5, 1e-6, 1e-3)  # 0.5 ends closer
     best = best_learning_rates(summaries, 1e-8).set_index("method")
-    assert best.loc["gd", "best_lr"] == 0.5 and math.isinf(best.loc["gd", "art"])
+    # Where it ends is no criterion: no tolerance reached, no failures, so the smaller lr.
+    assert best.loc["gd", "best_lr"] == 0.1 and math.isinf(best.loc["gd", "art"])
     row = paired_comparison(summaries, 1e-8).iloc[0]
     assert (row["pairs"], row["ngd_faster"], row["gd_faster"]) == (3, 3, 0)
 
@@ -361,14 +362,15 @@ def tuned(summaries) -> float:
     return float(best_learning_rates(summaries, 1e-8)["best_lr"].iloc[0])
 
 
-def test_gaps_within_the_margin_tie_and_the_smaller_lr_wins_whichever_is_closer():
+def test_final_gaps_never_decide_so_the_choice_cannot_flip():
     # gaussian_nd_d100 natural/gd: 276.0 at lr 0.001 and 237.6 at lr 0.00316 on one CPU, the other
-    # way round on another. Both are within a factor 2: the smaller lr, on both.
+    # way round on another. No tolerance reached, no failures: the smaller lr, on both.
     assert tuned(never_succeeding({0.001: 276.0, 0.00316: 237.6})) == 0.001
     assert tuned(never_succeeding({0.001: 237.6, 0.00316: 276.0})) == 0.001
-    assert tuned(never_succeeding({0.001: 276.0, 0.00316: 276.0 * (1 + 1e-15)})) == 0.001
-    # Beyond the margin the closer one wins.
-    assert tuned(never_succeeding({0.001: 600.0, 0.00316: 237.6})) == 0.00316
+    assert tuned(never_succeeding({0.001: 1e3, 0.00316: 1e-3, 0.01: 5.0})) == 0.001
+    # Converged runs with the same counts tie whatever their rounding-level final gaps.
+    same = never_succeeding({0.1: -1e-17, 0.2: 1e-17}, hits={0.1: 5, 0.2: 5})
+    assert tuned(same) == tuned(never_succeeding({0.1: 1e-17, 0.2: -1e-17}, hits={0.1: 5, 0.2: 5})) == 0.1
 
 
 def test_reaching_a_looser_tolerance_outranks_any_final_gap():
@@ -376,9 +378,11 @@ def test_reaching_a_looser_tolerance_outranks_any_final_gap():
     assert tuned(summaries) == 1.0  # reaches 1e-2 fastest; lr 0.01 ends closest but never gets there
 
 
-def test_fewer_failures_outrank_a_closer_final_gap():
-    summaries = never_succeeding({0.1: 1e-3, 1.0: 10.0}, statuses={0.1: "diverged"})
+def test_fewer_failures_outrank_a_smaller_lr():
+    summaries = never_succeeding({0.1: 1e-3, 1.0: 10.0})
+    summaries.loc[(summaries["lr"] == 0.1) & (summaries["seed"] == 2), "status"] = "invalid"  # one of 4
     assert tuned(summaries) == 1.0
+    assert tuned(never_succeeding({0.1: 1e-3, 1.0: 10.0})) == 0.1  # without it, the smaller lr
 
 
 def test_failed_runs_cost_the_budget_whenever_they_stop():

@@ -57,6 +57,9 @@ def compare_trees(reference: Path, candidate: Path, directories=CONTRACT_DIRECTO
     """Every contract file of either tree, compared; a file present in one tree only breaks it."""
     findings = []
     for directory in directories:
+        for tree in (reference, candidate):
+            if not (tree / directory).is_dir():
+                findings.append(Finding(directory, False, f"no such directory in {tree}"))
         names = {
             path.relative_to(tree).as_posix()
             for tree in (reference, candidate)
@@ -118,20 +121,17 @@ def compare_csv(old: str, new: str, relative_tolerance: float = STATS_RELATIVE_T
 
 
 def _close(a: str, b: str, relative_tolerance: float) -> bool:
-    """Two different cells agree only as floats that are both finite and not integers, and close."""
-    if _is_integer(a) or _is_integer(b):
-        return False
+    """Two different cells agree only as finite floats that are close, and a whole number (a count, a
+    median of counts: "155" or "155.0") only with the same number."""
     try:
         x, y = float(a), float(b)
     except ValueError:
         return False
     if not (math.isfinite(x) and math.isfinite(y)):
         return False
+    if x.is_integer() or y.is_integer():
+        return x == y
     return abs(x - y) <= relative_tolerance * max(abs(x), abs(y))
-
-
-def _is_integer(text: str) -> bool:
-    return text.lstrip("-").isdigit()
 
 
 def _png_pixels(data: bytes) -> np.ndarray:
@@ -228,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reference", type=Path, help="the checkout (or copy) holding the committed outputs")
     parser.add_argument("candidate", type=Path, help="the checkout holding the regenerated outputs")
     args = parser.parse_args(argv)
-    text, holds = report(compare_trees(args.reference, args.candidate))
+    findings = compare_trees(args.reference, args.candidate)
+    if not findings:
+        print("no tables, statistics or figures to compare: the contract cannot be checked")
+        return 1
+    text, holds = report(findings)
     print(text)
     return 0 if holds else 1
 

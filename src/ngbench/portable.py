@@ -229,16 +229,28 @@ def logspace(start: float, stop: float, count: int) -> tuple[float, ...]:
 def hermite_gauss(count: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Hermite nodes and weights for the standard normal (weights sum to 1), reproducibly.
 
-    numpy's `hermegauss` takes eigenvalues from LAPACK, whose last bits depend on the CPU. Here its
-    nodes, rounded to 9 decimals, only start Newton's method on the orthonormal Hermite recurrence
-    ψₖ₊₁ = (xψₖ − √k ψₖ₋₁)/√(k+1), which runs in basic operations; the weights are 1/Σₖ ψₖ(xᵢ)²
-    (the Christoffel function). Nodes come in ± pairs: the negative half mirrors the positive one.
+    numpy's `hermegauss` takes eigenvalues from LAPACK, whose last bits depend on the CPU. Here the
+    positive nodes are bracketed by the sign changes of the orthonormal Hermite recurrence
+    ψₖ₊₁ = (xψₖ − √k ψₖ₋₁)/√(k+1) on a grid finer than their spacing (≥ π/√(2·count)), then
+    bisected to adjacent floats: basic operations and comparisons only. The weights are
+    1/Σₖ ψₖ(xᵢ)² (the Christoffel function). Nodes come in ± pairs, with 0 for an odd count.
     """
-    rough, _ = np.polynomial.hermite_e.hermegauss(count)
-    half = np.round(rough[rough > 0], 9)
-    for _ in range(6):
-        values = _orthonormal_hermite(half, count)
-        half = half - values[count] / (np.sqrt(float(count)) * values[count - 1])
+    if count < 1:
+        raise ValueError(f"Gauss–Hermite needs at least one node, got {count}")
+    step = 0.1 / np.sqrt(float(count))
+    grid = (np.arange(int((np.sqrt(4.0 * count + 2.0) + 1.0) / step)) + 0.5) * step
+    sign = np.sign(_orthonormal_hermite(grid, count)[count])
+    brackets = np.flatnonzero(sign[:-1] != sign[1:])
+    if brackets.size != count // 2:
+        raise ArithmeticError(f"found {brackets.size} of the {count // 2} positive Hermite nodes")
+    low, high = grid[brackets], grid[brackets + 1]
+    low_sign = sign[brackets]
+    for _ in range(80):  # from a bracket of 0.1/√count to adjacent floats, with room to spare
+        middle = 0.5 * (low + high)
+        middle_sign = np.sign(_orthonormal_hermite(middle, count)[count])
+        same = middle_sign == low_sign
+        low, high = np.where(same, middle, low), np.where(same, high, middle)
+    half = 0.5 * (low + high)
     nodes = np.concatenate([-half[::-1], [0.0] if count % 2 else [], half])
     weights = 1.0 / np.sum(_orthonormal_hermite(nodes, count - 1) ** 2, axis=0)
     return nodes, weights

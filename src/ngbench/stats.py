@@ -145,8 +145,8 @@ def best_learning_rates(summaries: pd.DataFrame, tolerance: float) -> pd.DataFra
     """Per (experiment, parameterization, method): the lr ranked first on the tuning half, reported
     on the other half, with the number of learning rates tried (the tuning budget).
 
-    The ranking (`rank_learning_rates`) uses counts and iterations only, integers that every CPU
-    computes alike, and a float only to break ties among learning rates that never get there.
+    The ranking (`rank_learning_rates`) uses counts and iterations only, which every CPU computes
+    alike.
     """
     summaries = summaries.reset_index(drop=True)
     frame = summaries.assign(success=summaries["hit_iter"].notna(), spent=iterations_spent(summaries))
@@ -182,43 +182,29 @@ def best_learning_rates(summaries: pd.DataFrame, tolerance: float) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-# Learning rates that never reach any tolerance are told apart by the median gap their runs end
-# at; gaps within this factor of the closest count as tied, and the smallest of those lrs wins.
-CLOSENESS_TIE_FACTOR = 2.0
-
-
 def rank_learning_rates(runs: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     """The learning rates of one (chart, method) on the given runs, best first.
 
     In order: the smallest aRT at `tolerance`; then at each looser tolerance of the row, tightest
-    first (the lr that gets closest to f*, fastest); then the fewest failed runs. These are ratios of
-    integers, equal on every CPU. Learning rates still tied (typically: none ever reaches any
-    tolerance) are ranked by the median final gap of their unfailed runs, with a tie margin of
-    `CLOSENESS_TIE_FACTOR` and then the smaller lr first, so that chaos in runs that never converge
-    cannot flip the choice. `runs` has the summary columns plus `success` and `spent`; the result is
-    indexed by lr, with the aRT at `tolerance` in column `art`.
+    first (the lr that gets closest to f*, fastest); then the fewest failed runs; then the smaller
+    lr. Every key is a count or a ratio of counts, equal on every CPU. No float decides: the gap a
+    run that never reaches any tolerance ends at is wherever its dynamics left it, and which of two
+    such gaps is smaller can change with the last bit of the arithmetic. `runs` has the summary
+    columns plus `success` and `spent`; the result is indexed by lr, with the aRT at `tolerance` in
+    column `art`.
     """
-    tolerances = sorted({t for t in runs["tolerance"] if t >= tolerance * (1 - 1e-12)})
+    tolerances = sorted({float(t) for t in runs["tolerance"] if t >= tolerance * (1 - 1e-12)})
+    if not tolerances or not np.isclose(tolerances[0], tolerance, rtol=1e-12, atol=0):
+        raise ValueError(f"no runs at tolerance {tolerance:g} to tune on")
     keys = {}
     for lr, group in runs.groupby("lr", sort=True):
         by_tolerance = [group[np.isclose(group["tolerance"], t, rtol=1e-12, atol=0)] for t in tolerances]
         arts = [float(_art(g["spent"].to_numpy(), g["success"].to_numpy())) for g in by_tolerance]
         main = by_tolerance[0]
-        unfailed = main[main["status"].isin(UNFAILED)]
-        # A negative gap is rounding at the optimum: it counts as 0.
-        closeness = max(float(unfailed["final_gap"].median()), 0.0) if len(unfailed) else np.nan
-        keys[lr] = (*arts, len(main) - len(unfailed), np.inf if np.isnan(closeness) else closeness)
-    ranking = pd.DataFrame.from_dict(keys, orient="index").sort_index()
-    exact = list(ranking.columns[:-1])
-    ranking = ranking.sort_values(exact, kind="mergesort")
-    leaders = (ranking[exact] == ranking[exact].iloc[0]).all(axis=1)
-    closeness = ranking[ranking.columns[-1]]
-    closest = closeness[leaders].min()
-    near = leaders & (closeness <= closest * CLOSENESS_TIE_FACTOR) if np.isfinite(closest) else leaders
-    # The chosen lr first, then the other leaders, then the rest, each in the exact order.
-    chosen = min(ranking.index[near])
-    order = [chosen] + [lr for lr in ranking.index if lr != chosen]
-    return pd.DataFrame({"art": ranking.loc[order, 0]})
+        failures = int((~main["status"].isin(UNFAILED)).sum())
+        keys[lr] = (*arts, failures, lr)
+    order = sorted(keys, key=keys.get)
+    return pd.DataFrame({"art": [keys[lr][0] for lr in order]}, index=pd.Index(order, name="lr"))
 
 
 def holm(p_values) -> np.ndarray:
@@ -264,9 +250,7 @@ def paired_comparison(
         runtimes = {}
         for method in (first, second):
             lr = best.loc[(experiment, parameterization, method), "best_lr"]
-            runs = cell[
-                (cell["method"] == method) & np.isclose(cell["lr"], lr) & cell["seed"].isin(reporting)
-            ]
+            runs = cell[(cell["method"] == method) & (cell["lr"] == lr) & cell["seed"].isin(reporting)]
             runtimes[method] = runs.set_index("seed")["hit_iter"].astype(float).fillna(np.inf)
         paired = pd.concat(runtimes, axis=1, join="inner").dropna()
         a, b = paired[first].to_numpy(), paired[second].to_numpy()
