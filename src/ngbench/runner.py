@@ -94,7 +94,7 @@ def run_batch(
             canonical = chart.to_canonical(theta)
             finite = np.isfinite(theta).all(axis=1) & np.isfinite(canonical).all(axis=1)
             inside = chart.in_domain(theta) & target.in_domain(canonical)
-            loss = target.loss(canonical)
+            loss = target.loss_at(chart, theta, canonical)
             record = finite & inside & np.isfinite(loss)
             if t == 0:
                 gap_limit = divergence_factor * np.maximum(1.0, loss - f_star)

@@ -112,6 +112,14 @@ class Target:
     def loss(self, canonical: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def loss_at(self, chart: Chart, theta: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+        """ℒ at the chart points θ, whose canonical coordinates are `canonical`: what the runner records.
+
+        The same as `loss(canonical)`, but a target may use what the chart knows beyond c(θ): a
+        Gaussian chart's factor gives log|Σ| to full precision where Σ = LLᵀ has already lost it.
+        """
+        return self.loss(canonical)
+
     def grad(self, canonical: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
