@@ -17,7 +17,7 @@ import numpy as np
 
 from ngbench.charts import Chart
 from ngbench.starts import INIT_STREAM, draw_vector
-from ngbench.targets.base import Target
+from ngbench.targets.base import POSITIVE_VARIANCE, SpecError, Target
 
 FULL, MEAN_FIELD = "full", "mean_field"
 
@@ -387,7 +387,7 @@ class GaussianFamilyTarget(Target):
 
     def __init__(self, dim: int):
         if not (isinstance(dim, int) and dim >= 1):
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+            raise SpecError("dim", f"dim must be a positive integer, got {dim!r}")
         self.dim = dim
         self.charts = gaussian_charts(dim)
         self.mc_samples: int | None = None
@@ -395,6 +395,14 @@ class GaussianFamilyTarget(Target):
     @property
     def init_names(self) -> tuple[str, ...]:
         return ("mean", "var")
+
+    # A positive diagonal: the cheap necessary condition. The charts check definiteness.
+    init_domains = {"var": POSITIVE_VARIANCE}
+
+    def init_columns(self, name: str) -> np.ndarray:
+        """`mean` sets μ (the first d columns), `var` the diagonal of Σ (row-major after μ)."""
+        index = np.arange(self.dim)
+        return index if name == "mean" else self.dim + index * (self.dim + 1)
 
     @property
     def state_size(self) -> int:
@@ -412,7 +420,7 @@ class GaussianFamilyTarget(Target):
         if isinstance(gradient, dict) and set(gradient) == {"mc"}:
             samples = gradient["mc"]
             if not (isinstance(samples, int) and samples >= 1):
-                raise ValueError(f"gradient.mc must be a positive integer number of samples, got {samples!r}")
+                raise SpecError("mc", f"must be a positive integer number of samples, got {samples!r}")
             self.mc_samples = samples
             self.stochastic = True
             self.grad_evaluations = samples
@@ -462,11 +470,6 @@ class GaussianFamilyTarget(Target):
         cov = split(canonical, self.dim)[1]
         return self._grad_from(cov, *self.sampled_gradient_hessian(self.draw_samples(canonical, rngs)))
 
-    def in_domain(self, canonical):
-        # Only the cheap necessary condition (a positive diagonal): the charts check definiteness.
-        cov = split(canonical, self.dim)[1]
-        return (np.diagonal(cov, axis1=1, axis2=2) > 0).all(axis=1)
-
     def fisher(self, canonical):
         raise NotImplementedError("Gaussian charts use closed-form natural gradients (MATH.md §1.2)")
 
@@ -502,7 +505,7 @@ class GaussianND(GaussianFamilyTarget):
     def __init__(self, dim: int, condition_number: float, seed: int = 0):
         super().__init__(dim)
         if not condition_number >= 1:
-            raise ValueError(f"condition_number must be ≥ 1, got {condition_number}")
+            raise SpecError("condition_number", f"condition_number must be ≥ 1, got {condition_number}")
         rng = np.random.default_rng([3, seed])
         rotation = random_rotation(dim, rng)
         self.target_mean = rng.standard_normal(dim)

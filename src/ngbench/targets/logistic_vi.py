@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ngbench.targets.base import SpecError
 from ngbench.targets.gaussian_family import (
     FULL,
     MEAN_FIELD,
@@ -95,17 +96,29 @@ class LogisticVI(GaussianFamilyTarget):
         quadrature_nodes: int = 100,
     ):
         if not prior_precision > 0:
-            raise ValueError(f"prior_precision must be positive, got {prior_precision}")
+            raise SpecError("prior_precision", f"must be positive, got {prior_precision}")
         if not 0 < test_fraction < 1:
-            raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+            raise SpecError("test_fraction", f"must lie in (0, 1), got {test_fraction}")
         if not (isinstance(quadrature_nodes, int) and quadrature_nodes >= 2):
-            raise ValueError(f"quadrature_nodes must be an integer ≥ 2, got {quadrature_nodes!r}")
+            raise SpecError("quadrature_nodes", f"must be an integer ≥ 2, got {quadrature_nodes!r}")
         features, labels = load_breast_cancer()
         order = np.random.default_rng([SPLIT_STREAM, split_seed]).permutation(labels.size)
         n_test = int(round(test_fraction * labels.size))
+        # The held-out log-loss averages over the test rows; the features are standardised by the
+        # training rows' spread, which needs two rows at least (and then is checked below).
+        if not 1 <= n_test <= labels.size - 2:
+            raise SpecError(
+                "test_fraction",
+                f"{test_fraction} of {labels.size} rows leaves {n_test} to test and {labels.size - n_test} "
+                "to train: needs at least 1 and 2",
+            )
         test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
         # Standardised with the training split's statistics only: the test split stays unseen.
         centre, scale = features[train].mean(axis=0), features[train].std(axis=0)
+        if not (scale > 0).all():
+            raise SpecError(
+                "test_fraction", f"{test_fraction} leaves a feature constant over the training rows"
+            )
 
         def design(rows):
             return np.column_stack([(features[rows] - centre) / scale, np.ones(rows.size)])
