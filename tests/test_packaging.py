@@ -57,4 +57,4 @@ def test_licence_file_matches_pyproject():
     text = (REPO / "LICENSE").read_text()
     assert text.startswith("MIT License")
     assert re.search(r"^Copyright \(c\) 2026 the ngbench developers$", text, flags=re.M)
-    assert "THE SOFTWARE IS PROVIDED \"AS IS\"" in text
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
