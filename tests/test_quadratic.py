@@ -211,7 +211,15 @@ def test_bad_quadratic_targets_name_the_target_field(target, message):
             }
         },
     }
-    with pytest.raises(ConfigError, match=rf"experiments\.q\.target: .*{message}"):
+    # Each names the target's own field at fault, not just the target.
+    field = {
+        "positive definite": "matrix",
+        "symmetric": "matrix",
+        "entries": "optimum",
+        "2-D": "angle_degrees",
+        "invertible": "linear_map",
+    }[message]
+    with pytest.raises(ConfigError, match=rf"experiments\.q\.target\.{field}: .*{message}"):
         parse_config(config)
 
 
@@ -230,7 +238,7 @@ def test_linear_chart_needs_its_matrix():
             }
         },
     }
-    with pytest.raises(ConfigError, match=r"experiments\.q\.parameterizations: 'linear' is not available"):
+    with pytest.raises(ConfigError, match=r"experiments\.q\.parameterizations\.0: 'linear' is not available"):
         parse_config(config)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ngbench import portable
 from ngbench.methods import METHODS
 from ngbench.starts import INIT_STREAM, draw_coordinate, initial_states  # noqa: F401 (re-exported)
-from ngbench.targets import TARGETS, make_target
+from ngbench.targets import SpecError, make_target
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 MAX_STEPS = 1_000_000
@@ -140,16 +140,118 @@ def seed_list(spec) -> tuple[int, ...]:
     return tuple(int(s) for s in spec)
 
 
-def _finite_numbers(value) -> bool:
+def _non_finite(value, path: str):
+    """(dotted path, problem) of every number in a nested value that is not finite (or is a boolean)."""
     if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite_numbers(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_finite_numbers(v) for v in value)
-    return True
+        yield path, f"must be a number, not {str(value).lower()}"
+    elif isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            yield path, f"numbers must be finite, got {value}"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, f"{path}.{index}")
+
+
+def _repeats(items) -> list[int]:
+    """Indices of the entries equal to an earlier one."""
+    seen, repeated = set(), []
+    for index, item in enumerate(items):
+        if item in seen:
+            repeated.append(index)
+        seen.add(item)
+    return repeated
+
+
+def _check_learning_rates(spec, where: str, errors: list[str]) -> tuple[float, ...]:
+    """The grid, with each problem under the entry at fault (or the logspace triple's)."""
+    field = f"{where}.learning_rates"
+    if isinstance(spec, dict):
+        start, stop, count = spec["logspace"]
+        if not (isinstance(count, int) and count >= 1):
+            errors.append(f"{field}.logspace.2: the count must be an integer ≥ 1, got {count!r}")
+            return ()
+        with np.errstate(over="ignore", under="ignore"):  # reported below, by the exponent at fault
+            learning_rates = learning_rate_grid(spec)
+        for index, exponent in ((0, start), (1, stop)):
+            value = 10.0**exponent if exponent < 400 else math.inf
+            if not (value > 0 and math.isfinite(value)):
+                errors.append(
+                    f"{field}.logspace.{index}: 10^{exponent} is not a finite positive float "
+                    "(exponents must lie within about ±307)"
+                )
+        if len(set(learning_rates)) != len(learning_rates):
+            errors.append(f"{field}.logspace: duplicate learning rates (start = stop with a count > 1)")
+        return learning_rates
+    learning_rates = learning_rate_grid(spec)
+    if not learning_rates:
+        errors.append(f"{field}: empty grid")
+    for index, lr in enumerate(learning_rates):
+        if not (lr > 0 and math.isfinite(lr)):
+            errors.append(f"{field}.{index}: every learning rate must be finite and > 0, got {lr}")
+    for index in _repeats(learning_rates):
+        errors.append(f"{field}.{index}: duplicate learning rate {learning_rates[index]}")
+    return learning_rates
+
+
+def _check_init(target, init: dict, seeds: tuple[int, ...], where: str, errors: list[str]) -> None:
+    """The row's `init` against the target: its keys, each law's bounds, then each start's domain."""
+    before = len(errors)
+    names = target.init_names
+    missing = [s for s in names if s not in init]
+    if missing:
+        errors.append(f"{where}.init: missing {', '.join(missing)} (needs exactly {', '.join(names)})")
+    for coordinate in init:
+        if coordinate not in names:
+            errors.append(
+                f"{where}.init.{coordinate}: not a coordinate of target {target.name!r} "
+                f"(needs exactly {', '.join(names)})"
+            )
+    for coordinate, spec in init.items():
+        if isinstance(spec, dict):
+            ((kind, (low, high)),) = spec.items()
+            if not low < high:
+                errors.append(f"{where}.init.{coordinate}.{kind}: needs low < high, got [{low}, {high}]")
+            for index, bound in enumerate((low, high)):
+                if kind == "loguniform" and not bound > 0:
+                    errors.append(
+                        f"{where}.init.{coordinate}.loguniform.{index}: bounds must be > 0, got {bound}"
+                    )
+    if len(errors) > before:
+        return
+
+    starts = target.initial_states(init, seeds)
+    # The target's domain is a box over its init coordinates: name the coordinate, and for a drawn
+    # start the bound of its law that let the draw out, and the seed.
+    for coordinate, interval in target.init_domains.items():
+        values = starts[:, target.init_columns(coordinate)]
+        outside = ~interval.contains(values)
+        if not outside.any():
+            continue
+        run, entry = np.argwhere(outside)[0]
+        value, spec = float(values[run, entry]), init[coordinate]
+        reason = interval.reason or f"must lie in ({interval.low}, {interval.high})"
+        if isinstance(spec, dict):
+            ((kind, bounds),) = spec.items()
+            bound = 0 if value <= interval.low else 1
+            which = f" (entry {entry})" if values.shape[1] > 1 else ""
+            count = int(outside.any(axis=1).sum())
+            errors.append(
+                f"{where}.init.{coordinate}.{kind}.{bound}: {bounds[bound]} lets seed {seeds[run]} draw "
+                f"{value:.6g}{which}, outside the target's domain ({count} of {len(seeds)} starts): {reason}"
+            )
+        else:
+            errors.append(f"{where}.init.{coordinate}: {spec} is outside the target's domain: {reason}")
+    if len(errors) > before:
+        return
+    outside = ~target.in_domain(starts)
+    if outside.any():  # a domain the target does not split by coordinate
+        errors.append(
+            f"{where}.init: {int(outside.sum())} of {len(seeds)} starts lie outside the target's "
+            f"domain (first at seed {seeds[int(np.argmax(outside))]})"
+        )
 
 
 def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | None:
@@ -158,59 +260,57 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         errors.append(f"{where}: name must match [a-z][a-z0-9_]* (it is used in result paths)")
         return None
     before = len(errors)
-    for key in ("target", "init", "learning_rates", "steps", "divergence_factor"):
-        if key in row and not _finite_numbers(row[key]):
-            errors.append(f"{where}.{key}: numbers must be finite")
+    for key in ("target", "init", "learning_rates", "steps", "divergence_factor", "gradient", "thin"):
+        if key in row:
+            errors.extend(f"{path}: {problem}" for path, problem in _non_finite(row[key], f"{where}.{key}"))
     if len(errors) > before:
         return None
     try:
         target = make_target(row["target"])
+    except SpecError as exc:
+        field = f"target.{exc.field}" if exc.field else "target"
+        errors.append(f"{where}.{field}: {exc.reason}")
+        return None
     except ValueError as exc:
-        field = "target.name" if row["target"]["name"] not in TARGETS else "target"
-        errors.append(f"{where}.{field}: {exc}")
+        errors.append(f"{where}.target: {exc}")
         return None
     gradient = row.get("gradient", "exact")
     try:
         target.set_gradient(gradient)
-    except ValueError as exc:
-        errors.append(f"{where}.gradient: {exc}")
+    except SpecError as exc:
+        field = f"gradient.{exc.field}" if exc.field else "gradient"
+        errors.append(f"{where}.{field}: {exc.reason}")
     for field, known, chosen in (
         ("parameterizations", target.charts, row["parameterizations"]),
         ("methods", [m for m in target.methods if m in METHODS], row["methods"]),
     ):
-        for item in chosen:
+        for index, item in enumerate(chosen):
             if item not in known:
                 errors.append(
-                    f"{where}.{field}: {item!r} is not available for target {target.name!r} "
+                    f"{where}.{field}.{index}: {item!r} is not available for target {target.name!r} "
                     f"(known: {', '.join(sorted(known))})"
                 )
-        if len(set(chosen)) != len(chosen):
-            errors.append(f"{where}.{field}: duplicate entries")
+        for index in _repeats(chosen):
+            errors.append(f"{where}.{field}.{index}: duplicate entry {chosen[index]!r}")
     if "newton" in row["methods"]:
         curved = [p for p in row["parameterizations"] if p in target.charts and not target.charts[p].affine]
         if curved:
             errors.append(
-                f"{where}.methods: 'newton' needs affine charts (its Hessian pulls back as JᵀHJ only "
-                f"there); not {', '.join(curved)}"
+                f"{where}.methods.{row['methods'].index('newton')}: 'newton' needs affine charts (its "
+                f"Hessian pulls back as JᵀHJ only there); not {', '.join(curved)}"
             )
 
-    learning_rates = learning_rate_grid(row["learning_rates"])
-    if not learning_rates:
-        errors.append(f"{where}.learning_rates: empty grid")
-    if any(not (lr > 0 and math.isfinite(lr)) for lr in learning_rates):
-        errors.append(f"{where}.learning_rates: every learning rate must be finite and > 0")
-    if len(set(learning_rates)) != len(learning_rates):
-        errors.append(f"{where}.learning_rates: duplicate learning rates")
+    learning_rates = _check_learning_rates(row["learning_rates"], where, errors)
     seeds = seed_list(row["seeds"])
     if not seeds:
         errors.append(f"{where}.seeds: empty grid")
-    if len(set(seeds)) != len(seeds):
-        errors.append(f"{where}.seeds: duplicate seeds")
+    for index in _repeats(seeds):
+        errors.append(f"{where}.seeds.{index}: duplicate seed {seeds[index]}")
     if row["steps"] > MAX_STEPS:
         errors.append(f"{where}.steps: {row['steps']} is beyond the bound of {MAX_STEPS}")
     if len(learning_rates) * len(seeds) > MAX_RUNS_PER_CELL:
         errors.append(
-            f"{where}: {len(learning_rates)} learning rates × {len(seeds)} seeds is beyond "
+            f"{where}.seeds: {len(learning_rates)} learning rates × {len(seeds)} seeds is beyond "
             f"{MAX_RUNS_PER_CELL} runs per cell"
         )
     # A cell keeps its loss and what the target observes for every iterate of every run in memory.
@@ -233,32 +333,10 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         )
 
     init = row["init"]
-    state_names = target.init_names
-    missing = [s for s in state_names if s not in init]
-    extra = [s for s in init if s not in state_names]
-    if missing or extra:
-        errors.append(
-            f"{where}.init: needs exactly {', '.join(state_names)}"
-            + (f"; missing {', '.join(missing)}" if missing else "")
-            + (f"; unknown {', '.join(extra)}" if extra else "")
-        )
-    for coordinate, spec in init.items():
-        if isinstance(spec, dict):
-            ((kind, (low, high)),) = spec.items()
-            if not low < high:
-                errors.append(f"{where}.init.{coordinate}.{kind}: needs low < high, got [{low}, {high}]")
-            if kind == "loguniform" and not low > 0:
-                errors.append(f"{where}.init.{coordinate}.loguniform: bounds must be > 0")
     if len(errors) > before:
         return None
-
-    starts = target.initial_states(init, seeds)
-    outside = ~target.in_domain(starts)
-    if outside.any():
-        errors.append(
-            f"{where}.init: {int(outside.sum())} of {len(seeds)} starts lie outside the target's "
-            f"domain (first at seed {seeds[int(np.argmax(outside))]})"
-        )
+    _check_init(target, init, seeds, where, errors)
+    if len(errors) > before:
         return None
     return Experiment(
         name=name,
@@ -343,15 +421,56 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
 
     lines = []
     for error in Draft202012Validator(schema).iter_errors(config):
+        alternatives = None
         while error.context:
             # A oneOf: report the alternative that got deepest into the value, the one the user meant.
+            alternatives = error.validator_value
             error = max(error.context, key=lambda e: (len(e.relative_path), e.validator != "type"))
-        path = ".".join(str(part) for part in error.absolute_path) or "config"
+        parts = [str(part) for part in error.absolute_path]
         hint = ""
         if error.validator == "type" and isinstance(error.instance, str) and _looks_numeric(error.instance):
             hint = " (YAML reads 1e-3 as a string: write 1.0e-3)"
-        lines.append(f"{path}: {error.message}{hint}")
+        for child, message in _deepest_fields(error, config, alternatives):
+            path = ".".join(parts + ([child] if child is not None else [])) or "config"
+            lines.append(f"{path}: {message}{hint}")
     return sorted(set(lines))
+
+
+def _deepest_fields(error, config, alternatives=None) -> list[tuple[str | None, str]]:
+    """(key under the error's path, message) pairs: a mapping's missing, unexpected or badly named key
+    is named itself, not the mapping that holds it; other errors sit at their own path (key None).
+
+    `alternatives` are the schemas of the oneOf the error was chosen from: an unknown key lists the
+    keys any of them allows.
+    """
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, dict):
+        return [
+            (key, "required property missing") for key in error.validator_value if key not in instance
+        ] or [(None, error.message)]
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = set(error.schema.get("properties", {}))
+        for alternative in alternatives or ():
+            if isinstance(alternative, dict):
+                known |= set(alternative.get("properties", {}))
+        patterns = list(error.schema.get("patternProperties", {}))
+        extra = [key for key in instance if key not in known and not any(re.search(p, key) for p in patterns)]
+        allowed = f" (allowed: {', '.join(sorted(known))})" if known else ""
+        return [(str(key), f"unknown property{allowed}") for key in extra] or [(None, error.message)]
+    if isinstance(instance, str) and isinstance(_at(config, error.absolute_path), dict):
+        # A string checked at a mapping's path is one of its keys (propertyNames): name that key.
+        return [(instance, f"bad name: {error.message}")]
+    return [(None, error.message)]
+
+
+def _at(config, path):
+    node = config
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
 
 
 def _looks_numeric(text: str) -> bool:
@@ -400,10 +519,15 @@ def check_config(config: dict, schema: dict) -> Config:
 
 def _check_tolerances(values, where: str, errors: list[str]) -> tuple[float, ...]:
     tolerances = tuple(float(t) for t in values)
-    if any(not (t > 0 and math.isfinite(t)) for t in tolerances):
-        errors.append(f"{where}: every tolerance must be finite and > 0")
-    if any(a <= b for a, b in zip(tolerances, tolerances[1:], strict=False)):
-        errors.append(f"{where}: must be strictly decreasing, e.g. [1.0e-2, 1.0e-4, 1.0e-6]")
+    for index, tolerance in enumerate(tolerances):
+        if not (tolerance > 0 and math.isfinite(tolerance)):
+            errors.append(f"{where}.{index}: every tolerance must be finite and > 0, got {tolerance}")
+    for index, (a, b) in enumerate(zip(tolerances, tolerances[1:], strict=False), start=1):
+        if a <= b:
+            errors.append(
+                f"{where}.{index}: must be strictly decreasing ({b} follows {a}), "
+                "e.g. [1.0e-2, 1.0e-4, 1.0e-6]"
+            )
     return tolerances
 
 

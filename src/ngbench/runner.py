@@ -186,7 +186,7 @@ def _evaluate(target: Target, chart: Chart, theta: np.ndarray):
     canonical = chart.to_canonical(theta)
     finite = np.isfinite(theta).all(axis=1) & np.isfinite(canonical).all(axis=1)
     inside = chart.in_domain(theta) & target.in_domain(canonical)
-    return canonical, finite, inside, target.loss(canonical)
+    return canonical, finite, inside, target.loss_at(chart, theta, canonical)
 
 
 def _observe(target: Target, chart: Chart, canonical: np.ndarray):

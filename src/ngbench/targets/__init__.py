@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ngbench.targets.base import Target
+from ngbench.targets.base import SpecError, Target
 from ngbench.targets.gaussian_1d import Gaussian1D
 from ngbench.targets.gaussian_family import GaussianND
 from ngbench.targets.logistic_vi import LogisticVI
@@ -15,7 +15,7 @@ TARGETS: dict[str, type[Target]] = {
 
 
 def make_target(spec: dict, reference: dict | None = None, gradient=None) -> Target:
-    """Build a target from a config row's `target` mapping; ValueError names what is wrong.
+    """Build a target from a config row's `target` mapping; a SpecError names the field at fault.
 
     `reference` is the reference solution of a target whose f* has no closed form; `gradient` the
     row's gradient estimator (None or "exact", "delta", or {"mc": S} where the target has one).
@@ -23,7 +23,9 @@ def make_target(spec: dict, reference: dict | None = None, gradient=None) -> Tar
     try:
         cls = TARGETS[spec["name"]]
     except KeyError:
-        raise ValueError(f"unknown target {spec['name']!r} (known: {', '.join(sorted(TARGETS))})") from None
+        raise SpecError(
+            "name", f"unknown target {spec['name']!r} (known: {', '.join(sorted(TARGETS))})"
+        ) from None
     target = cls.from_spec(spec)
     target.set_gradient(gradient)
     if reference is not None:
@@ -31,4 +33,4 @@ def make_target(spec: dict, reference: dict | None = None, gradient=None) -> Tar
     return target
 
 
-__all__ = ["TARGETS", "Target", "make_target"]
+__all__ = ["TARGETS", "SpecError", "Target", "make_target"]

@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ngbench.charts import Chart
 from ngbench.io import STATE_COLUMNS
 from ngbench.starts import initial_states
+
+
+class SpecError(ValueError):
+    """A bad value in a config mapping; `field` is its dotted path inside that mapping ("" for the whole).
+
+    A target's `from_spec` raises it with paths inside the row's `target` mapping, `set_gradient`
+    inside the row's `gradient`: the config check prefixes them, so a message names the deepest field.
+    """
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The open interval (low, high) a coordinate must lie in, and why (said in error messages)."""
+
+    low: float = -np.inf
+    high: float = np.inf
+    reason: str = ""
+
+    def contains(self, values: np.ndarray) -> np.ndarray:
+        return (values > self.low) & (values < self.high)
+
+
+POSITIVE_VARIANCE = Interval(0.0, np.inf, "a variance must be > 0")
 
 
 class Target:
@@ -58,6 +88,14 @@ class Target:
         """Canonical start of each seed, shape (len(seeds), k)."""
         return initial_states(self.state_names, init, seeds)
 
+    # The domain, coordinate by coordinate: init name → the interval each of its canonical entries must
+    # lie in. `in_domain` is their conjunction, so a start outside it is always traced to a coordinate.
+    init_domains: dict[str, Interval] = {}
+
+    def init_columns(self, name: str) -> np.ndarray:
+        """The canonical columns one `init` coordinate sets (several for a vector, e.g. a diagonal)."""
+        return np.array([self.state_names.index(name)])
+
     @property
     def plot_dimensions(self) -> int:
         return len(self.state_names)
@@ -91,12 +129,14 @@ class Target:
             return
         # Reached only with what no subclass handled: an unknown estimator, or a malformed one.
         kind = next(iter(gradient), None) if isinstance(gradient, dict) else gradient
+        field = kind if isinstance(gradient, dict) and isinstance(kind, str) else ""
         if kind not in self.gradient_estimators:
-            raise ValueError(
+            raise SpecError(
+                field,
                 f"target {self.name!r} has no gradient estimator {kind!r} "
-                f"(known: {', '.join(('exact',) + self.gradient_estimators)})"
+                f"(known: {', '.join(('exact',) + self.gradient_estimators)})",
             )
-        raise ValueError(f"target {self.name!r}: malformed gradient estimator {gradient!r}")
+        raise SpecError(field, f"target {self.name!r}: malformed gradient estimator {gradient!r}")
 
     def estimate_grad(self, canonical: np.ndarray, rngs=None) -> np.ndarray:
         """The gradient the methods use: exact here, an estimate for stochastic targets."""
@@ -111,6 +151,14 @@ class Target:
 
     def loss(self, canonical: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def loss_at(self, chart: Chart, theta: np.ndarray, canonical: np.ndarray) -> np.ndarray:
+        """ℒ at the chart points θ, whose canonical coordinates are `canonical`: what the runner records.
+
+        The same as `loss(canonical)`, but a target may use what the chart knows beyond c(θ): a
+        Gaussian chart's factor gives log|Σ| to full precision where Σ = LLᵀ has already lost it.
+        """
+        return self.loss(canonical)
 
     def grad(self, canonical: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -131,7 +179,10 @@ class Target:
         return chart.generic_natural_gradient(theta, canonical, self.grad(canonical), self.empirical_fisher)
 
     def in_domain(self, canonical: np.ndarray) -> np.ndarray:
-        return np.ones(canonical.shape[0], dtype=bool)
+        inside = np.ones(canonical.shape[0], dtype=bool)
+        for name, interval in self.init_domains.items():
+            inside &= interval.contains(canonical[:, self.init_columns(name)]).all(axis=1)
+        return inside
 
     def to_plot(self, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The two plot coordinates of canonical states."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from ngbench import portable
 from ngbench.charts import Chart, IdentityChart
-from ngbench.targets.base import Target
+from ngbench.targets.base import POSITIVE_VARIANCE, SpecError, Target
 
 
 def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,10 +173,11 @@ class Gaussian1D(Target):
     charts = CHARTS
     methods = ("gd", "ngd", "newton", "adam")
     plot_labels = ("mean $\\mu$", "standard deviation $\\sigma$")
+    init_domains = {"var": POSITIVE_VARIANCE}
 
     def __init__(self, mean: float, var: float):
         if not var > 0:
-            raise ValueError(f"gaussian_1d target variance must be positive, got {var}")
+            raise SpecError("var", f"gaussian_1d target variance must be positive, got {var}")
         self.target_mean = float(mean)
         self.target_var = float(var)
 
@@ -213,9 +214,6 @@ class Gaussian1D(Target):
     def hessian(self, canonical):
         var = canonical[:, 1]
         return _diagonal_jacobian(np.full(var.shape, 1.0 / self.target_var), 0.5 / var**2)
-
-    def in_domain(self, canonical):
-        return canonical[:, 1] > 0
 
     def to_plot(self, canonical):
         return canonical[:, 0], np.sqrt(canonical[:, 1])

@@ -17,7 +17,7 @@ import numpy as np
 
 from ngbench.charts import Chart
 from ngbench.starts import INIT_STREAM, draw_vector
-from ngbench.targets.base import Target
+from ngbench.targets.base import POSITIVE_VARIANCE, SpecError, Target
 
 FULL, MEAN_FIELD = "full", "mean_field"
 
@@ -71,6 +71,16 @@ def cholesky(matrix: np.ndarray) -> np.ndarray:
         return _rowwise(np.linalg.cholesky, matrix)
 
 
+def log_det(matrix: np.ndarray) -> np.ndarray:
+    """(B,) log|A| = 2 Σᵢ log Lᵢᵢ of A = LLᵀ; NaN where A is not numerically positive-definite.
+
+    Unlike slogdet, an indefinite matrix with a positive determinant gets no value.
+    """
+    diagonal = np.diagonal(cholesky(matrix), axis1=1, axis2=2)
+    with np.errstate(invalid="ignore"):
+        return 2.0 * np.log(diagonal).sum(axis=1)
+
+
 def diagonal_matrix(vector: np.ndarray) -> np.ndarray:
     out = np.zeros(vector.shape + vector.shape[-1:])
     index = np.arange(vector.shape[-1])
@@ -103,6 +113,14 @@ class GaussianChart(Chart):
         raise NotImplementedError(
             f"chart {self.name!r} has closed-form gradients only; its Jacobian has O(d⁴) entries"
         )
+
+    def log_det_cov(self, theta) -> np.ndarray | None:
+        """(B,) log|Σ| from the chart's own coordinates where they hold a factor of Σ or Σ⁻¹, else None.
+
+        Σ formed as a product (LLᵀ, or an inverse of Λ) has lost its small eigenvalues' relative
+        precision once the factor is ill-conditioned; the factor's own diagonal has not.
+        """
+        return None
 
 
 class MeanCov(GaussianChart):
@@ -145,6 +163,10 @@ class MeanPrecision(GaussianChart):
     def in_domain(self, theta):
         return positive_definite(self._parts(theta)[1])
 
+    def log_det_cov(self, theta):
+        # log|Σ| = −log|Λ| from Λ's Cholesky factor: no inverse formed (Λ's own conditioning remains).
+        return -log_det(self._parts(theta)[1])
+
     def pullback_gradient(self, theta, grad_canonical):
         g_mean, g_cov = self._parts(grad_canonical)
         cov = inverse(self._parts(theta)[1])
@@ -181,6 +203,11 @@ class MeanCholesky(GaussianChart):
         chol = self._parts(theta)[1]
         return np.isfinite(chol).all(axis=(1, 2)) & (np.diagonal(chol, axis1=1, axis2=2) > 0).all(axis=1)
 
+    def log_det_cov(self, theta):
+        diagonal = np.diagonal(self._parts(theta)[1], axis1=1, axis2=2)
+        with np.errstate(divide="ignore"):
+            return 2.0 * np.log(np.abs(diagonal)).sum(axis=1)  # |LLᵀ| = Πᵢ Lᵢᵢ²
+
     def pullback_gradient(self, theta, grad_canonical):
         g_mean, g_cov = self._parts(grad_canonical)
         chol = self._parts(theta)[1]
@@ -213,6 +240,9 @@ class NaturalParameters(GaussianChart):
 
     def in_domain(self, theta):
         return positive_definite(-self._parts(theta)[1])
+
+    def log_det_cov(self, theta):
+        return -log_det(-2.0 * self._parts(theta)[1])  # Λ = −2η₂
 
     def pullback_gradient(self, theta, grad_canonical):
         return _expectation_natural_gradient(self._parts, self.to_canonical(theta), grad_canonical)
@@ -273,6 +303,10 @@ class Diagonal(GaussianChart):
     def in_domain(self, theta):
         return (theta[:, self.dim :] > 0).all(axis=1)
 
+    def log_det_cov(self, theta):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(theta[:, self.dim :]).sum(axis=1)
+
     def pullback_gradient(self, theta, grad_canonical):
         g_mean, g_cov = self._parts(grad_canonical)
         return np.concatenate([g_mean, np.diagonal(g_cov, axis1=1, axis2=2)], axis=1)
@@ -301,6 +335,10 @@ class DiagonalNatural(GaussianChart):
 
     def in_domain(self, theta):
         return (theta[:, self.dim :] < 0).all(axis=1)
+
+    def log_det_cov(self, theta):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -np.log(-2.0 * theta[:, self.dim :]).sum(axis=1)  # vᵢ = −1/(2η₂ᵢ)
 
     def _moments(self, canonical, grad_canonical):
         mean, cov = self._parts(canonical)
@@ -349,7 +387,7 @@ class GaussianFamilyTarget(Target):
 
     def __init__(self, dim: int):
         if not (isinstance(dim, int) and dim >= 1):
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+            raise SpecError("dim", f"dim must be a positive integer, got {dim!r}")
         self.dim = dim
         self.charts = gaussian_charts(dim)
         self.mc_samples: int | None = None
@@ -357,6 +395,14 @@ class GaussianFamilyTarget(Target):
     @property
     def init_names(self) -> tuple[str, ...]:
         return ("mean", "var")
+
+    # A positive diagonal: the cheap necessary condition. The charts check definiteness.
+    init_domains = {"var": POSITIVE_VARIANCE}
+
+    def init_columns(self, name: str) -> np.ndarray:
+        """`mean` sets μ (the first d columns), `var` the diagonal of Σ (row-major after μ)."""
+        index = np.arange(self.dim)
+        return index if name == "mean" else self.dim + index * (self.dim + 1)
 
     @property
     def state_size(self) -> int:
@@ -374,7 +420,7 @@ class GaussianFamilyTarget(Target):
         if isinstance(gradient, dict) and set(gradient) == {"mc"}:
             samples = gradient["mc"]
             if not (isinstance(samples, int) and samples >= 1):
-                raise ValueError(f"gradient.mc must be a positive integer number of samples, got {samples!r}")
+                raise SpecError("mc", f"must be a positive integer number of samples, got {samples!r}")
             self.mc_samples = samples
             self.stochastic = True
             self.grad_evaluations = samples
@@ -394,6 +440,17 @@ class GaussianFamilyTarget(Target):
         raise NotImplementedError
 
     # --- shared ---
+    def loss(self, canonical, log_det_cov=None):
+        """ℒ at canonical states; `log_det_cov`, (B,) log|Σ| where a chart knows it better than Σ does."""
+        raise NotImplementedError
+
+    def loss_at(self, chart, theta, canonical):
+        return self.loss(canonical, chart.log_det_cov(theta))
+
+    @staticmethod
+    def _log_det_cov(cov, log_det_cov):
+        return log_det(cov) if log_det_cov is None else log_det_cov
+
     def _grad_from(self, cov, g_mean, hessian):
         return join(g_mean, 0.5 * (hessian - inverse(cov)))
 
@@ -412,11 +469,6 @@ class GaussianFamilyTarget(Target):
             return self.grad(canonical)
         cov = split(canonical, self.dim)[1]
         return self._grad_from(cov, *self.sampled_gradient_hessian(self.draw_samples(canonical, rngs)))
-
-    def in_domain(self, canonical):
-        # Only the cheap necessary condition (a positive diagonal): the charts check definiteness.
-        cov = split(canonical, self.dim)[1]
-        return (np.diagonal(cov, axis1=1, axis2=2) > 0).all(axis=1)
 
     def fisher(self, canonical):
         raise NotImplementedError("Gaussian charts use closed-form natural gradients (MATH.md §1.2)")
@@ -453,7 +505,7 @@ class GaussianND(GaussianFamilyTarget):
     def __init__(self, dim: int, condition_number: float, seed: int = 0):
         super().__init__(dim)
         if not condition_number >= 1:
-            raise ValueError(f"condition_number must be ≥ 1, got {condition_number}")
+            raise SpecError("condition_number", f"condition_number must be ≥ 1, got {condition_number}")
         rng = np.random.default_rng([3, seed])
         rotation = random_rotation(dim, rng)
         self.target_mean = rng.standard_normal(dim)
@@ -484,12 +536,11 @@ class GaussianND(GaussianFamilyTarget):
     def optimum(self) -> np.ndarray:
         return join(self.target_mean[None], self.target_cov[None])[0]
 
-    def loss(self, canonical):
+    def loss(self, canonical, log_det_cov=None):
         mean, cov = split(canonical, self.dim)
         error = mean - self.target_mean
         trace = np.einsum("ij,bij->b", self.target_precision, cov)
-        sign, logdet = np.linalg.slogdet(cov)
-        logdet = np.where(sign > 0, logdet, np.nan)
+        logdet = self._log_det_cov(cov, log_det_cov)
         mahalanobis = np.einsum("bi,ij,bj->b", error, self.target_precision, error)
         return 0.5 * (trace - self.dim - logdet - self.precision_logdet + mahalanobis)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ngbench.targets.base import SpecError
 from ngbench.targets.gaussian_family import (
     FULL,
     MEAN_FIELD,
@@ -41,12 +42,43 @@ def load_breast_cancer() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1], table[:, -1]
 
 
+def gauss_hermite(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes zₖ and weights wₖ (Σwₖ = 1) with Σₖ wₖ f(zₖ) = E[f(z)], z ~ N(0, 1), exact to degree 2·count − 1.
+
+    scipy's `roots_hermitenorm` (Golub–Welsch below 150 nodes, an asymptotic expansion above): numpy's
+    `hermegauss` overflows from 372 nodes on (non-finite weights) and is already wrong at 371, inside
+    the schema's bound of 400. Imported here, so only jobs of this target pay for scipy.special.
+    """
+    from scipy.special import roots_hermitenorm
+
+    nodes, weights = roots_hermitenorm(count)
+    return nodes, weights / np.sqrt(2.0 * np.pi)
+
+
 def softplus(a: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, a)
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
+    """σ(a) to full relative precision for either sign.
+
+    ½(1 + tanh(a/2)) loses it as σ → 0: the sum cancels, and from a ≈ −37 on it returns exactly 0.
+    """
+    small = np.exp(-np.abs(a))
+    return np.where(a >= 0.0, 1.0, small) / (1.0 + small)
+
+
+def log_sigmoid(a: np.ndarray) -> np.ndarray:
+    """log σ(a) = −log(1 + e⁻ᵃ), accurate where σ(a) underflows (a ≲ −745) or rounds to 1."""
+    return -np.logaddexp(0.0, -a)
+
+
+def log_expectation(log_values: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
+    """log Σₖ wₖ exp(log_valuesₖ) over the last axis, without forming the (possibly underflowing) values."""
+    terms = log_values + log_weights
+    top = terms.max(axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)  # all −∞ (or a +∞): let the sum below say so
+    return (top + np.log(np.exp(terms - top).sum(axis=-1, keepdims=True)))[..., 0]
 
 
 class LogisticVI(GaussianFamilyTarget):
@@ -64,17 +96,29 @@ class LogisticVI(GaussianFamilyTarget):
         quadrature_nodes: int = 100,
     ):
         if not prior_precision > 0:
-            raise ValueError(f"prior_precision must be positive, got {prior_precision}")
+            raise SpecError("prior_precision", f"must be positive, got {prior_precision}")
         if not 0 < test_fraction < 1:
-            raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+            raise SpecError("test_fraction", f"must lie in (0, 1), got {test_fraction}")
         if not (isinstance(quadrature_nodes, int) and quadrature_nodes >= 2):
-            raise ValueError(f"quadrature_nodes must be an integer ≥ 2, got {quadrature_nodes!r}")
+            raise SpecError("quadrature_nodes", f"must be an integer ≥ 2, got {quadrature_nodes!r}")
         features, labels = load_breast_cancer()
         order = np.random.default_rng([SPLIT_STREAM, split_seed]).permutation(labels.size)
         n_test = int(round(test_fraction * labels.size))
+        # The held-out log-loss averages over the test rows; the features are standardised by the
+        # training rows' spread, which needs two rows at least (and then is checked below).
+        if not 1 <= n_test <= labels.size - 2:
+            raise SpecError(
+                "test_fraction",
+                f"{test_fraction} of {labels.size} rows leaves {n_test} to test and {labels.size - n_test} "
+                "to train: needs at least 1 and 2",
+            )
         test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
         # Standardised with the training split's statistics only: the test split stays unseen.
         centre, scale = features[train].mean(axis=0), features[train].std(axis=0)
+        if not (scale > 0).all():
+            raise SpecError(
+                "test_fraction", f"{test_fraction} leaves a feature constant over the training rows"
+            )
 
         def design(rows):
             return np.column_stack([(features[rows] - centre) / scale, np.ones(rows.size)])
@@ -83,8 +127,9 @@ class LogisticVI(GaussianFamilyTarget):
         self.test_x, self.test_y = design(test), labels[test]
         super().__init__(self.train_x.shape[1])
         self.prior_precision = float(prior_precision)
-        nodes, weights = np.polynomial.hermite_e.hermegauss(quadrature_nodes)
-        self.nodes, self.weights = nodes, weights / np.sqrt(2.0 * np.pi)
+        self.nodes, self.weights = gauss_hermite(quadrature_nodes)
+        with np.errstate(divide="ignore"):  # the outermost weights of a large rule underflow to 0
+            self.log_weights = np.log(self.weights)
         self.delta = False
         self._reference: dict | None = None
         self._memo = None
@@ -143,11 +188,10 @@ class LogisticVI(GaussianFamilyTarget):
         self._memo = (mean.copy(), cov.copy(), result)
         return result
 
-    def loss(self, canonical):
+    def loss(self, canonical, log_det_cov=None):
         mean, cov = split(canonical, self.dim)
         centre, _, expected_softplus, _, _ = self._train_expectations(mean, cov)
-        sign, logdet = np.linalg.slogdet(cov)
-        logdet = np.where(sign > 0, logdet, np.nan)
+        logdet = self._log_det_cov(cov, log_det_cov)
         delta, dim = self.prior_precision, self.dim
         return (
             expected_softplus.sum(axis=1)
@@ -171,14 +215,16 @@ class LogisticVI(GaussianFamilyTarget):
 
     def expected_gradient_hessian(self, mean, cov):
         if self.delta:
-            p = sigmoid(mean @ self.train_x.T)
-            return self._assemble(mean, p, p * (1.0 - p))
+            a = mean @ self.train_x.T
+            # σ′ = σ(a)σ(−a): p(1 − p) loses σ′'s relative precision where p rounds to 1.
+            return self._assemble(mean, sigmoid(a), sigmoid(a) * sigmoid(-a))
         _, _, _, probabilities, curvature = self._train_expectations(mean, cov)
         return self._assemble(mean, probabilities, curvature)
 
     def sampled_gradient_hessian(self, samples):
-        p = sigmoid(samples @ self.train_x.T)  # (B, S, N)
-        return self._assemble(samples.mean(axis=1), p.mean(axis=1), (p * (1.0 - p)).mean(axis=1))
+        a = samples @ self.train_x.T  # (B, S, N)
+        p = sigmoid(a)
+        return self._assemble(samples.mean(axis=1), p.mean(axis=1), (p * sigmoid(-a)).mean(axis=1))
 
     def estimate_grad(self, canonical, rngs=None):
         if self.delta:
@@ -209,11 +255,16 @@ class LogisticVI(GaussianFamilyTarget):
         return chart.natural_gradient(theta, canonical, grad, None)
 
     def test_log_loss(self, canonical) -> np.ndarray:
-        """Mean held-out log-loss of the predictive p(y = 1 | x) = E_q[σ(xᵀθ)]."""
+        """Mean held-out log-loss −log p(yₙ | xₙ) of the predictive p(y = 1 | x) = E_q[σ(xᵀθ)].
+
+        With σ(−a) = 1 − σ(a), p(y | x) = E_q[σ(±xᵀθ)] (+ for y = 1): its log is taken as
+        log Σₖ wₖ σ(±aₖ) from log σ, never as log(p) or log(1 − p) of a rounded p, which is wrong
+        once p (or 1 − p) falls below about 1e-16.
+        """
         mean, cov = split(canonical, self.dim)
         centre, spread = self._projections(self.test_x, mean, cov)
-        p = np.clip(sigmoid(self._nodes(centre, spread)) @ self.weights, 1e-300, 1.0 - 1e-16)
-        return -(self.test_y * np.log(p) + (1.0 - self.test_y) * np.log1p(-p)).mean(axis=1)
+        signed = (2.0 * self.test_y - 1.0)[:, None] * self._nodes(centre, spread)
+        return -log_expectation(log_sigmoid(signed), self.log_weights).mean(axis=1)
 
     def observe(self, canonical, chart):
         return np.column_stack([super().observe(canonical, chart)[:, 0], self.test_log_loss(canonical)])
@@ -226,13 +277,14 @@ class LogisticVI(GaussianFamilyTarget):
             chart = self.charts[chart_name]
             start = join(np.zeros((1, self.dim)), np.eye(self.dim)[None] / self.prior_precision)
             theta = chart.from_canonical(start)
-            loss = self.loss(start)[0]
+            loss = self.loss_at(chart, theta, start)[0]
             rate = 1.0
             for _ in range(10_000):
                 canonical = chart.to_canonical(theta)
                 step = rate * chart.natural_gradient(theta, canonical, self.grad(canonical), None)
                 trial = theta - step
-                trial_loss = self.loss(chart.to_canonical(trial))[0] if chart.in_domain(trial)[0] else np.inf
+                inside = chart.in_domain(trial)[0]
+                trial_loss = self.loss_at(chart, trial, chart.to_canonical(trial))[0] if inside else np.inf
                 if not trial_loss <= loss + 1e-12 * abs(loss):
                     rate *= 0.5  # a damped BLR step: ρ = 1 is Newton-like and may overshoot far away
                     if rate < 1e-12:
@@ -249,7 +301,7 @@ class LogisticVI(GaussianFamilyTarget):
                 )
             mean, cov = split(canonical, self.dim)
             families[family] = {
-                "optimum_loss": float(self.loss(canonical)[0]),
+                "optimum_loss": float(self.loss_at(chart, theta, canonical)[0]),
                 "optimum_mean": mean[0].tolist(),
                 "optimum_cov": cov[0].tolist(),
                 "stationarity": stationarity,

@@ -19,7 +19,7 @@ import numpy as np
 
 from ngbench import portable
 from ngbench.charts import IdentityChart
-from ngbench.targets.base import Target
+from ngbench.targets.base import SpecError, Target
 
 # Data draws use their own stream, apart from the start draws of ngbench.experiments.
 DATA_STREAM = 1
@@ -37,11 +37,17 @@ class Mixture(Target):
 
     def __init__(self, weight: float, var: float, means, n: int, data_seed: int, damping: float):
         if not 0 < weight < 1 or weight == 0.5:
-            raise ValueError(f"weight must lie in (0, 1) and differ from 1/2 (label symmetry), got {weight}")
+            raise SpecError(
+                "weight", f"must lie in (0, 1) and differ from 1/2 (label symmetry), got {weight}"
+            )
         if not var > 0:
-            raise ValueError(f"var must be positive, got {var}")
+            raise SpecError("var", f"must be positive, got {var}")
         if not damping >= 0:
-            raise ValueError(f"damping must be ≥ 0, got {damping}")
+            raise SpecError("damping", f"must be ≥ 0, got {damping}")
+        if len(means) != 2:
+            raise SpecError("means", f"needs the two components' means, got {len(means)}")
+        if not (isinstance(n, int) and n >= 2):
+            raise SpecError("n", f"must be an integer ≥ 2, got {n!r}")
         self.weight = float(weight)
         self.var = float(var)
         self.true_means = np.asarray(means, dtype=float)

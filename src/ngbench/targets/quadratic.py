@@ -11,7 +11,7 @@ import numpy as np
 
 from ngbench import portable
 from ngbench.charts import Chart, IdentityChart
-from ngbench.targets.base import Target
+from ngbench.targets.base import SpecError, Target
 
 
 class LinearChart(Chart):
@@ -43,7 +43,10 @@ def rotated_matrix(eigenvalues, angle_degrees: float = 0.0) -> np.ndarray:
     """diag(eigenvalues), rotated by `angle_degrees` in 2-D: A = R diag(λ) Rᵀ."""
     eigenvalues = np.asarray(eigenvalues, dtype=float)
     if angle_degrees and eigenvalues.size != 2:
-        raise ValueError("angle_degrees applies to 2-D quadratics only")
+        raise SpecError("angle_degrees", "applies to 2-D quadratics only")
+    for index, value in enumerate(eigenvalues):
+        if not value > 0:
+            raise SpecError(f"eigenvalues.{index}", f"must be > 0, got {value}")
     if eigenvalues.size != 2:
         return np.diag(eigenvalues)
     # Correctly rounded cosine and sine: numpy's may differ in the last bit from one CPU to another.
@@ -52,46 +55,56 @@ def rotated_matrix(eigenvalues, angle_degrees: float = 0.0) -> np.ndarray:
     return np.einsum("ik,k,jk->ij", rotation, eigenvalues, rotation)
 
 
+def _float_array(value, field: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=float)
+    except ValueError:  # ragged rows
+        raise SpecError(field, "rows must all have the same length") from None
+
+
 class Quadratic(Target):
     name = "quadratic"
     methods = ("gd", "ngd", "newton", "adam")
     plot_labels = ("$\\theta_0$", "$\\theta_1$")
 
-    def __init__(self, matrix, optimum, linear_map=None):
-        matrix = np.asarray(matrix, dtype=float)
-        optimum = np.asarray(optimum, dtype=float)
+    def __init__(self, matrix, optimum, linear_map=None, matrix_field: str = "matrix"):
+        """`matrix_field` names the config field A came from (`matrix`, or `eigenvalues` it was built of)."""
+        matrix = _float_array(matrix, matrix_field)
+        optimum = _float_array(optimum, "optimum")
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"matrix must be square, got shape {matrix.shape}")
+            raise SpecError(matrix_field, f"matrix must be square, got shape {matrix.shape}")
         if optimum.shape != (matrix.shape[0],):
-            raise ValueError(
-                f"optimum has {optimum.size} entries, the matrix is {matrix.shape[0]}×{matrix.shape[0]}"
+            raise SpecError(
+                "optimum",
+                f"has {optimum.size} entries, the matrix is {matrix.shape[0]}×{matrix.shape[0]}",
             )
         if not np.allclose(matrix, matrix.T, rtol=1e-12, atol=1e-12 * np.abs(matrix).max()):
-            raise ValueError("matrix must be symmetric")
+            raise SpecError(matrix_field, "matrix must be symmetric")
         if np.linalg.eigvalsh(matrix).min() <= 0:
-            raise ValueError("matrix must be positive definite")
+            raise SpecError(matrix_field, "matrix must be positive definite")
         self.matrix = matrix
         self.theta_star = optimum
         self.state_names = tuple(f"theta_{i}" for i in range(optimum.size))
         self.charts = {"identity": IdentityChart("identity", self.state_names)}
         if linear_map is not None:
-            linear_map = np.asarray(linear_map, dtype=float)
+            linear_map = _float_array(linear_map, "linear_map")
             if linear_map.shape != matrix.shape:
-                raise ValueError(
-                    f"linear_map must be {matrix.shape[0]}×{matrix.shape[0]}, got {linear_map.shape}"
+                raise SpecError(
+                    "linear_map", f"must be {matrix.shape[0]}×{matrix.shape[0]}, got shape {linear_map.shape}"
                 )
             if np.linalg.cond(linear_map) > 1e12:
-                raise ValueError("linear_map must be invertible")
+                raise SpecError("linear_map", "must be invertible (condition number ≤ 1e12)")
             names = tuple(f"phi_{i}" for i in range(optimum.size))
             self.charts["linear"] = LinearChart(linear_map, names)
 
     @classmethod
     def from_spec(cls, spec: dict) -> Quadratic:
         if "matrix" in spec:
-            matrix = spec["matrix"]
+            matrix, field = spec["matrix"], "matrix"
         else:
             matrix = rotated_matrix(spec["eigenvalues"], spec.get("angle_degrees", 0.0))
-        return cls(matrix, spec["optimum"], spec.get("linear_map"))
+            field = "eigenvalues"
+        return cls(matrix, spec["optimum"], spec.get("linear_map"), matrix_field=field)
 
     @property
     def optimum_loss(self) -> float:

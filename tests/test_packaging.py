@@ -1,0 +1,60 @@
+"""What the README's install gives a user: every command it shows works, and the licence is stated."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def runtime_requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return {Requirement(spec).name.lower(): Requirement(spec) for spec in project["dependencies"]}
+
+
+def test_the_install_brings_what_snakemake_report_needs():
+    """`snakemake --report` refuses to run without pygments, which only snakemake's `reports` extra pulls in.
+
+    The test extra (pytest) happens to install pygments too, so the workflow test's report passes
+    either way: this checks the plain `pip install -e .` of the quick start.
+    """
+    requirements = runtime_requirements()
+    snakemake = requirements["snakemake"]
+    assert "pygments" in requirements or "reports" in snakemake.extras, snakemake
+    if "reports" in snakemake.extras:
+        # The extra of the installed snakemake does name pygments (an extra can change between releases).
+        declared = [Requirement(spec) for spec in metadata.requires("snakemake")]
+        reports = {"extra": "reports"}
+        extra_needs = {r.name.lower() for r in declared if r.marker and r.marker.evaluate(reports)}
+        assert "pygments" in extra_needs
+    pins = {
+        line.split("==")[0].lower(): line.split("==")[1]
+        for line in (REPO / "constraints.txt").read_text().split()
+        if "==" in line
+    }
+    assert pins["pygments"] == metadata.version("pygments")
+
+
+def test_readme_shows_the_report_command_and_its_output_is_ignored():
+    readme = (REPO / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "snakemake --report results/report.html" in quickstart
+    ignored = subprocess.run(
+        ["git", "-C", str(REPO), "check-ignore", "-q", "results/report.html"], check=False
+    )
+    assert ignored.returncode == 0, "results/report.html is not git-ignored"
+
+
+def test_licence_file_matches_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    text = (REPO / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    assert re.search(r"^Copyright \(c\) 2026 the ngbench developers$", text, flags=re.M)
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
