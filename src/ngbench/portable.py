@@ -50,52 +50,119 @@ _SQRT_HALF = 0.70710678118654752440
 def exp(x) -> np.ndarray:
     """eˣ (fdlibm's e_exp.c): x = k ln2 + r, |r| ≤ ½ln2, a rational approximation of eʳ, then 2ᵏ."""
     x = np.asarray(x, dtype=float)
+    if x.ndim == 0:  # the in-place arithmetic below needs arrays
+        return exp(x.reshape(1))[0]
+    if x.size and -708.0 <= x.min() and x.max() <= 709.0:  # no NaN, no infinity, no subnormal result
+        return _exp_core(x)
     finite = np.isfinite(x) & (x <= _EXP_OVERFLOW) & (x >= _EXP_UNDERFLOW)
-    safe = np.where(finite, x, 0.0)
-    k = np.rint(safe * _INV_LN2)
-    hi = safe - k * _LN2_HI
-    lo = k * _LN2_LO
-    r = hi - lo
-    z = r * r
-    p1, p2, p3, p4, p5 = _EXP_P
-    c = r - z * (p1 + z * (p2 + z * (p3 + z * (p4 + z * p5))))
-    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
-    # ldexp in two halves: 2ᵏ alone over- or underflows near the ends of the range, y·2ᵏ does not.
-    half = np.floor(k / 2.0).astype(np.int64)
-    result = np.ldexp(np.ldexp(y, half), k.astype(np.int64) - half)
+    result = _exp_core(np.where(finite, x, 0.0))
     result = np.where(x > _EXP_OVERFLOW, np.inf, result)
     result = np.where(x < _EXP_UNDERFLOW, 0.0, result)
     return np.where(np.isnan(x), np.nan, result)
 
 
+def _exp_core(x: np.ndarray) -> np.ndarray:
+    """eˣ for finite x in [−745.13, 709.78], in place on temporaries: every call is a basic operation."""
+    k = x * _INV_LN2
+    np.rint(k, out=k)
+    hi = k * _LN2_HI
+    np.subtract(x, hi, out=hi)  # exact: k·_LN2_HI has trailing zeros
+    lo = k * _LN2_LO
+    r = hi - lo
+    z = r * r
+    p1, p2, p3, p4, p5 = _EXP_P
+    c = z * p5
+    for coefficient in (p4, p3, p2, p1):
+        c += coefficient
+        c *= z
+    np.subtract(r, c, out=c)  # c = r − z(p1 + z(p2 + …))
+    numerator = r * c
+    c -= 2.0
+    np.negative(c, out=c)  # 2 − c
+    numerator /= c
+    np.subtract(lo, numerator, out=lo)
+    lo -= hi
+    np.subtract(1.0, lo, out=lo)  # y = 1 − ((lo − rc/(2 − c)) − hi)
+    whole = k.astype(np.int64)
+    if -1022 <= whole.min() and whole.max() <= 1023:
+        # 2ᵏ is a normal double: its bits, (k + 1023) in the exponent field. Exact, and faster than ldexp.
+        whole += 1023
+        whole <<= 52
+        lo *= whole.view(np.float64)
+        return lo
+    # ldexp in two halves: 2ᵏ alone over- or underflows near the ends of the range, y·2ᵏ does not.
+    half = (whole >> 1).astype(np.int32)
+    return np.ldexp(np.ldexp(lo, half), (whole - half).astype(np.int32))
+
+
 def log(x) -> np.ndarray:
     """ln x (fdlibm's e_log.c): x = 2ᵏ(1+f), √½ ≤ 1+f < √2, and ln(1+f) = 2 atanh(f/(2+f)) by a series."""
     x = np.asarray(x, dtype=float)
+    if x.ndim == 0:  # the in-place arithmetic below needs arrays
+        return log(x.reshape(1))[0]
+    if x.size and 0.0 < x.min() and x.max() < np.inf:  # no NaN, zero, negative or infinity
+        return _log_core(x)
     regular = np.isfinite(x) & (x > 0)
-    mantissa, exponent = np.frexp(np.where(regular, x, 1.0))  # mantissa in [½, 1)
-    low = mantissa < _SQRT_HALF
-    mantissa = np.where(low, 2.0 * mantissa, mantissa)
-    k = (exponent - low).astype(float)
-    f = mantissa - 1.0  # exact (Sterbenz)
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LOG_LG
-    t1 = w * (lg2 + w * (lg4 + w * lg6))
-    t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
-    r = t2 + t1
-    half_f_squared = 0.5 * f * f
-    result = k * _LN2_HI - ((half_f_squared - (s * (half_f_squared + r) + k * _LN2_LO)) - f)
+    result = _log_core(np.where(regular, x, 1.0))
     result = np.where(x == 0, -np.inf, result)
     result = np.where(x < 0, np.nan, result)
     result = np.where(x == np.inf, np.inf, result)
     return np.where(np.isnan(x), np.nan, result)
 
 
+def _log_core(x: np.ndarray) -> np.ndarray:
+    """ln x for finite x > 0."""
+    mantissa, exponent = np.frexp(x)  # mantissa in [½, 1), exact
+    low = mantissa < _SQRT_HALF
+    mantissa[low] *= 2.0
+    k = exponent.astype(float)
+    k -= low
+    f = mantissa
+    f -= 1.0  # exact (Sterbenz)
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LOG_LG
+    t1 = w * lg6
+    t1 += lg4
+    t1 *= w
+    t1 += lg2
+    t1 *= w  # w(lg2 + w(lg4 + w lg6))
+    t2 = w * lg7
+    t2 += lg5
+    t2 *= w
+    t2 += lg3
+    t2 *= w
+    t2 += lg1
+    t2 *= z  # z(lg1 + w(lg3 + w(lg5 + w lg7)))
+    t2 += t1  # r
+    half_f_squared = 0.5 * f * f
+    t2 += half_f_squared
+    t2 *= s
+    t2 += k * _LN2_LO
+    np.subtract(half_f_squared, t2, out=t2)
+    t2 -= f
+    k *= _LN2_HI
+    k -= t2
+    return k  # k ln2_hi − ((½f² − (s(½f² + r) + k ln2_lo)) − f)
+
+
 def log1p(x) -> np.ndarray:
     """ln(1 + x), accurate for small x: ln(u)·x/(u − 1) with u = 1 + x rounded (Goldberg's trick)."""
     x = np.asarray(x, dtype=float)
+    if x.ndim == 0:  # the in-place arithmetic below needs arrays
+        return log1p(x.reshape(1))[0]
     u = 1.0 + x
+    if x.size and 0.0 < u.min() and u.max() < np.inf:
+        ratio = u - 1.0
+        shifted = ratio != 0.0
+        np.divide(x, ratio, out=ratio, where=shifted)
+        ratio[~shifted] = 1.0  # u = 1 exactly: ln(1 + x) = x
+        result = _log_core(u)
+        result[~shifted] = 1.0
+        result *= ratio
+        result[~shifted] = x[~shifted]
+        return result
     with np.errstate(invalid="ignore", divide="ignore"):
         corrected = log(u) * (x / (u - 1.0))
     return np.where((u == 1.0) | ~np.isfinite(u), np.where(u == 1.0, x, log(u)), corrected)
@@ -105,10 +172,15 @@ def logaddexp(a, b) -> np.ndarray:
     """ln(eᵃ + eᵇ) without overflow: max + ln(1 + e^−|a−b|)."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
+    if a.ndim == 0 and b.ndim == 0:
+        return logaddexp(a.reshape(1), b.reshape(1))[0]
     top = np.maximum(a, b)
     with np.errstate(invalid="ignore"):
         gap = np.abs(a - b)
-        result = top + log1p(exp(-gap))
+        np.negative(gap, out=gap)
+        result = top + log1p(exp(gap))
+    if np.isfinite(top).all():
+        return result
     # Equal infinities have no difference: the sum is that infinity.
     return np.where(np.isinf(top) & (a == b), top, result)
 

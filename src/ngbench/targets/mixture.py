@@ -77,8 +77,18 @@ class Mixture(Target):
     def _scores(self, canonical, points):
         """∇_θ log p(x | θ) at every point: (r_k (x − θ_k) / σ²)_k, shape (B, M, 2)."""
         log_joint = self._log_joint(canonical, points)
-        evidence = portable.logaddexp(log_joint[..., 0], log_joint[..., 1])
-        responsibilities = portable.exp(log_joint - evidence[..., None])
+        # Two components: r = (1, e)/(1 + e) with e = exp(−|Δ|) ≤ 1 for the larger log-joint first,
+        # each share to full relative precision, with one exponential per point.
+        difference = log_joint[..., 0] - log_joint[..., 1]
+        smaller = portable.exp(-np.abs(difference))
+        larger_share = 1.0 / (1.0 + smaller)
+        smaller_share = smaller * larger_share
+        first_larger = (difference >= 0)[..., None]
+        responsibilities = np.where(
+            first_larger,
+            np.stack([larger_share, smaller_share], axis=-1),
+            np.stack([smaller_share, larger_share], axis=-1),
+        )
         return responsibilities * (points[..., None] - canonical[:, None, :]) / self.var, responsibilities
 
     def _data(self, canonical):
