@@ -398,13 +398,33 @@ def test_failed_runs_cost_the_budget_whenever_they_stop():
 
 
 def test_held_out_metrics_leave_out_runs_that_did_not_settle():
+    """Only the settled runs' metrics are summarised (which runs settled: test_settled_runs)."""
     from ngbench.stats import iteration_counts, settled_metric
 
     summaries = never_succeeding({0.1: 1e-3})
     summaries["final_test_log_loss"] = [0.07, 0.07, 0.08, 0.08, 0.09, 0.09, 5.0, 5.0]
-    summaries.loc[summaries["seed"] == 2, "status"] = "diverged"
-    summaries.loc[summaries["seed"] == 3, "final_gap"] = 0.5  # far beyond the loosest tolerance, 1e-2
+    summaries["settled"] = summaries["seed"] < 2
     kept = settled_metric(summaries, "final_test_log_loss")
     assert list(np.isnan(kept)) == [False, False, False, False, True, True, True, True]
     medians = iteration_counts(summaries)["median_final_test_log_loss"]
     assert medians.to_numpy() == pytest.approx([0.075, 0.075])
+
+
+def test_settled_runs_are_unfailed_and_close_or_steady_at_the_end():
+    from ngbench.runner import BatchResult
+    from ngbench.solve import settled_runs
+
+    steps = np.arange(41)
+    gaps = np.stack(
+        [
+            1e3 * 0.5**steps,  # converges
+            100.0 / (1 + steps),  # slow but steady: far from f*, settled
+            50.0 + 10 * np.sin(steps),  # oscillates to the end: not settled
+            np.r_[100.0 / (1 + steps[:-1]), 5.0],  # rises at the very last step
+            1e3 * 0.5**steps,  # converges, then fails (below)
+        ],
+        axis=1,
+    )
+    status = np.array(["converged", "budget", "budget", "budget", "diverged"], dtype=object)
+    result = BatchResult(loss=gaps, states=np.zeros((41, 5, 0)), status=status, stop_iter=np.full(5, 40))
+    assert list(settled_runs(result, gaps, (1e-2, 1e-8))) == [True, True, False, False, False]

@@ -62,6 +62,9 @@ SUMMARY_SCHEMA = pa.schema(
         pa.field("status", pa.string()),
         pa.field("initial_gap", pa.float64()),
         pa.field("final_gap", pa.float64()),
+        # Whether the run ended settled (see ngbench.solve.settled_runs): only then are its final
+        # metrics summarised, since where an unsettled run ends is up to chaos.
+        pa.field("settled", pa.bool_()),
     ]
     # The metrics of the run's last iterate (null where a target has no such metric).
     + [pa.field(f"final_{name}", pa.float64()) for name in METRIC_COLUMNS]
@@ -72,6 +75,13 @@ SUMMARY_SCHEMA = pa.schema(
         pa.field("solves", pa.int64()),
     ]
 )
+
+
+def boolean_column(values: np.ndarray) -> pa.Array:
+    """An Arrow boolean array from numpy booleans (bit-packed), without `pa.array` (see below)."""
+    values = np.ascontiguousarray(values, dtype=bool)
+    bits = np.packbits(values, bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), values.size, [None, pa.py_buffer(bits)])
 
 
 def numeric_column(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:

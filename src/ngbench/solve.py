@@ -23,6 +23,7 @@ from ngbench.io import (
     STATE_COLUMNS,
     SUMMARY_SCHEMA,
     TRAJECTORY_SCHEMA,
+    boolean_column,
     dictionary_encoded,
     numeric_column,
     repeated_names,
@@ -257,6 +258,27 @@ def _trajectory_table(result, keys, lr, seed, f_star, recorded, thin) -> pa.Tabl
     return pa.table(columns, schema=dictionary_encoded(TRAJECTORY_SCHEMA))
 
 
+def settled_runs(result: BatchResult, gap: np.ndarray, tolerances) -> np.ndarray:
+    """(B,) runs that did not fail and ended settled: within the loosest tolerance of f*, or with a
+    gap that did not rise over the last tenth of their iterations.
+
+    A run oscillating past its stability limit, or wandering chaotically, ends wherever the last bit
+    of its arithmetic takes it, which moves from one CPU to another; a settled run's last iterate is
+    a reproducible number, and only settled runs' final metrics are summarised.
+    """
+    last = result.last_recorded
+    runs = np.arange(gap.shape[1])
+    rising = np.zeros(gap.shape, dtype=np.int64)
+    rising[1:] = np.diff(gap, axis=0) > 0
+    rises = np.cumsum(rising, axis=0)
+    end = np.maximum(last, 0)
+    start = np.maximum(end - np.maximum((end + 1) // 10, 1), 0)
+    steady = rises[end, runs] == rises[start, runs]
+    close = gap[end, runs] <= max(tolerances)
+    unfailed = np.isin(result.status, ("converged", "budget"))
+    return unfailed & (last >= 0) & (close | steady)
+
+
 def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, observed) -> pa.Table:
     gap = result.loss - f_star
     hits = first_hits(gap, tolerances)  # (T, B)
@@ -275,6 +297,7 @@ def _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, observ
     columns["budget"] = numeric_column(np.full(runs.size, result.loss.shape[0] - 1, dtype=np.int64))
     columns["initial_gap"] = numeric_column(gap[0, runs])
     columns["final_gap"] = numeric_column(final_gap[runs])
+    columns["settled"] = boolean_column(settled_runs(result, gap, tolerances)[runs])
     for name in METRIC_COLUMNS:
         if name in observed:
             final = result.states[np.maximum(last, 0), np.arange(n_runs), observed.index(name)]

@@ -69,19 +69,13 @@ UNFAILED = ("converged", "budget")
 
 
 def settled_metric(summaries: pd.DataFrame, column: str) -> np.ndarray:
-    """A last-iterate metric where the run settled, NaN elsewhere.
-
-    A run settled if it did not fail and its last gap lies within the experiment's loosest
-    tolerance. Elsewhere the last iterate is wherever an instability left it, a number that chaos
-    decides and that moves with the last bit of the arithmetic from one CPU to another.
-    """
+    """A last-iterate metric where the run settled (the summaries' `settled`, see
+    `ngbench.solve.settled_runs`), NaN elsewhere: where an unsettled run ends is chaos, a number that
+    moves with the last bit of the arithmetic from one CPU to another."""
     if column not in summaries:
         return np.full(len(summaries), np.nan)
     values = summaries[column].to_numpy(dtype=float, na_value=np.nan)
-    loosest = summaries.groupby("experiment", observed=True)["tolerance"].transform("max").to_numpy()
-    final_gap = summaries["final_gap"].to_numpy(dtype=float, na_value=np.nan)
-    settled = summaries["status"].isin(UNFAILED).to_numpy() & (final_gap <= loosest)
-    return np.where(settled, values, np.nan)
+    return np.where(summaries["settled"].to_numpy(dtype=bool), values, np.nan)
 
 
 def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
