@@ -51,8 +51,9 @@ ITERATIONS = TableKind(
         "Iterations to reach gap = loss − f* ≤ tolerance ({tolerances}) in experiment {experiment}. "
         "Median and quartiles over successful runs, and their median cost in gradient evaluations (one "
         "per Monte Carlo sample) and linear solves; where the target has a held-out split, the median "
-        "test log-loss of the last iterate over all runs; aRT = iterations of all runs (failures until they "
-        "stopped) / successes, with a 90% bootstrap interval over runs."
+        "test log-loss of the last iterate over the runs that settled (did not fail, and ended within the "
+        "loosest tolerance or with a gap that stopped rising); aRT = iterations of all runs (a run that "
+        "never gets there charged the whole budget) / successes, with a 90% bootstrap interval over runs."
     ),
     label="iterations",
     optional=("median_final_test_log_loss",),
@@ -72,8 +73,9 @@ BEST_LR = TableKind(
     },
     caption=(
         "Best learning rate per chart and method in experiment {experiment} at tolerance {tolerances}: "
-        "chosen by smallest aRT on the even-numbered half of the seeds, reported on the other half "
-        "(runs, successes, median iterations, aRT)."
+        "chosen by smallest aRT on the even-numbered half of the seeds (ties: aRT at each looser "
+        "tolerance, then fewest failed runs, then the smaller lr), reported on the other half (runs, "
+        "successes, median iterations, aRT)."
     ),
     label="best-lr",
 )
