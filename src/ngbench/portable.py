@@ -185,16 +185,6 @@ def logaddexp(a, b) -> np.ndarray:
     return np.where(np.isinf(top) & (a == b), top, result)
 
 
-def square_root(x) -> np.ndarray:
-    """√x: IEEE-754 rounds the square root exactly, so numpy's is already reproducible."""
-    return np.sqrt(x)
-
-
-def matvec(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Batched A·v, (…, m, k) × (…, k) → (…, m), summed in a fixed order (no BLAS kernel involved)."""
-    return np.einsum("...ij,...j->...i", matrices, vectors)
-
-
 def solve(matrices: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Batched A⁻¹b for (B, k, k) and (B, k): Cramer's rule for k ≤ 2, LAPACK beyond.
 

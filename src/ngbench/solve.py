@@ -30,7 +30,7 @@ from ngbench.io import (
     with_provenance,
 )
 from ngbench.methods import SOLVES_PER_STEP, method_direction
-from ngbench.runner import STATUSES, BatchResult, first_hits, run_batch
+from ngbench.runner import FAILURE_STATUSES, STATUSES, BatchResult, first_hits, run_batch
 from ngbench.targets import make_target
 
 logger = logging.getLogger(__name__)
@@ -275,7 +275,7 @@ def settled_runs(result: BatchResult, gap: np.ndarray, tolerances) -> np.ndarray
     start = np.maximum(end - np.maximum((end + 1) // 10, 1), 0)
     steady = rises[end, runs] == rises[start, runs]
     close = gap[end, runs] <= max(tolerances)
-    unfailed = np.isin(result.status, ("converged", "budget"))
+    unfailed = ~np.isin(result.status, FAILURE_STATUSES)
     return unfailed & (last >= 0) & (close | steady)
 
 

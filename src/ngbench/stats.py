@@ -18,6 +18,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from ngbench.runner import FAILURE_STATUSES
+
 GROUP_COLUMNS = ["experiment", "target", "parameterization", "method", "lr", "tolerance"]
 STAT_COLUMNS = [
     "runs",
@@ -62,10 +64,6 @@ def bootstrap_art_interval(spent: np.ndarray, success: np.ndarray, key: str) -> 
     tail = (1 - BOOTSTRAP_LEVEL) / 2
     low, high = np.quantile(resampled, [tail, 1 - tail], method="inverted_cdf")
     return float(low), float(high)
-
-
-# Statuses of runs that ended on their own terms; any other (diverged, invalid, failed) is a failure.
-UNFAILED = ("converged", "budget")
 
 
 def settled_metric(summaries: pd.DataFrame, column: str) -> np.ndarray:
@@ -195,7 +193,7 @@ def rank_learning_rates(runs: pd.DataFrame, tolerance: float) -> pd.DataFrame:
         by_tolerance = [group[np.isclose(group["tolerance"], t, rtol=1e-12, atol=0)] for t in tolerances]
         arts = [float(_art(g["spent"].to_numpy(), g["success"].to_numpy())) for g in by_tolerance]
         main = by_tolerance[0]
-        failures = int((~main["status"].isin(UNFAILED)).sum())
+        failures = int(main["status"].isin(FAILURE_STATUSES).sum())
         keys[lr] = (*arts, failures, lr)
     order = sorted(keys, key=keys.get)
     return pd.DataFrame({"art": [keys[lr][0] for lr in order]}, index=pd.Index(order, name="lr"))
