@@ -134,21 +134,25 @@ MIXTURE_SWEEP = {
 }
 
 
-@pytest.fixture(scope="module")
-def em_at_lr_4():
-    params = {
+def em_cell(learning_rates: list[float]) -> dict:
+    """EM on the mixture_sweep row's target from its ten random starts, at these learning rates."""
+    return {
         "experiment": "mixture_sweep",
         "target": MIXTURE_SWEEP,
         "init": {"theta_0": {"uniform": [-3.0, 4.0]}, "theta_1": {"uniform": [-3.0, 4.0]}},
         "parameterization": "identity",
         "method": "em",
-        "learning_rates": [0.1, 4.0],
+        "learning_rates": learning_rates,
         "seeds": list(range(10)),
         "steps": 300,
         "divergence_factor": 1e8,
         "tolerances": [1e-2, 1e-8],
     }
-    return solve_cell(params, reference_solution(MIXTURE_SWEEP))
+
+
+@pytest.fixture(scope="module")
+def em_at_lr_4():
+    return solve_cell(em_cell([0.1, 4.0]), reference_solution(MIXTURE_SWEEP))
 
 
 def test_singular_complete_data_fisher_fails_its_runs_and_the_batch_goes_on(em_at_lr_4, caplog):
@@ -197,18 +201,7 @@ def test_failed_runs_flow_through_files_statistics_and_figures(em_at_lr_4, tmp_p
 
 
 def test_the_solver_log_counts_failed_runs_and_names_the_first_fault(caplog):
-    params = {
-        "experiment": "mixture_sweep",
-        "target": MIXTURE_SWEEP,
-        "init": {"theta_0": {"uniform": [-3.0, 4.0]}, "theta_1": {"uniform": [-3.0, 4.0]}},
-        "parameterization": "identity",
-        "method": "em",
-        "learning_rates": [4.0],
-        "seeds": list(range(10)),
-        "steps": 300,
-        "divergence_factor": 1e8,
-        "tolerances": [1e-2, 1e-8],
-    }
+    params = em_cell([4.0])
     with caplog.at_level(logging.INFO, logger="ngbench.solve"):
         result = solve_cell(params, reference_solution(MIXTURE_SWEEP)).result
     failed = int((result.status == "failed").sum())

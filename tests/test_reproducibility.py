@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from ngbench import contract, portable
+from tests.test_faults import MIXTURE_SWEEP
 from tests.test_workflow import REPO, TINY_CONFIG, write_config
 
 ANOTHER_CPU = {"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"}
@@ -161,15 +162,7 @@ CHAOTIC_ROWS = {
             "steps": 400,
         },
         "ef_near_the_saddle": {
-            "target": {
-                "name": "mixture",
-                "weight": 0.3,
-                "var": 1.0,
-                "means": [-1.0, 2.0],
-                "n": 200,
-                "data_seed": 0,
-                "damping": 1.0e-3,
-            },
+            "target": MIXTURE_SWEEP,  # the default mixture_sweep row's
             "init": {"theta_0": {"uniform": [-3.0, 4.0]}, "theta_1": {"uniform": [-3.0, 4.0]}},
             "parameterizations": ["identity"],
             "methods": ["gd", "ngd", "ef", "em", "newton", "adam"],
