@@ -20,6 +20,7 @@ localrules:
     all,
     results,
     aggregate,
+    headline,
     costs,
     figure_paths,
     analysis_figures,

@@ -341,6 +341,8 @@ SCHEMA_VIOLATIONS = [
     (f"{FIG3}.thin", 1, f"{FIG3}.thin", "minimum"),
     (f"{LOGISTIC}.tolerances", [1.0e-2, 0.0], f"{LOGISTIC}.tolerances.1", "minimum"),
     ("tolerances", [], "tolerances", "should be non-empty"),
+    ("tuning_rule", "fastest", "tuning_rule", "is not one of"),
+    (f"{SWEEP}.tuning_rule", "median", f"{SWEEP}.tuning_rule", "is not one of"),
     ("figures.fig1_quadratic.seed", -1, "figures.fig1_quadratic.seed", "minimum"),
     (
         "figures.fig1_quadratic.learning_rates",
@@ -369,12 +371,68 @@ def test_schema_violations_name_the_field(path, value, field, message):
     assert any(line.startswith(field + ":") and message in line for line in lines), lines
 
 
-def test_readme_headline_table_is_the_regenerated_one():
+def test_the_tuning_rule_is_the_rows_else_the_configs():
+    plan = parse_config(default_config())
+    assert {e.tuning_rule for e in plan.experiments.values()} == {"success_first"}
+    config = mutate("tuning_rule", "art")
+    config["experiments"]["quadratic_sweep"]["tuning_rule"] = "success_first"
+    plan = check_config(config, SCHEMA)
+    assert plan.experiments["gaussian_1d_sweep"].tuning_rule == "art"
+    assert plan.experiments["quadratic_sweep"].tuning_rule == "success_first"
+
+
+def test_rows_whose_seeds_cannot_reach_significance_are_warned_about_not_refused():
+    from ngbench.experiments import power_warnings
+
+    plan = parse_config(default_config())
+    # Every default row but the single-seed figure rows can reach p < 0.05 after Holm.
+    assert all(e.name.startswith("fig") for e in plan.experiments.values() if power_warnings(e))
+    assert sorted(w.split(":")[0] for w in plan.warnings) == [
+        f"experiments.{name}.seeds" for name in ("fig1_quadratic", "fig2_mixture", "fig3_gaussian_vi")
+    ]
+    # 6 charts × 1 baseline: 5 seeds reach at best 6 · 2⁻⁴ = 0.375; 10 seeds 6 · 2⁻⁹ = 0.012.
+    few = parse_config(mutate(f"{SWEEP}.seeds", 5)).experiments["gaussian_1d_sweep"]
+    (warning,) = power_warnings(few)
+    assert (
+        warning.startswith(f"{SWEEP}.seeds: 5 seed(s)")
+        and "0.38" in warning
+        and "at least 8 seeds" in warning
+    )
+    assert not power_warnings(parse_config(mutate(f"{SWEEP}.seeds", 10)).experiments["gaussian_1d_sweep"])
+    # One parity: nothing held out, said so.
+    odd = parse_config(mutate(f"{SWEEP}.seeds", [1, 3, 5, 7, 9, 11, 13, 15])).experiments["gaussian_1d_sweep"]
+    assert any("every seed is odd" in w for w in power_warnings(odd))
+
+
+def test_readme_results_are_the_regenerated_ones():
+    """Each block the README includes from results/ (the headline claims, a paired table) is that file."""
     import re
 
     readme = (REPO / "README.md").read_text()
-    match = re.search(r"<!-- headline-table: (\S+) -->\n(.*?)<!-- /headline-table -->", readme, flags=re.S)
-    assert match, "README.md has no headline-table block"
-    assert match.group(2) == (REPO / match.group(1)).read_text()
+    blocks = re.findall(r"<!-- include: (\S+) -->\n(.*?)<!-- /include -->", readme, flags=re.S)
+    assert "results/tables/headline.md" in [path for path, _ in blocks], "README.md has no headline block"
+    for path, text in blocks:
+        assert text == (REPO / path).read_text(), path
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme):
         assert (REPO / image).is_file(), image
+
+
+def test_readme_gaussian_1d_tuning_example_holds_in_the_committed_tables():
+    """The README's example of why success comes first, checked against results/stats/."""
+    import pandas as pd
+
+    stats = pd.read_csv(REPO / "results" / "stats" / "gaussian_1d_sweep.csv")
+    best = pd.read_csv(REPO / "results" / "stats" / "gaussian_1d_sweep_best_lr.csv")
+    paired = pd.read_csv(REPO / "results" / "stats" / "gaussian_1d_sweep_paired.csv")
+    tolerance = stats["tolerance"].min()
+    at_large_lr = stats[
+        (stats["parameterization"] == "mean_var")
+        & (stats["method"] == "ngd")
+        & np.isclose(stats["lr"], 1.112, rtol=1e-3)
+        & (stats["tolerance"] == tolerance)
+    ].iloc[0]
+    assert 0 < at_large_lr["successes"] <= 0.2 * at_large_lr["runs"]  # "a few runs"
+    tuned = best[(best["parameterization"] == "mean_var") & (best["method"] == "ngd")]
+    assert len(tuned) == 2 and (tuned["best_lr"] < 0.1).all()
+    row = paired[(paired["parameterization"] == "mean_var") & (paired["baseline"] == "gd")].iloc[0]
+    assert row["favours"] == "gd" and row["p_holm"] < 0.05

@@ -11,7 +11,7 @@ import pytest
 from ngbench.experiments import parse_config
 from ngbench.solve import solve_chart
 from ngbench.stats import BASELINE_COLUMNS
-from ngbench.tables import experiment_tables
+from ngbench.tables import PAIRED, experiment_tables
 from tests.test_workflow import snakemake, write_config
 
 GAUSSIAN_1D = {
@@ -65,7 +65,7 @@ def test_one_method_rows_aggregate_with_an_empty_paired_table_that_says_why(name
     assert WHY[name] in paired["md"]
     assert "| chart " in paired["md"], "the Markdown copy keeps the table's header"
     escaped = WHY[name].replace("_", "\\_")
-    assert f"\\multicolumn{{11}}{{c}}{{{escaped}}} \\\\" in paired["tex"]
+    assert f"\\multicolumn{{{len(PAIRED.columns)}}}{{c}}{{{escaped}}} \\\\" in paired["tex"]
     assert paired["tex"].count("\\toprule") == 1 and "\\bottomrule" in paired["tex"]
 
     # The statistics that can be made are made, for the one method in every chart.

@@ -116,11 +116,22 @@ def test_tables_carry_the_statistics(sweep):
     latex = to_latex(stats, "sweep")
     body = [line for line in markdown.splitlines() if line.startswith("| mean_var")]
     assert len(body) == len(stats)
+    header = next(line for line in markdown.splitlines() if line.startswith("| chart"))
+    column = {name.strip(): i for i, name in enumerate(header.strip("|").split("|"))}
     for line, (_, row) in zip(body, stats.iterrows(), strict=True):
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert cells[2] == f"{row['lr']:.4g}"
-        assert cells[5] == str(row["successes"])
-        assert cells[11] == ("∞" if math.isinf(row["art"]) else f"{row['art']:.1f}")
+        assert cells[column["lr"]] == f"{row['lr']:.4g}"
+        assert cells[column["successes"]] == str(row["successes"])
+        assert cells[column["aRT"]] == ("∞" if math.isinf(row["art"]) else f"{row['art']:.1f}")
+        # An interval the successes cannot support says so in words; none without a success at all.
+        expected = (
+            "—"
+            if row["successes"] == 0
+            else "n too small"
+            if row["successes"] < 5
+            else f"{row['median_iters_low']:.0f}"
+        )
+        assert cells[column["median 5%"]] == expected
     assert "∞" in markdown  # the tiny learning rate never reaches 1e-8
     for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\caption{", "\\label{tab:sweep-iterations}"):
         assert rule in latex
@@ -207,36 +218,24 @@ def test_thinned_trajectories_keep_exact_first_hits_and_every_run_end(sweep):
     assert set(thinned.loc[thinned["iter"] > 0, "iter"]) <= set(np.flatnonzero(kept)) | set(last_full)
 
 
-def test_quartiles_and_bootstrap_interval(sweep):
+def test_quartiles_and_intervals(sweep):
     _, _, summaries = sweep
     stats = iteration_counts(summaries)
-    again = iteration_counts(summaries)
-    pd.testing.assert_frame_equal(stats, again)  # the bootstrap is seeded: same table twice
+    pd.testing.assert_frame_equal(stats, iteration_counts(summaries))  # nothing random: same table twice
     for _, row in stats.iterrows():
+        assert 0 <= row["success_low"] <= row["success_rate"] <= row["success_high"] <= 1
         if row["successes"]:
             assert row["q25_iters"] <= row["median_iters"] <= row["q75_iters"]
-            assert row["art_low"] <= row["art"] * (1 + 1e-12) or math.isinf(row["art_high"])
-            assert row["art_low"] <= row["art_high"]
-        else:
-            assert math.isinf(row["art_low"]) and math.isinf(row["art_high"])
+        if row["successes"] >= 5:
+            assert row["median_iters_low"] <= row["median_iters"] <= row["median_iters_high"]
+        else:  # too few successes for a 90 % interval: none, rather than one of zero width
+            assert math.isnan(row["median_iters_low"]) and math.isnan(row["median_iters_high"])
 
 
-def test_bootstrap_interval_by_hand():
-    from ngbench.stats import bootstrap_art_interval
-
-    spent = np.array([10.0, 10.0, 10.0, 10.0])
-    assert bootstrap_art_interval(spent, np.ones(4, bool), "k") == (10.0, 10.0)  # no spread, no width
-    spent = np.array([5.0, 20.0, 100.0, 100.0])
-    success = np.array([True, True, False, False])
-    low, high = bootstrap_art_interval(spent, success, "k")
-    assert low < (5 + 20 + 200) / 2 < high or math.isinf(high)
-    assert low >= 5.0
-
-
-def synthetic_summaries():
-    """Two methods on 6 seeds × 2 learning rates at one tolerance, with runtimes chosen by hand."""
+def synthetic_summaries(runtimes=None, seeds=6):
+    """Methods × learning rates on `seeds` seeds at one tolerance, with runtimes chosen by hand."""
     rows = []
-    runtimes = {  # (method, lr) → runtime per seed 0..5 (None: never reached)
+    runtimes = runtimes or {  # (method, lr) → runtime per seed 0..5 (None: never reached)
         ("gd", 0.1): [50, 60, None, 55, 70, 65],
         ("gd", 0.5): [30, None, None, 35, None, 40],  # fast when it works, fails half the time
         ("ngd", 0.1): [20, 22, 21, 23, 19, 24],
@@ -256,7 +255,7 @@ def synthetic_summaries():
                     "hit_iter": np.nan if value is None else float(value),
                     "stop_iter": 100,
                     "budget": 100,
-                    "status": "budget",
+                    "status": "budget" if value is None else "converged",
                     "final_gap": 1e-3 if value is None else 1e-9,
                     "grad_evals": 100 if value is None else value,
                     "solves": 0,
@@ -265,30 +264,199 @@ def synthetic_summaries():
     return pd.DataFrame(rows)
 
 
-def test_best_learning_rate_is_chosen_on_one_half_and_reported_on_the_other():
-    from ngbench.stats import best_learning_rates, split_seeds
+def test_folds_split_by_seed_value_and_fall_back_to_no_holdout():
+    from ngbench.stats import folds
 
-    assert split_seeds([5, 1, 3, 0]) == ([0, 3], [1, 5])
-    best = best_learning_rates(synthetic_summaries(), 1e-8).set_index("method")
-    # gd, tuning seeds 0, 2, 4: lr 0.1 → (50 + 100 + 70)/2 = 110; lr 0.5 → (30 + 100 + 100)/1 = 230.
-    assert best.loc["gd", "best_lr"] == 0.1 and best.loc["gd", "tuning_art"] == pytest.approx(110)
-    # reported on seeds 1, 3, 5 at lr 0.1: 60, 55, 65 → aRT 60.
-    assert best.loc["gd", "art"] == pytest.approx(60) and best.loc["gd", "median_iters"] == 60
-    assert best.loc["ngd", "best_lr"] == 0.5 and best.loc["ngd", "art"] == pytest.approx((9 + 10 + 8) / 3)
-    assert (best["learning_rates_tried"] == 2).all() and (best["reporting_seeds"] == 3).all()
+    even, odd = folds([5, 1, 3, 0, 2])
+    assert (even.name, even.tuning, even.reporting) == ("even", (0, 2), (1, 3, 5))
+    assert (odd.name, odd.tuning, odd.reporting) == ("odd", (1, 3, 5), (0, 2))
+    (only,) = folds([1, 3, 7])  # one parity: nothing can be held out, and the fold says so
+    assert (only.name, only.tuning, only.reporting) == ("all", (1, 3, 7), (1, 3, 7))
+    assert [f.name for f in folds([4])] == ["all"]
 
 
-def test_paired_comparison_and_holm():
+def test_best_learning_rate_is_cross_fitted():
+    from ngbench.stats import best_learning_rates
+
+    best = best_learning_rates(synthetic_summaries(), 1e-8).set_index(["method", "fold"])
+    # gd tuned on seeds 0, 2, 4: lr 0.1 → 2 successes, aRT (50 + 100 + 70)/2 = 110; lr 0.5 → 1 success.
+    row = best.loc[("gd", "even")]
+    assert (row["best_lr"], row["tuning_successes"], row["tuning_seeds"]) == (0.1, 2, 3)
+    assert row["tuning_art"] == pytest.approx(110)
+    # ... reported on seeds 1, 3, 5 at lr 0.1: 60, 55, 65 → aRT 60.
+    assert (row["runs"], row["successes"], row["median_iters"]) == (3, 3, 60)
+    assert row["art"] == pytest.approx(60)
+    # gd tuned on seeds 1, 3, 5: lr 0.1 → 3/3 (aRT 60), lr 0.5 → 2/3: 0.1; reported on 0, 2, 4.
+    row = best.loc[("gd", "odd")]
+    assert (row["best_lr"], row["tuning_successes"], row["successes"]) == (0.1, 3, 2)
+    assert row["art"] == pytest.approx((50 + 100 + 70) / 2)
+    assert best.loc[("ngd", "even"), "best_lr"] == best.loc[("ngd", "odd"), "best_lr"] == 0.5
+    assert (best["learning_rates_tried"] == 2).all() and (best["tuning_rule"] == "success_first").all()
+
+
+def test_every_seed_reports_once_at_the_lr_tuned_without_it():
+    from ngbench.stats import best_learning_rates, folds, tuned_runs
+
+    runtimes = {("gd", lr): [None] * 8 for lr in (0.1, 0.2)}
+    runtimes[("gd", 0.1)] = [10, None, 10, None, 10, None, 10, None]  # only the even seeds succeed
+    runtimes[("gd", 0.2)] = [None, 10, None, 10, None, 10, None, 10]  # only the odd ones
+    summaries = synthetic_summaries(runtimes)
+    best = best_learning_rates(summaries, 1e-8).set_index("fold")
+    assert best.loc["even", "best_lr"] == 0.1 and best.loc["odd", "best_lr"] == 0.2
+    reported = tuned_runs(summaries, best.reset_index())
+    assert sorted(reported["seed"]) == list(range(8))
+    for fold in folds(range(8)):
+        rows = reported[reported["seed"].isin(fold.reporting)]
+        assert (rows["lr"] == best.loc[fold.name, "best_lr"]).all()
+    # Tuned on the other parity, every reported run fails: cross-fitting shows what tuning on the
+    # same seeds would hide.
+    assert reported["hit_iter"].isna().all()
+
+
+def gaussian_1d_like(rates: dict, tuning_runs=10):
+    """One method, learning rates with the given (successes, iterations of a success) on 2 × 10 seeds;
+    the failures leave the domain at step 1, as NGD does in gaussian_1d_sweep past its stability limit."""
+    runtimes = {}
+    for lr, (successes, iterations) in rates.items():
+        per_fold = [iterations] * successes + [None] * (tuning_runs - successes)
+        runtimes[("ngd", lr)] = [per_fold[i // 2] for i in range(2 * tuning_runs)]  # same on both folds
+    summaries = synthetic_summaries(runtimes)
+    failed = summaries["hit_iter"].isna()
+    summaries.loc[failed, ["status", "stop_iter"]] = ["invalid", 1]
+    return summaries
+
+
+@pytest.mark.parametrize(
+    ("rates", "success_first", "art"),
+    [
+        # 1/10 fast successes against 10/10 slower ones: the failures cost the budget either way.
+        ({1.1: (1, 5), 0.02: (10, 50)}, 0.02, 0.02),
+        # 8/10 at 10 iterations: aRT (80 + 200)/8 = 35 beats 10/10 at 40; success_first does not
+        # let it compete (8 < 10 − 1).
+        ({0.5: (8, 10), 0.1: (10, 40)}, 0.1, 0.5),
+        # 9/10 is within the margin of one run of 10: both rules take its aRT (90 + 100)/9 = 21.1.
+        ({0.5: (9, 10), 0.1: (10, 40)}, 0.5, 0.5),
+    ],
+)
+def test_tuning_rules(rates, success_first, art):
+    from ngbench.stats import best_learning_rates
+
+    summaries = gaussian_1d_like(rates)
+    for rule, expected in (("success_first", success_first), ("art", art)):
+        best = best_learning_rates(summaries, 1e-8, rule)
+        assert (best["best_lr"] == expected).all(), rule
+        assert (best["tuning_rule"] == rule).all()
+    with pytest.raises(ValueError, match="unknown tuning rule 'fastest'"):
+        best_learning_rates(summaries, 1e-8, "fastest")
+
+
+def test_success_first_never_tunes_to_an_lr_that_mostly_fails_when_another_almost_always_works():
+    """The acceptance rule, over random cells: if some lr succeeds in ≥ 90 % of the tuning runs,
+    the chosen one succeeds in at least half of them."""
+    from ngbench.stats import best_learning_rates
+
+    rng = np.random.default_rng(13)
+    for _ in range(60):
+        rates = {
+            float(lr): (int(rng.integers(0, 11)), int(rng.integers(1, 100)))
+            for lr in rng.choice([0.001, 0.01, 0.1, 0.3, 1.0, 2.0], size=4, replace=False)
+        }
+        best = best_learning_rates(gaussian_1d_like(rates), 1e-8)
+        if max(successes for successes, _ in rates.values()) >= 9:
+            assert (best["tuning_successes"] >= 5).all(), rates
+
+
+def brute_force_signed_rank_p(scores):
+    """An independent oracle: rank |scores| (±inf above every finite), enumerate all 2ⁿ signs."""
+    from itertools import product
+
+    from scipy.stats import rankdata
+
+    kept = [x for x in scores if x != 0]
+    ranks = rankdata(np.abs(kept))
+    observed = sum(r for r, x in zip(ranks, kept, strict=True) if x > 0)
+    centre = ranks.sum() / 2
+    extreme = sum(
+        abs(sum(r for r, s in zip(ranks, signs, strict=True) if s) - centre) >= abs(observed - centre) - 1e-9
+        for signs in product([False, True], repeat=len(kept))
+    )
+    return extreme / 2 ** len(kept)
+
+
+def test_censored_paired_test_against_an_independent_enumeration():
+    from ngbench.stats import censored_paired_test
+
+    inf = np.inf
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        n = int(rng.integers(1, 11))
+        first = rng.integers(1, 40, n).astype(float)
+        second = rng.integers(1, 40, n).astype(float)
+        first[rng.random(n) < 0.3] = inf
+        second[rng.random(n) < 0.3] = inf
+        both = np.isfinite(first) & np.isfinite(second)
+        # The oracle's scores: log speed-ups, ±inf where only one succeeded, 0 where both failed.
+        scores = np.where(both, np.log(np.where(both, second, 1) / np.where(both, first, 1)), 0.0)
+        scores[np.isfinite(first) & ~np.isfinite(second)] = inf
+        scores[~np.isfinite(first) & np.isfinite(second)] = -inf
+        result = censored_paired_test(first, second)
+        expected = brute_force_signed_rank_p(scores) if np.any(scores != 0) else np.nan
+        np.testing.assert_allclose(result["p_value"], expected, rtol=1e-12)
+        assert result["first_faster"] == int((scores > 0).sum())
+        assert result["second_faster"] == int((scores < 0).sum())
+
+
+def test_a_win_over_a_failure_outranks_every_finite_speed_up():
+    """mean_std in the issue: 3 fast failures would have been tiny differences; they rank on top."""
+    from ngbench.stats import censored_paired_test
+
+    ngd = np.array([np.inf, np.inf, np.inf, np.inf, 40.0, 41.0, 42.0, 43.0, 44.0, 45.0])
+    gd = np.array([10.0, 11.0, 12.0, 13.0, 41.0, 42.0, 43.0, 44.0, 45.0, 46.0])
+    result = censored_paired_test(ngd, gd)
+    # GD's four wins over failures share the top ranks 7–10 (8.5 each, 34 in all); NGD's six narrow
+    # wins hold ranks 1–6 (21): more wins, but the signed ranks favour GD.
+    assert result["first_faster"] == 6 and result["second_faster"] == 4
+    assert result["favours"] == "second"
+    assert result["only_second"] == 4 and result["both_succeed"] == 6
+    assert result["p_success"] == pytest.approx(0.125)  # 4 of 4 discordant pairs: 2 / 2⁴
+
+
+def test_scipy_exact_wilcoxon_agrees_where_no_run_fails():
     from scipy.stats import wilcoxon
 
-    from ngbench.stats import holm, paired_comparison
+    from ngbench.stats import censored_paired_test
+
+    rng = np.random.default_rng(5)
+    first = rng.integers(5, 500, 12).astype(float)
+    second = first * np.exp(rng.normal(0.3, 0.5, 12))
+    second = np.round(second)
+    scores = np.log(second / first)
+    assume_no_ties = len(set(np.abs(scores).round(12))) == 12 and np.all(scores != 0)
+    assert assume_no_ties
+    expected = wilcoxon(scores, method="exact").pvalue
+    assert censored_paired_test(first, second)["p_value"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_paired_comparison_reports_every_seed_at_its_cross_fitted_lr():
+    from ngbench.stats import censored_paired_test, holm, paired_comparison
 
     table = paired_comparison(synthetic_summaries(), 1e-8)
     row = table.iloc[0]
-    assert (row["ngd_lr"], row["gd_lr"], row["pairs"]) == (0.5, 0.1, 3)
-    assert (row["ngd_faster"], row["gd_faster"], row["ties"]) == (3, 0, 0)
-    assert row["p_value"] == pytest.approx(wilcoxon([9 - 60, 10 - 55, 8 - 65]).pvalue)
-    assert row["median_speedup"] == pytest.approx(np.median([60 / 9, 55 / 10, 65 / 8]))
+    assert (row["ngd_lr"], row["gd_lr"], row["pairs"]) == ("0.5", "0.1", 6)
+    assert (row["ngd_successes"], row["gd_successes"], row["both_succeed"]) == (6, 5, 5)
+    assert (row["ngd_faster"], row["gd_faster"], row["ties"], row["favours"]) == (6, 0, 0, "ngd")
+    ngd = np.array([8, 9, 7, 10, 9, 8], dtype=float)
+    gd = np.array([50, 60, np.inf, 55, 70, 65])
+    expected = censored_paired_test(ngd, gd)
+    assert row["p_value"] == expected["p_value"] == pytest.approx(2 / 2**6)
+    assert row["min_attainable_p"] == pytest.approx(2 / 2**6)
+    # Hodges–Lehmann over the 5 pairs where both succeed, by hand from the Walsh averages.
+    d = np.log(np.array([50 / 8, 60 / 9, 55 / 10, 70 / 9, 65 / 8]))
+    walsh = sorted((d[i] + d[j]) / 2 for i in range(5) for j in range(i, 5))
+    assert row["log_speedup"] == pytest.approx(np.median(walsh), rel=1e-12)
+    assert row["log_speedup_low"] == pytest.approx(walsh[0]) and row["log_speedup_high"] == pytest.approx(
+        walsh[-1]
+    )
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan])
 
 
@@ -301,9 +469,10 @@ def test_a_method_that_never_succeeds_is_compared_at_its_smallest_lr():
     summaries.loc[gd, "final_gap"] = np.where(summaries.loc[gd, "lr"] == 0.5, 1e-6, 1e-3)  # 0.5 ends closer
     best = best_learning_rates(summaries, 1e-8).set_index("method")
     # Where it ends is no criterion: no tolerance reached, no failures, so the smaller lr.
-    assert best.loc["gd", "best_lr"] == 0.1 and math.isinf(best.loc["gd", "art"])
+    assert (best.loc["gd", "best_lr"] == 0.1).all() and np.isinf(best.loc["gd", "art"]).all()
     row = paired_comparison(summaries, 1e-8).iloc[0]
-    assert (row["pairs"], row["ngd_faster"], row["gd_faster"]) == (3, 3, 0)
+    assert (row["pairs"], row["ngd_faster"], row["gd_faster"]) == (6, 6, 0)
+    assert np.isnan(row["log_speedup"])  # no pair where both succeed: no speed-up to estimate
 
 
 def test_ngd_is_compared_with_every_other_method_and_holm_spans_them_all():
@@ -318,7 +487,9 @@ def test_ngd_is_compared_with_every_other_method_and_holm_spans_them_all():
     for _, row in table.iterrows():
         alone = paired_comparison(summaries, 1e-8, "ngd", row["baseline"]).iloc[0]
         assert row["baseline_lr"] == alone[f"{row['baseline']}_lr"]
+        assert row["baseline_successes"] == alone[f"{row['baseline']}_successes"]
         assert row["ngd_faster"] == alone["ngd_faster"] and row["p_value"] == alone["p_value"]
+        assert row["favours"] in ("ngd", row["baseline"], "neither")
     np.testing.assert_allclose(table["p_holm"], holm(table["p_value"]))
     only_ngd = ngd_against_baselines(summaries[summaries["method"] == "ngd"], 1e-8)
     assert only_ngd.empty and "baseline" in only_ngd.columns
@@ -394,7 +565,7 @@ def test_failed_runs_cost_the_budget_whenever_they_stop():
         frame.loc[frame["seed"] == 3, ["hit_iter", "stop_iter", "status"]] = [np.nan, stop, "diverged"]
     counts = [iteration_counts(frame).set_index("tolerance").loc[1e-2] for frame in (late, early)]
     assert counts[0]["art"] == counts[1]["art"] == pytest.approx((3 * 10 + 100) / 3)
-    assert counts[0]["art_low"] == counts[1]["art_low"]
+    assert counts[0]["success_low"] == counts[1]["success_low"]
 
 
 def test_held_out_metrics_leave_out_runs_that_did_not_settle():

@@ -240,14 +240,20 @@ def test_figure_3_rows_equal_the_blog_computation(run_two_cores, method):
 
 def test_paired_and_best_lr_tables_are_written(run_two_cores):
     best = pd.read_csv(run_two_cores / "results" / "stats" / "tiny_sweep_best_lr.csv")
-    assert len(best) == 2 * 2 and (best["learning_rates_tried"] == 3).all()
-    assert (best["tuning_seeds"] == 2).all() and (best["reporting_seeds"] == 1).all()
+    # Cross-fitted over seeds 0, 1, 2: tuned on {0, 2} and reported on {1}, then the other way round.
+    assert len(best) == 2 * 2 * 2 and (best["learning_rates_tried"] == 3).all()
+    folds = best.set_index("fold")
+    assert (folds.loc["even", "tuning_seeds"] == 2).all() and (
+        folds.loc["even", "reporting_seeds"] == 1
+    ).all()
+    assert (folds.loc["odd", "tuning_seeds"] == 1).all() and (folds.loc["odd", "reporting_seeds"] == 2).all()
     paired = pd.read_csv(run_two_cores / "results" / "stats" / "tiny_sweep_paired.csv")
     assert sorted(paired["parameterization"]) == ["mean_var", "natural"]
     assert "p (Holm)" in (run_two_cores / "results" / "tables" / "tiny_sweep_paired.md").read_text()
     # fig3 has one seed: nothing to hold out, which the table says (tuning and reporting both seed 0).
     single = pd.read_csv(run_two_cores / "results" / "stats" / "fig3_gaussian_vi_best_lr.csv")
     assert (single["tuning_seeds"] == 1).all() and (single["reporting_seeds"] == 1).all()
+    assert (single["fold"] == "all").all()
 
 
 def test_stats_agree_with_the_trajectories(run_two_cores):

@@ -62,6 +62,8 @@ class Experiment:
     audited_parameterizations: tuple[str, ...] = ()
     # The row's own tolerances, else the config's; the smallest is the row's main tolerance.
     tolerances: tuple[float, ...] = ()
+    # How learning rates are tuned (ngbench.stats.TUNING_RULES): the row's own, else the config's.
+    tuning_rule: str = "success_first"
 
     @property
     def main_tolerance(self) -> float:
@@ -119,6 +121,41 @@ class Config:
     tolerances: tuple[float, ...]
     experiments: dict[str, Experiment]
     figures: dict[str, FigureSpec]
+    # Not errors: what a row is allowed to do but cannot conclude (e.g. too few seeds for a test).
+    warnings: tuple[str, ...] = ()
+
+
+SIGNIFICANCE = 0.05
+
+
+def power_warnings(experiment: Experiment) -> list[str]:
+    """Why a row's paired tests cannot be significant, or its learning rates not held out.
+
+    Every seed is one pair of a comparison (cross-fitting lets every seed report). n pairs can give
+    at best p = 2·2⁻ⁿ (all in one direction), and Holm multiplies the smallest p of an experiment by
+    its number of comparisons (charts × methods other than NGD).
+    """
+    where = f"experiments.{experiment.name}.seeds"
+    n = len(experiment.seeds)
+    notes = []
+    parities = {seed % 2 for seed in experiment.seeds}
+    if n > 1 and len(parities) == 1:
+        notes.append(
+            f"{where}: every seed is {'even' if parities == {0} else 'odd'}; learning rates are tuned and "
+            "reported on the same seeds (cross-fitting holds out seeds by parity)"
+        )
+    comparisons = len(experiment.parameterizations) * (len(experiment.methods) - 1)
+    if "ngd" not in experiment.methods or comparisons == 0:
+        return notes
+    best_p = comparisons * 2.0 ** (1 - n)
+    if best_p >= SIGNIFICANCE:
+        enough = next(k for k in range(1, 200) if comparisons * 2.0 ** (1 - k) < SIGNIFICANCE)
+        notes.append(
+            f"{where}: {n} seed(s) give {n} pair(s) per comparison; with {comparisons} comparisons "
+            f"(Holm) the smallest reachable p is {min(best_p, 1.0):.2g}, so no paired test of this row "
+            f"can reach p < {SIGNIFICANCE:g} (it needs at least {enough} seeds)"
+        )
+    return notes
 
 
 def learning_rate_grid(spec) -> tuple[float, ...]:
@@ -545,7 +582,8 @@ def parse_config(config: dict) -> Config:
                 if own is None
                 else _check_tolerances(own, f"experiments.{name}.tolerances", errors)
             )
-            experiments[name] = replace(experiment, tolerances=row_tolerances)
+            rule = row.get("tuning_rule", config.get("tuning_rule", "success_first"))
+            experiments[name] = replace(experiment, tolerances=row_tolerances, tuning_rule=rule)
     figures = {}
     for name, row in (config.get("figures") or {}).items():
         figure = _check_figure(name, row, experiments, config["experiments"], errors)
@@ -553,4 +591,5 @@ def parse_config(config: dict) -> Config:
             figures[name] = figure
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
-    return Config(tolerances=tolerances, experiments=experiments, figures=figures)
+    warnings = tuple(note for experiment in experiments.values() for note in power_warnings(experiment))
+    return Config(tolerances=tolerances, experiments=experiments, figures=figures, warnings=warnings)

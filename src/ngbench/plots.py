@@ -17,7 +17,7 @@ from matplotlib.ticker import LogFormatterMathtext  # noqa: E402
 
 from ngbench.io import atomic_write  # noqa: E402
 from ngbench.runner import FAILURE_STATUSES  # noqa: E402
-from ngbench.stats import split_seeds  # noqa: E402
+from ngbench.stats import tuned_lr_label, tuned_runs  # noqa: E402
 from ngbench.targets.base import Target  # noqa: E402
 
 # seaborn's colour-blind-safe palette, so GD and NGD stay apart in print and for every reader.
@@ -201,32 +201,31 @@ def gap_quantiles(rows: pd.DataFrame, steps: int, floor: float) -> np.ndarray:
 def convergence_figure(
     trajectories: pd.DataFrame, best: pd.DataFrame, steps: int, tolerance: float, title: str
 ) -> plt.Figure:
-    """Gap against iteration, median and 25–75 % band over the reporting seeds, each method at its
-    tuned lr, a panel per chart; the legend counts the runs that reach the tolerance. Gaps below
-    `GAP_FLOOR_BELOW_TOLERANCE` × tolerance are drawn at that floor (a dotted line)."""
+    """Gap against iteration, median and 25–75 % band over every seed, each at the lr tuned without
+    it (cross-fitting: `ngbench.stats.tuned_runs`), a panel per chart; the legend counts the runs
+    that reach the tolerance. Gaps below `GAP_FLOOR_BELOW_TOLERANCE` × tolerance are drawn at that
+    floor (a dotted line)."""
     floor = GAP_FLOOR_BELOW_TOLERANCE * tolerance
-    trajectories = trajectories[trajectories["seed"].isin(split_seeds(trajectories["seed"].unique())[1])]
+    trajectories = tuned_runs(trajectories, best)
     charts = sorted(best["parameterization"].unique())
     fig, axes = _panels(len(charts))
     iterations = np.arange(steps + 1)
     for ax, chart in zip(axes, charts, strict=True):
-        for _, choice in best[best["parameterization"] == chart].iterrows():
+        for method in best.loc[best["parameterization"] == chart, "method"].unique():
             rows = trajectories[
-                (trajectories["parameterization"] == chart)
-                & (trajectories["method"] == choice["method"])
-                & np.isclose(trajectories["lr"], choice["best_lr"])
+                (trajectories["parameterization"] == chart) & (trajectories["method"] == method)
             ]
             if rows.empty:
                 continue
             low, median, high = gap_quantiles(rows, steps, floor)
-            style = _style(choice["method"])
+            style = _style(method)
             reached = rows.groupby("seed")["gap"].min() <= tolerance
             outcome = f"{reached.sum()}/{reached.size} reach {tolerance:g}"
             ax.plot(
                 iterations,
                 median,
                 color=style["color"],
-                label=f"{style['label']}, lr {choice['best_lr']:.3g}: {outcome}",
+                label=f"{style['label']}, lr {tuned_lr_label(best, chart, method)}: {outcome}",
             )
             ax.fill_between(
                 iterations, low, np.minimum(high, 1e300), color=style["color"], alpha=0.2, linewidth=0
@@ -286,13 +285,10 @@ def lr_sensitivity_figure(stats: pd.DataFrame, tolerance: float, title: str) -> 
 
 
 def ecdf_figure(summaries: pd.DataFrame, best: pd.DataFrame, steps: int, title: str) -> plt.Figure:
-    """Fraction of (seed × tolerance) targets reached by each iteration, per method at its tuned lr per
-    chart, over the reporting seeds (the learning rates were chosen on the others)."""
+    """Fraction of (seed × tolerance) targets reached by each iteration, per method, pooled over its
+    charts, every seed at the lr its chart tuned without it (cross-fitting)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
-    chosen = summaries.merge(
-        best[["parameterization", "method", "best_lr"]], on=["parameterization", "method"]
-    )
-    chosen = chosen[np.isclose(chosen["lr"], chosen["best_lr"])]
+    chosen = tuned_runs(summaries, best)
     iterations = np.unique(np.geomspace(1, max(steps, 1), 200).astype(int))
     for method, rows in chosen.groupby("method", sort=True):
         hits = rows["hit_iter"].to_numpy(dtype=float)

@@ -6,18 +6,32 @@ domain): a failure at step 1 would have to be restarted, and when an unstable ru
 with the last bit of its arithmetic from one CPU to another. aRT = (iterations spent by all runs) /
 successes, ∞ when no run succeeds.
 
-Learning rates are tuned honestly: `best_learning_rates` picks each method's learning rate on one
-half of the seeds and reports it on the other half; `paired_comparison` compares two methods at
-those learning rates, seed by seed, on the reporting half.
+Learning rates are tuned honestly, by two-fold cross-fitting over the seeds: `best_learning_rates`
+picks each method's learning rate on the even-valued seeds and reports it on the odd ones, and the
+other way round, so every seed reports at a learning rate chosen without it; `paired_comparison`
+compares two methods seed by seed at those learning rates, with a test built for censored runtimes.
+Intervals and p-values are exact and distribution-free (`ngbench.inference`).
 """
 
 from __future__ import annotations
 
-import zlib
+import math
+from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 
+from ngbench import portable
+from ngbench.inference import (
+    clopper_pearson,
+    hodges_lehmann,
+    median_interval,
+    midranks,
+    min_attainable_p,
+    sign_test_p,
+    signed_rank_p,
+)
 from ngbench.runner import FAILURE_STATUSES
 
 GROUP_COLUMNS = ["experiment", "target", "parameterization", "method", "lr", "tolerance"]
@@ -25,18 +39,18 @@ STAT_COLUMNS = [
     "runs",
     "successes",
     "success_rate",
+    "success_low",
+    "success_high",
     "median_iters",
+    "median_iters_low",
+    "median_iters_high",
     "q25_iters",
     "q75_iters",
     "median_grad_evals",
     "median_solves",
     "median_final_test_log_loss",
     "art",
-    "art_low",
-    "art_high",
 ]
-BOOTSTRAP_RESAMPLES = 1000
-BOOTSTRAP_LEVEL = 0.90
 
 
 def iterations_spent(summaries: pd.DataFrame) -> pd.Series:
@@ -50,20 +64,6 @@ def _art(spent: np.ndarray, success: np.ndarray) -> np.ndarray:
     successes = success.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(successes > 0, spent.sum(axis=-1) / np.maximum(successes, 1), np.inf)
-
-
-def bootstrap_art_interval(spent: np.ndarray, success: np.ndarray, key: str) -> tuple[float, float]:
-    """A 90 % percentile-bootstrap interval for aRT over runs, resampled with replacement.
-
-    The generator is keyed by the group's name, so an interval does not move when other groups are
-    added to the table; quantiles are taken as sample values, so ∞ (no success in a resample) is kept.
-    """
-    rng = np.random.default_rng([zlib.crc32(key.encode()), len(spent)])
-    picks = rng.integers(0, len(spent), size=(BOOTSTRAP_RESAMPLES, len(spent)))
-    resampled = _art(spent[picks], success[picks])
-    tail = (1 - BOOTSTRAP_LEVEL) / 2
-    low, high = np.quantile(resampled, [tail, 1 - tail], method="inverted_cdf")
-    return float(low), float(high)
 
 
 def settled_metric(summaries: pd.DataFrame, column: str) -> np.ndarray:
@@ -91,25 +91,28 @@ def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
         won = success[at]
         hits = hit_iter[at][won]
         quartiles = np.percentile(hits, [25, 50, 75]) if hits.size else [np.nan] * 3
+        # Two intervals with the coverage they claim, instead of one for aRT that has none at n = 20:
+        # the success probability (Clopper–Pearson) and the median iterations of a successful run.
+        success_interval = clopper_pearson(int(won.sum()), len(at))
+        median_bounds = median_interval(hits)
         # The cost of reaching the tolerance (MC samples and solves count, not only iterations).
         costs = [float(np.median(column[at][won])) if hits.size else np.nan for column in cost_columns]
         # Held-out log-loss where the target has one, over the runs that settled (see settled_metric).
         losses = test_loss[at]
         costs.append(float(np.nanmedian(losses)) if not np.isnan(losses).all() else np.nan)
-        low, high = bootstrap_art_interval(spent[at], won, "/".join(map(str, key)))
         rows.append(
             (
                 *key,
                 len(at),
                 int(won.sum()),
                 won.mean(),
+                *success_interval,
                 quartiles[1],
+                *median_bounds,
                 quartiles[0],
                 quartiles[2],
                 *costs,
                 float(_art(spent[at], won)),
-                low,
-                high,
             )
         )
     stats = pd.DataFrame(rows, columns=GROUP_COLUMNS + STAT_COLUMNS)
@@ -122,81 +125,158 @@ def iteration_counts(summaries: pd.DataFrame) -> pd.DataFrame:
     return stats.reset_index(drop=True)
 
 
-def split_seeds(seeds) -> tuple[list[int], list[int]]:
-    """Tuning half (even positions) and reporting half (odd positions) of the sorted seeds.
+TUNING_RULES = ("success_first", "art")
+DEFAULT_TUNING_RULE = "success_first"
+# success_first: learning rates whose tuning successes are within this fraction of the runs of the
+# best one's count compete on aRT (a 9/10 lr that is much faster may beat a slow 10/10 one).
+SUCCESS_MARGIN = 0.1
 
-    With a single seed there is nothing to hold out: both halves are that seed, and the tables say so.
+
+@dataclass(frozen=True)
+class Fold:
+    """One direction of the two-fold cross-fit: tune on `tuning`, report on `reporting`."""
+
+    name: str  # "even" (tuned on even-valued seeds), "odd", or "all" (nothing held out)
+    tuning: tuple[int, ...]
+    reporting: tuple[int, ...]
+
+
+def folds(seeds) -> list[Fold]:
+    """Two-fold cross-fitting by seed value: tune on the even-valued seeds and report on the odd ones,
+    then the other way round, so every seed reports at a learning rate chosen without it.
+
+    Where every seed has one parity (a single seed, or a list such as [1, 3, 5]) nothing can be held
+    out: one fold "all" tunes and reports on the same seeds, and the tables say so.
     """
-    ordered = sorted(set(int(s) for s in seeds))
-    if len(ordered) < 2:
-        return ordered, ordered
-    return ordered[0::2], ordered[1::2]
+    values = sorted({int(s) for s in seeds})
+    even = tuple(s for s in values if s % 2 == 0)
+    odd = tuple(s for s in values if s % 2 == 1)
+    if not even or not odd:
+        return [Fold("all", tuple(values), tuple(values))]
+    return [Fold("even", even, odd), Fold("odd", odd, even)]
 
 
-def best_learning_rates(summaries: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """Per (experiment, parameterization, method): the lr ranked first on the tuning half, reported
-    on the other half, with the number of learning rates tried (the tuning budget).
+def best_learning_rates(
+    summaries: pd.DataFrame, tolerance: float, rule: str = DEFAULT_TUNING_RULE
+) -> pd.DataFrame:
+    """Per (experiment, parameterization, method) and fold: the lr chosen by `rule` on the fold's
+    tuning seeds, and how it did on its reporting seeds, with the number of learning rates tried.
 
-    The ranking (`rank_learning_rates`) uses counts and iterations only, which every CPU computes
-    alike.
+    The choice (`rank_learning_rates`) uses counts and iterations only, which every CPU computes alike.
     """
     summaries = summaries.reset_index(drop=True)
     frame = summaries.assign(success=summaries["hit_iter"].notna(), spent=iterations_spent(summaries))
     at_tolerance = pd.Series(np.isclose(frame["tolerance"], tolerance, rtol=1e-12, atol=0), index=frame.index)
-    tuning, reporting = split_seeds(frame["seed"].unique())
     rows = []
-    for (experiment, parameterization, method), cell in frame.groupby(
-        ["experiment", "parameterization", "method"], sort=True, observed=True
-    ):
-        ranking = rank_learning_rates(cell[cell["seed"].isin(tuning)], tolerance)
-        best = float(ranking.index[0])
-        held_out = cell[at_tolerance[cell.index] & cell["seed"].isin(reporting) & (cell["lr"] == best)]
-        hits = held_out.loc[held_out["success"], "hit_iter"].to_numpy(dtype=float)
-        rows.append(
-            {
-                "experiment": experiment,
-                "parameterization": parameterization,
-                "method": method,
-                "tolerance": tolerance,
-                "learning_rates_tried": int(cell["lr"].nunique()),
-                "best_lr": best,
-                "tuning_art": float(ranking["art"].iloc[0]),
-                "tuning_seeds": len(tuning),
-                "reporting_seeds": len(reporting),
-                "runs": len(held_out),
-                "successes": int(held_out["success"].sum()),
-                "median_iters": float(np.median(hits)) if hits.size else np.nan,
-                "art": float(_art(held_out["spent"].to_numpy(), held_out["success"].to_numpy()))
-                if len(held_out)
-                else np.inf,
-            }
-        )
-    return pd.DataFrame(rows)
+    for fold in folds(frame["seed"].unique()):
+        for (experiment, parameterization, method), cell in frame.groupby(
+            ["experiment", "parameterization", "method"], sort=True, observed=True
+        ):
+            tuning_runs = cell[cell["seed"].isin(fold.tuning)]
+            ranking = rank_learning_rates(tuning_runs, tolerance, rule)
+            best = float(ranking.index[0])
+            held_out = cell[
+                at_tolerance[cell.index] & cell["seed"].isin(fold.reporting) & (cell["lr"] == best)
+            ]
+            hits = held_out.loc[held_out["success"], "hit_iter"].to_numpy(dtype=float)
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "parameterization": parameterization,
+                    "method": method,
+                    "tolerance": tolerance,
+                    "tuning_rule": rule,
+                    "fold": fold.name,
+                    "learning_rates_tried": int(cell["lr"].nunique()),
+                    "best_lr": best,
+                    "tuning_seeds": len(fold.tuning),
+                    "tuning_successes": int(ranking["successes"].iloc[0]),
+                    "tuning_art": float(ranking["art"].iloc[0]),
+                    "reporting_seeds": len(fold.reporting),
+                    "runs": len(held_out),
+                    "successes": int(held_out["success"].sum()),
+                    "median_iters": float(np.median(hits)) if hits.size else np.nan,
+                    "art": float(_art(held_out["spent"].to_numpy(), held_out["success"].to_numpy()))
+                    if len(held_out)
+                    else np.inf,
+                }
+            )
+    best = pd.DataFrame(rows)
+    if best.empty:
+        return best
+    order = {name: rank for rank, name in enumerate(("all", "even", "odd"))}
+    best = best.assign(fold_rank=best["fold"].map(order))
+    best = best.sort_values(["experiment", "parameterization", "method", "fold_rank"], kind="mergesort")
+    return best.drop(columns="fold_rank").reset_index(drop=True)
 
 
-def rank_learning_rates(runs: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """The learning rates of one (chart, method) on the given runs, best first.
+def rank_learning_rates(
+    runs: pd.DataFrame, tolerance: float, rule: str = DEFAULT_TUNING_RULE
+) -> pd.DataFrame:
+    """The learning rates of one (chart, method) on the given runs, best first, by `rule`.
 
-    In order: the smallest aRT at `tolerance`; then at each looser tolerance of the row, tightest
-    first (the lr that gets closest to f*, fastest); then the fewest failed runs; then the smaller
-    lr. Every key is a count or a ratio of counts, equal on every CPU. No float decides: the gap a
-    run that never reaches any tolerance ends at is wherever its dynamics left it, and which of two
-    such gaps is smaller can change with the last bit of the arithmetic. `runs` has the summary
-    columns plus `success` and `spent`; the result is indexed by lr, with the aRT at `tolerance` in
-    column `art`.
+    `art`: the smallest aRT at `tolerance` (a failed run charged the whole budget).
+    `success_first`: the most successes at `tolerance` first — every lr within `SUCCESS_MARGIN` of the
+    runs of the best count ties — then as `art`.
+    Either way, ties are broken by the aRT at each looser tolerance of the row, tightest first (the
+    lr that gets closest to f*, fastest); then by the fewest failed runs; then the smaller lr. Every
+    key is a count or a ratio of counts, equal on every CPU. No float decides: the gap a run that
+    never reaches any tolerance ends at is wherever its dynamics left it, and which of two such gaps
+    is smaller can change with the last bit of the arithmetic. `runs` has the summary columns plus
+    `success` and `spent`; the result is indexed by lr, with the aRT and the successes at `tolerance`.
     """
+    if rule not in TUNING_RULES:
+        raise ValueError(f"unknown tuning rule {rule!r} (known: {', '.join(TUNING_RULES)})")
     tolerances = sorted({float(t) for t in runs["tolerance"] if t >= tolerance * (1 - 1e-12)})
     if not tolerances or not np.isclose(tolerances[0], tolerance, rtol=1e-12, atol=0):
         raise ValueError(f"no runs at tolerance {tolerance:g} to tune on")
     keys = {}
+    successes = {}
     for lr, group in runs.groupby("lr", sort=True):
         by_tolerance = [group[np.isclose(group["tolerance"], t, rtol=1e-12, atol=0)] for t in tolerances]
         arts = [float(_art(g["spent"].to_numpy(), g["success"].to_numpy())) for g in by_tolerance]
         main = by_tolerance[0]
         failures = int(main["status"].isin(FAILURE_STATUSES).sum())
+        successes[lr] = (int(main["success"].sum()), len(main))
         keys[lr] = (*arts, failures, lr)
+    if rule == "success_first":
+        most = max(count for count, _ in successes.values())
+        runs_per_lr = max(n for _, n in successes.values())
+        # Whole runs: a margin of 10 % of 10 runs is one run. Counts, so no float decides a tie.
+        margin = math.floor(SUCCESS_MARGIN * runs_per_lr + 1e-9)
+        keys = {lr: (successes[lr][0] < most - margin, *key) for lr, key in keys.items()}
     order = sorted(keys, key=keys.get)
-    return pd.DataFrame({"art": [keys[lr][0] for lr in order]}, index=pd.Index(order, name="lr"))
+    art_position = 1 if rule == "success_first" else 0
+    return pd.DataFrame(
+        {
+            "art": [keys[lr][art_position] for lr in order],
+            "successes": [successes[lr][0] for lr in order],
+        },
+        index=pd.Index(order, name="lr"),
+    )
+
+
+def tuned_runs(summaries: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `summaries` (or trajectories) that report: each seed's runs at the learning rate
+    its fold tuned without it (`best` from `best_learning_rates`), every seed once."""
+    assignments = []
+    seeds = sorted({int(s) for s in summaries["seed"].unique()})
+    for fold in folds(seeds):
+        chosen = best[best["fold"] == fold.name][["experiment", "parameterization", "method", "best_lr"]]
+        assignments.append(chosen.merge(pd.DataFrame({"seed": list(fold.reporting)}), how="cross"))
+    assigned = pd.concat(assignments, ignore_index=True)
+    keys = [k for k in ("experiment", "parameterization", "method") if k in summaries]
+    assigned = assigned[[*keys, "seed", "best_lr"]].astype({"seed": summaries["seed"].dtype})
+    merged = summaries.merge(assigned, on=[*keys, "seed"], how="inner")
+    return merged[merged["lr"] == merged["best_lr"]].drop(columns="best_lr")
+
+
+def tuned_lr_label(best: pd.DataFrame, parameterization: str, method: str) -> str:
+    """The learning rate(s) a (chart, method) reports at: one number, or "a / b" when the two folds
+    chose differently (a tuned on the even seeds)."""
+    rows = best[(best["parameterization"] == parameterization) & (best["method"] == method)]
+    values = list(dict.fromkeys(f"{lr:.4g}" for lr in rows["best_lr"]))
+    return " / ".join(values)
 
 
 def holm(p_values) -> np.ndarray:
@@ -212,6 +292,60 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
+def _runtime_ratio(slower: float, faster: float) -> Fraction:
+    return Fraction(max(int(slower), 1), max(int(faster), 1))
+
+
+def censored_paired_test(first: np.ndarray, second: np.ndarray) -> dict:
+    """Paired runtimes (iterations to the tolerance, ∞ where the run never got there) of two methods.
+
+    Each pair scores its log speed-up log(second / first): positive when `first` is faster. A pair
+    where only one run succeeded has a difference of known sign and unknown size, at least as large
+    as a failure is bad: it ranks above every pair where both succeeded; two failures tie. The
+    two-sided p is the exact signed-rank test over those midranks (`inference.signed_rank_p`): valid
+    for censored runtimes, since under "no difference" each pair's two runs, censoring included,
+    are exchangeable. Magnitudes are compared as exact ratios of iteration counts (no rounding).
+    Reported separately: the exact sign test on the pairs where only one succeeded, and the
+    Hodges–Lehmann log speed-up over the pairs where both did, with its 90 % interval.
+    """
+    a_ok, b_ok = np.isfinite(first), np.isfinite(second)
+    keys, signs = [], []
+    for a, b, a_won, b_won in zip(first, second, a_ok, b_ok, strict=True):
+        if a_won and b_won:
+            keys.append((0, max(_runtime_ratio(b, a), _runtime_ratio(a, b))))
+            signs.append(int(np.sign(b - a)))
+        elif a_won or b_won:
+            keys.append((1, Fraction(0)))  # above every finite ratio; all such pairs tie
+            signs.append(1 if a_won else -1)
+        else:
+            keys.append((0, Fraction(1)))
+            signs.append(0)
+    both = a_ok & b_ok
+    log_speedups = portable.log(np.maximum(second[both], 1.0)) - portable.log(np.maximum(first[both], 1.0))
+    estimate, low, high = hodges_lehmann(log_speedups)
+    signs = np.asarray(signs, dtype=int)
+    # Which method the signed ranks favour: the larger of the two rank sums (exact, in fractions).
+    ranks = midranks([key for key, sign in zip(keys, signs, strict=True) if sign != 0])
+    nonzero = signs[signs != 0]
+    balance = sum(r for r, sign in zip(ranks, nonzero, strict=True) if sign > 0) - sum(
+        r for r, sign in zip(ranks, nonzero, strict=True) if sign < 0
+    )
+    return {
+        "favours": "first" if balance > 0 else "second" if balance < 0 else "neither",
+        "first_faster": int((signs > 0).sum()),
+        "second_faster": int((signs < 0).sum()),
+        "ties": int((signs == 0).sum()),
+        "both_succeed": int(both.sum()),
+        "only_first": int((a_ok & ~b_ok).sum()),
+        "only_second": int((b_ok & ~a_ok).sum()),
+        "log_speedup": estimate,
+        "log_speedup_low": low,
+        "log_speedup_high": high,
+        "p_value": signed_rank_p(keys, signs.tolist()),
+        "p_success": sign_test_p(int((a_ok & ~b_ok).sum()), int((b_ok & ~a_ok).sum())),
+    }
+
+
 def paired_comparison(
     summaries: pd.DataFrame,
     tolerance: float,
@@ -219,53 +353,51 @@ def paired_comparison(
     second: str = "gd",
     best: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """`first` against `second` on the same seeds of the reporting half, each at its tuned lr.
-
-    A run's runtime is its iterations to the tolerance; a run that never gets there is censored and
-    ranks behind every run that does (runtime = ∞; two censored runs tie). The two-sided Wilcoxon
-    signed-rank test runs on the paired differences of ranks-compatible runtimes, zero differences
-    dropped; p-values are Holm-corrected over the parameterizations of an experiment. `best` is
-    `best_learning_rates(summaries, tolerance)` where the caller has it already.
+    """`first` against `second`, seed by seed, each seed's runs at the learning rates tuned without it
+    (cross-fitting: every seed reports), by `censored_paired_test`; p-values Holm-corrected over the
+    parameterizations of an experiment. `best` is `best_learning_rates(summaries, tolerance)` where
+    the caller has it already.
     """
-    from scipy.stats import wilcoxon
-
     best = best_learning_rates(summaries, tolerance) if best is None else best
-    best = best.set_index(["experiment", "parameterization", "method"])
     at_tolerance = summaries[np.isclose(summaries["tolerance"], tolerance, rtol=1e-12, atol=0)]
-    _, reporting = split_seeds(at_tolerance["seed"].unique())
+    reported = tuned_runs(at_tolerance, best)
     rows = []
-    for (experiment, parameterization), cell in at_tolerance.groupby(
+    for (experiment, parameterization), cell in reported.groupby(
         ["experiment", "parameterization"], sort=True
     ):
         if {first, second} - set(cell["method"]):
             continue
-        runtimes = {}
-        for method in (first, second):
-            lr = best.loc[(experiment, parameterization, method), "best_lr"]
-            runs = cell[(cell["method"] == method) & (cell["lr"] == lr) & cell["seed"].isin(reporting)]
-            runtimes[method] = runs.set_index("seed")["hit_iter"].astype(float).fillna(np.inf)
-        paired = pd.concat(runtimes, axis=1, join="inner").dropna()
+        runtimes = {
+            method: cell[cell["method"] == method].set_index("seed")["hit_iter"].astype(float).fillna(np.inf)
+            for method in (first, second)
+        }
+        paired = pd.concat(runtimes, axis=1, join="inner").dropna().sort_index()
         a, b = paired[first].to_numpy(), paired[second].to_numpy()
-        # Censored runtimes: finite stand-ins above every observed one keep the signed ranks right.
-        ceiling = np.nanmax(np.where(np.isfinite(np.r_[a, b, 0.0]), np.r_[a, b, 0.0], np.nan)) + 1
-        differences = np.where(np.isfinite(a), a, ceiling) - np.where(np.isfinite(b), b, ceiling)
-        p_value = float(wilcoxon(differences).pvalue) if np.any(differences != 0) else np.nan
-        both = np.isfinite(a) & np.isfinite(b)
+        result = censored_paired_test(a, b)
+        cell_best = best[best["experiment"] == experiment]
         rows.append(
             {
                 "experiment": experiment,
                 "parameterization": parameterization,
                 "tolerance": tolerance,
-                f"{first}_lr": best.loc[(experiment, parameterization, first), "best_lr"],
-                f"{second}_lr": best.loc[(experiment, parameterization, second), "best_lr"],
+                f"{first}_lr": tuned_lr_label(cell_best, parameterization, first),
+                f"{second}_lr": tuned_lr_label(cell_best, parameterization, second),
                 "pairs": len(paired),
-                f"{first}_faster": int((differences < 0).sum()),
-                f"{second}_faster": int((differences > 0).sum()),
-                "ties": int((differences == 0).sum()),
-                "median_speedup": float(np.median(b[both] / np.maximum(a[both], 1)))
-                if both.any()
-                else np.nan,
-                "p_value": p_value,
+                f"{first}_successes": int(np.isfinite(a).sum()),
+                f"{second}_successes": int(np.isfinite(b).sum()),
+                "both_succeed": result["both_succeed"],
+                f"only_{first}": result["only_first"],
+                f"only_{second}": result["only_second"],
+                f"{first}_faster": result["first_faster"],
+                f"{second}_faster": result["second_faster"],
+                "ties": result["ties"],
+                "favours": {"first": first, "second": second}.get(result["favours"], "neither"),
+                "log_speedup": result["log_speedup"],
+                "log_speedup_low": result["log_speedup_low"],
+                "log_speedup_high": result["log_speedup_high"],
+                "p_success": result["p_success"],
+                "p_value": result["p_value"],
+                "min_attainable_p": min_attainable_p(len(paired)),
             }
         )
     table = pd.DataFrame(rows)
@@ -284,11 +416,21 @@ BASELINE_COLUMNS = [
     "ngd_lr",
     "baseline_lr",
     "pairs",
+    "ngd_successes",
+    "baseline_successes",
+    "both_succeed",
+    "only_ngd",
+    "only_baseline",
     "ngd_faster",
     "baseline_faster",
     "ties",
-    "median_speedup",
+    "favours",
+    "log_speedup",
+    "log_speedup_low",
+    "log_speedup_high",
+    "p_success",
     "p_value",
+    "min_attainable_p",
     "p_holm",
 ]
 
@@ -298,9 +440,9 @@ def ngd_against_baselines(
 ) -> pd.DataFrame:
     """NGD against every other method of the experiment (GD, Adam, Newton, EF, EM), chart by chart.
 
-    Each comparison is `paired_comparison` (both methods at their tuned learning rates, on the same
-    reporting seeds); p-values are Holm-corrected over all comparisons of an experiment, charts and
-    baselines together.
+    Each comparison is `paired_comparison` (both methods at their tuned learning rates, seed by
+    seed); p-values are Holm-corrected over all comparisons of an experiment, charts and baselines
+    together. `log_speedup` is ln(its iterations / NGD's): positive where NGD is faster.
     """
     from ngbench.methods import METHODS
 
@@ -311,7 +453,9 @@ def ngd_against_baselines(
         table = paired_comparison(summaries, tolerance, "ngd", baseline, best)
         if table.empty:
             continue
-        renamed = {f"{baseline}_lr": "baseline_lr", f"{baseline}_faster": "baseline_faster"}
+        renamed = {
+            f"{baseline}_{column}": f"baseline_{column}" for column in ("lr", "successes", "faster")
+        } | {f"only_{baseline}": "only_baseline"}
         table = table.rename(columns=renamed)
         frames.append(table.assign(baseline=baseline))
     if not frames:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from ngbench.stats import best_learning_rates, iteration_counts, ngd_against_baselines
+from ngbench import portable
+from ngbench.headline import experiment_claims
+from ngbench.stats import DEFAULT_TUNING_RULE, best_learning_rates, iteration_counts, ngd_against_baselines
 
 
 def _number(fmt: str, infinity: str, missing: str):
@@ -27,6 +30,12 @@ class TableKind:
     caption: str  # with {experiment} and {tolerances}
     label: str  # LaTeX label suffix
     optional: tuple[str, ...] = ()  # columns left out of a table where every value is missing
+    # An interval bound that is missing although its estimate (the value) exists: too few values
+    # for an interval at its level, which the table says in words rather than with a dash.
+    estimates: tuple[tuple[str, str], ...] = ()  # (bound column, estimate column)
+
+
+TOO_SMALL = "n too small"
 
 
 ITERATIONS = TableKind(
@@ -37,34 +46,42 @@ ITERATIONS = TableKind(
         "tolerance": ("tolerance", "{:.0e}"),
         "runs": ("runs", "{:d}"),
         "successes": ("successes", "{:d}"),
+        "success_low": ("rate 5%", "{:.2f}"),
+        "success_high": ("rate 95%", "{:.2f}"),
         "median_iters": ("median iters", "{:.0f}"),
+        "median_iters_low": ("median 5%", "{:.0f}"),
+        "median_iters_high": ("median 95%", "{:.0f}"),
         "q25_iters": ("q25", "{:.0f}"),
         "q75_iters": ("q75", "{:.0f}"),
         "median_grad_evals": ("grad evals", "{:.0f}"),
         "median_solves": ("solves", "{:.0f}"),
         "median_final_test_log_loss": ("test log-loss", "{:.4f}"),
         "art": ("aRT", "{:.1f}"),
-        "art_low": ("aRT 5%", "{:.1f}"),
-        "art_high": ("aRT 95%", "{:.1f}"),
     },
     caption=(
         "Iterations to reach gap = loss − f* ≤ tolerance ({tolerances}) in experiment {experiment}. "
-        "Median and quartiles over successful runs, and their median cost in gradient evaluations (one "
-        "per Monte Carlo sample) and linear solves; where the target has a held-out split, the median "
-        "test log-loss of the last iterate over the runs that settled (did not fail, and ended within the "
-        "loosest tolerance or with a gap that stopped rising); aRT = iterations of all runs (a run that "
-        "never gets there charged the whole budget) / successes, with a 90% bootstrap interval over runs."
+        "Runs and successes, with a 90% Clopper–Pearson interval for the success probability (rate "
+        "5%–95%); median and quartiles of the iterations of successful runs, with a 90% order-statistic "
+        "interval for the median (n too small: fewer than 5 successes), and their median cost in gradient "
+        "evaluations (one per Monte Carlo sample) and linear solves; where the target has a held-out "
+        "split, the median test log-loss of the last iterate over the runs that settled (did not fail, and "
+        "ended within the loosest tolerance or with a gap that stopped rising); aRT = iterations of all "
+        "runs (a run that never gets there charged the whole budget) / successes."
     ),
     label="iterations",
     optional=("median_final_test_log_loss",),
+    estimates=(("median_iters_low", "median_iters"), ("median_iters_high", "median_iters")),
 )
 
 BEST_LR = TableKind(
     columns={
         "parameterization": ("chart", "{}"),
         "method": ("method", "{}"),
+        "fold": ("tuned on", "{}"),
         "learning_rates_tried": ("lrs tried", "{:d}"),
         "best_lr": ("best lr", "{:.4g}"),
+        "tuning_seeds": ("tuning runs", "{:d}"),
+        "tuning_successes": ("tuning successes", "{:d}"),
         "tuning_art": ("aRT (tuning)", "{:.1f}"),
         "runs": ("runs", "{:d}"),
         "successes": ("successes", "{:d}"),
@@ -72,36 +89,60 @@ BEST_LR = TableKind(
         "art": ("aRT", "{:.1f}"),
     },
     caption=(
-        "Best learning rate per chart and method in experiment {experiment} at tolerance {tolerances}: "
-        "chosen by smallest aRT on the even-numbered half of the seeds (ties: aRT at each looser "
-        "tolerance, then fewest failed runs, then the smaller lr), reported on the other half (runs, "
-        "successes, median iterations, aRT)."
+        "Best learning rate per chart and method in experiment {experiment} at tolerance {tolerances}, "
+        "cross-fitted: chosen on the even-valued seeds and reported on the odd ones (tuned on: even), "
+        "and the other way round (odd); all: every seed has one parity, nothing is held out. {rule} "
+        "Reported on the other fold: runs, successes, median iterations, aRT (failures charged the "
+        "whole budget)."
     ),
     label="best-lr",
 )
+
+RULE_TEXT = {
+    "success_first": (
+        "Rule success_first: the most successes on the tuning seeds, every lr within 10% of the runs of "
+        "the best count tied, then the smallest aRT; ties: aRT at each looser tolerance, then fewest "
+        "failed runs, then the smaller lr."
+    ),
+    "art": (
+        "Rule art: the smallest aRT on the tuning seeds; ties: aRT at each looser tolerance, then fewest "
+        "failed runs, then the smaller lr."
+    ),
+}
 
 PAIRED = TableKind(
     columns={
         "parameterization": ("chart", "{}"),
         "baseline": ("against", "{}"),
-        "ngd_lr": ("NGD lr", "{:.4g}"),
-        "baseline_lr": ("its lr", "{:.4g}"),
+        "ngd_lr": ("NGD lr", "{}"),
+        "baseline_lr": ("its lr", "{}"),
         "pairs": ("pairs", "{:d}"),
+        "ngd_successes": ("NGD ok", "{:d}"),
+        "baseline_successes": ("it ok", "{:d}"),
         "ngd_faster": ("NGD faster", "{:d}"),
         "baseline_faster": ("it faster", "{:d}"),
         "ties": ("ties", "{:d}"),
-        "median_speedup": ("median speed-up", "{:.2f}"),
+        "speedup": ("speed-up", "{:.3g}"),
+        "speedup_low": ("5%", "{:.3g}"),
+        "speedup_high": ("95%", "{:.3g}"),
+        "p_success": ("p (ok)", "{:.2g}"),
         "p_value": ("p", "{:.2g}"),
         "p_holm": ("p (Holm)", "{:.2g}"),
+        "min_attainable_p": ("min p", "{:.2g}"),
     },
     caption=(
-        "NGD against every other method of experiment {experiment} on the same seeds (reporting half), "
-        "each at its tuned learning rate, iterations to tolerance {tolerances}; a run that never gets "
-        "there ranks behind every run that does. Two-sided Wilcoxon signed-rank test, ties dropped, "
-        "Holm-corrected over all comparisons of the experiment; speed-up = the other method's iterations / "
-        "NGD's over pairs where both succeed."
+        "NGD against every other method of experiment {experiment}, seed by seed, each seed at the "
+        "learning rates tuned on the other fold (two lrs: tuned on the even / the odd seeds), iterations "
+        "to tolerance {tolerances}. ok: runs that get there. Faster: a run that gets there beats one that "
+        "does not. p: exact two-sided signed-rank test of the log speed-up, a pair where only one method "
+        "succeeds ranked above every pair where both do, ties dropped; p (Holm): corrected over all "
+        "comparisons of the experiment; min p: the smallest p these pairs could give. p (ok): exact sign "
+        "test on the pairs where only one succeeds. Speed-up: the other method's iterations / NGD's, the "
+        "Hodges–Lehmann estimate over pairs where both succeed, with its 90% interval (n too small: "
+        "fewer than 5 such pairs)."
     ),
     label="paired",
+    estimates=(("speedup_low", "speedup"), ("speedup_high", "speedup")),
 )
 
 
@@ -111,11 +152,17 @@ def _tolerances(table: pd.DataFrame) -> str:
 
 def _rendered(table: pd.DataFrame, kind: TableKind, infinity: str, missing: str) -> pd.DataFrame:
     out = pd.DataFrame(index=table.index)
+    estimates = dict(kind.estimates)
     for column, (header, fmt) in kind.columns.items():
         if column in kind.optional and (column not in table or table[column].isna().all()):
             continue
         render = _number(fmt, infinity, missing)
         values = [render(x) for x in table[column].tolist()] if column in table else []
+        if column in estimates and column in table:
+            values = [
+                TOO_SMALL if text == missing and not pd.isna(estimate) else text
+                for text, estimate in zip(values, table[estimates[column]].tolist(), strict=True)
+            ]
         # Strings even without rows: an empty column would otherwise be float, with no `.str`.
         out[header] = pd.Series(values, index=out.index, dtype=object)
     return out
@@ -133,9 +180,15 @@ def comparison_note(summaries: pd.DataFrame, experiment: str) -> str:
     return ""
 
 
+def _caption(table: pd.DataFrame, experiment: str, kind: TableKind) -> str:
+    rules = sorted(set(table["tuning_rule"])) if "tuning_rule" in table and len(table) else []
+    rule = " ".join(RULE_TEXT[r] for r in rules) or RULE_TEXT[DEFAULT_TUNING_RULE]
+    return kind.caption.format(experiment=experiment, tolerances=_tolerances(table), rule=rule)
+
+
 def to_markdown(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS, note: str = "") -> str:
     """The table under its caption; a table without rows keeps its header, followed by `note` (why)."""
-    caption = kind.caption.format(experiment=experiment, tolerances=_tolerances(table))
+    caption = _caption(table, experiment, kind)
     body = _rendered(table, kind, infinity="∞", missing="—").to_markdown(index=False, disable_numparse=True)
     if table.empty:
         body += f"\n\n{note or 'No rows.'}"
@@ -158,7 +211,7 @@ def to_latex(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS,
     for column in rendered.columns:
         rendered[column] = rendered[column].str.replace("_", "\\_", regex=False)
     rendered.columns = [c.replace("%", "\\%") for c in rendered.columns]
-    caption = _latex_text(kind.caption.format(experiment=experiment, tolerances=_tolerances(table)))
+    caption = _latex_text(_caption(table, experiment, kind))
     label = f"tab:{experiment.replace('_', '-')}-{kind.label}"
     column_format = "l" * 2 + "r" * (rendered.shape[1] - 2)
     empty = _latex_text(note or "No rows.") if table.empty else ""
@@ -190,30 +243,43 @@ def booktabs_table(cells: pd.DataFrame, caption: str, label: str, column_format:
     return "\n".join(lines) + "\n"
 
 
+def with_speedups(paired: pd.DataFrame) -> pd.DataFrame:
+    """The paired table with its Hodges–Lehmann log speed-ups as factors, for reading."""
+    factors = {
+        name: portable.exp(paired[column].to_numpy(dtype=float)) if len(paired) else []
+        for name, column in (
+            ("speedup", "log_speedup"),
+            ("speedup_low", "log_speedup_low"),
+            ("speedup_high", "log_speedup_high"),
+        )
+    }
+    return paired.assign(**{name: np.asarray(values, dtype=float) for name, values in factors.items()})
+
+
 def experiment_tables(
-    summaries: pd.DataFrame, experiment: str, tolerance: float
+    summaries: pd.DataFrame, experiment: str, tolerance: float, rule: str = DEFAULT_TUNING_RULE
 ) -> dict[str, dict[str, str]]:
-    """An experiment's three statistics as file texts: suffix ("", "_best_lr", "_paired") → csv, md, tex.
+    """An experiment's three statistics as file texts: suffix ("", "_best_lr", "_paired") → csv, md, tex;
+    and "_claims" → md, its results in words (`ngbench.headline`).
 
     What the workflow's aggregate step writes, and the benchmark's floor with it. A row with NGD
     alone, or without NGD, has no paired comparison to make: its paired table keeps its columns,
     without rows (the csv is header-only), and the Markdown and LaTeX copies say why.
     """
-    best = best_learning_rates(summaries, tolerance)
+    best = best_learning_rates(summaries, tolerance, rule)
+    paired = ngd_against_baselines(summaries, tolerance, best=best)
     statistics = {
-        "": (iteration_counts(summaries), ITERATIONS, ""),
-        "_best_lr": (best, BEST_LR, ""),
-        "_paired": (
-            ngd_against_baselines(summaries, tolerance, best=best),
-            PAIRED,
-            comparison_note(summaries, experiment),
-        ),
+        "": (iteration_counts(summaries), None, ITERATIONS, ""),
+        "_best_lr": (best, None, BEST_LR, ""),
+        "_paired": (paired, with_speedups(paired), PAIRED, comparison_note(summaries, experiment)),
     }
-    return {
+    texts = {
         suffix: {
             "csv": table.to_csv(index=False),
-            "md": to_markdown(table, experiment, kind, note),
-            "tex": to_latex(table, experiment, kind, note),
+            "md": to_markdown(shown if shown is not None else table, experiment, kind, note),
+            "tex": to_latex(shown if shown is not None else table, experiment, kind, note),
         }
-        for suffix, (table, kind, note) in statistics.items()
+        for suffix, (table, shown, kind, note) in statistics.items()
     }
+    texts["_claims"] = {"md": experiment_claims(experiment, summaries, best, paired, tolerance)}
+    return texts

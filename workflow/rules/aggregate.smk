@@ -27,8 +27,10 @@ rule aggregate:
         ),
         paired_markdown="results/tables/{experiment}_paired.md",
         paired_latex="results/tables/{experiment}_paired.tex",
+        claims="results/tables/{experiment}_claims.md",
     params:
         main_tolerance=main_tolerance,
+        tuning_rule=tuning_rule,
         library=target_digest,
     log:
         "logs/aggregate/{experiment}.log",
@@ -55,3 +57,17 @@ rule costs:
         "../envs/ngbench.yaml"
     script:
         "../scripts/costs.py"
+
+
+rule headline:
+    """The results in words, every experiment's claims in config order: the README's results block."""
+    input:
+        claims_files,
+    output:
+        "results/tables/headline.md",
+    log:
+        "logs/headline.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/headline.py"

@@ -35,6 +35,8 @@ try:
     PLAN = check_config(config, schema)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+for warning in PLAN.warnings:
+    print(f"ngbench: warning: {warning}", file=sys.stderr)
 # Passes by now; it fills the schema's defaults in `config`.
 validate(config, str(SCHEMA))
 
@@ -109,7 +111,12 @@ def result_files():
         [path for path, *_ in solver_outputs()]
         + expand("results/stats/{experiment}{kind}.csv", experiment=PLAN.experiments, kind=kinds)
         + expand("results/tables/{experiment}{kind}.{ext}", experiment=PLAN.experiments, kind=kinds, ext=["md", "tex"])
+        + ["results/tables/headline.md"]
     )
+
+
+def claims_files(wildcards):
+    return expand("results/tables/{experiment}_claims.md", experiment=PLAN.experiments)
 
 
 def solver_outputs():
@@ -145,6 +152,10 @@ def figure_inputs(wildcards):
 
 def main_tolerance(wildcards):
     return PLAN.experiments[wildcards.experiment].main_tolerance
+
+
+def tuning_rule(wildcards):
+    return PLAN.experiments[wildcards.experiment].tuning_rule
 
 
 def target_spec(wildcards):

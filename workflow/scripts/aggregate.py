@@ -14,12 +14,15 @@ logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO,
 experiment = snakemake.wildcards.experiment
 with damaged_inputs_end_the_job():
     summaries = read_summaries(snakemake.input)
-texts = experiment_tables(summaries, experiment, snakemake.params.main_tolerance)
+texts = experiment_tables(
+    summaries, experiment, snakemake.params.main_tolerance, snakemake.params.tuning_rule
+)
 outputs = {
     "": ("stats", "markdown", "latex"),
     "_best_lr": ("best_lr", "best_lr_markdown", "best_lr_latex"),
     "_paired": ("paired", "paired_markdown", "paired_latex"),
 }
+write_text(texts["_claims"]["md"], snakemake.output.claims)
 for suffix, names in outputs.items():
     for extension, name in zip(("csv", "md", "tex"), names, strict=True):
         write_text(texts[suffix][extension], snakemake.output[name])

@@ -20,7 +20,7 @@ columns = ["parameterization", "method", "lr", "seed", "iter", "gap", "status"]
 with damaged_inputs_end_the_job():
     trajectories = read_trajectories(snakemake.input.trajectories, columns)
     summaries = read_summaries(snakemake.input.summaries)
-title = f"{experiment}: gap, median and 25–75 % over the reporting seeds"
+title = f"{experiment}: gap, median and 25–75 % over seeds (cross-fitted lr)"
 figure = convergence_figure(trajectories, best, steps, tolerance, title)
 save_figure(figure, snakemake.output.convergence_png, snakemake.output.convergence_pdf)
 figure = lr_sensitivity_figure(pd.read_csv(snakemake.input.stats), tolerance, f"{experiment}: aRT against lr")
