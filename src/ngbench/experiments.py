@@ -62,6 +62,9 @@ class Experiment:
     audited_parameterizations: tuple[str, ...] = ()
     # The row's own tolerances, else the config's; the smallest is the row's main tolerance.
     tolerances: tuple[float, ...] = ()
+    # A run stops at its first iterate within the smallest tolerance; False runs it to `steps` (for
+    # figures that show where a method goes after converging).
+    stop_at_target: bool = True
 
     @property
     def main_tolerance(self) -> float:
@@ -91,6 +94,7 @@ class Experiment:
             "thin": self.thin,
             "gradient": self.gradient,
             "tolerances": list(self.tolerances),
+            "stop_at_target": self.stop_at_target,
         }
 
     def cell_params(self, parameterization: str, method: str) -> dict:
@@ -349,6 +353,7 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         steps=int(row["steps"]),
         divergence_factor=float(row.get("divergence_factor", 1e8)),
         thin=row.get("thin"),
+        stop_at_target=bool(row.get("stop_at_target", True)),
         gradient=canonical(gradient),
         needs_reference=target.needs_reference,
         plot_dimensions=target.plot_dimensions,
