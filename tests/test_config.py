@@ -35,6 +35,7 @@ def test_default_config_has_the_blog_row_exactly():
         "learning_rates": [0.1],
         "seeds": [0],
         "steps": 100,
+        "stop_at_target": False,
     }
     plan = parse_config(default_config())
     sweep = plan.experiments["gaussian_1d_sweep"]
@@ -339,6 +340,7 @@ SCHEMA_VIOLATIONS = [
     (f"{SWEEP}.learning_rates", {"logspace": [-3.0, 0.0]}, f"{SWEEP}.learning_rates.logspace", "too short"),
     (f"{FIG3}.divergence_factor", 1.0, f"{FIG3}.divergence_factor", "minimum"),
     (f"{FIG3}.thin", 1, f"{FIG3}.thin", "minimum"),
+    (f"{FIG3}.stop_at_target", "no", f"{FIG3}.stop_at_target", "is not of type 'boolean'"),
     (f"{LOGISTIC}.tolerances", [1.0e-2, 0.0], f"{LOGISTIC}.tolerances.1", "minimum"),
     ("tolerances", [], "tolerances", "should be non-empty"),
     ("tuning_rule", "fastest", "tuning_rule", "is not one of"),

@@ -31,6 +31,7 @@ TINY_CONFIG = {
             "learning_rates": [0.1],
             "seeds": [0],
             "steps": 100,
+            "stop_at_target": False,  # as in the default config: figure rows run to their budget
         },
         "tiny_sweep": {
             "target": {"name": "gaussian_1d", "mean": -1.0, "var": 0.5},
@@ -55,6 +56,7 @@ TINY_CONFIG = {
             "learning_rates": [0.1, 0.25],
             "seeds": [0],
             "steps": 80,
+            "stop_at_target": False,
         },
         "tiny_mixture": {
             "target": {
@@ -72,6 +74,7 @@ TINY_CONFIG = {
             "learning_rates": [0.5, 1.0],
             "seeds": [0],
             "steps": 60,
+            "stop_at_target": False,
         },
         "tiny_gaussian_nd": {
             "target": {"name": "gaussian_nd", "dim": 4, "condition_number": 10.0, "seed": 0},

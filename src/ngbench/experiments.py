@@ -64,6 +64,9 @@ class Experiment:
     tolerances: tuple[float, ...] = ()
     # How learning rates are tuned (ngbench.stats.TUNING_RULES): the row's own, else the config's.
     tuning_rule: str = "success_first"
+    # A run stops at its first iterate within the smallest tolerance; False runs it to `steps` (for
+    # figures that show where a method goes after converging).
+    stop_at_target: bool = True
 
     @property
     def main_tolerance(self) -> float:
@@ -93,6 +96,7 @@ class Experiment:
             "thin": self.thin,
             "gradient": self.gradient,
             "tolerances": list(self.tolerances),
+            "stop_at_target": self.stop_at_target,
         }
 
     def cell_params(self, parameterization: str, method: str) -> dict:
@@ -386,6 +390,7 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         steps=int(row["steps"]),
         divergence_factor=float(row.get("divergence_factor", 1e8)),
         thin=row.get("thin"),
+        stop_at_target=bool(row.get("stop_at_target", True)),
         gradient=canonical(gradient),
         needs_reference=target.needs_reference,
         plot_dimensions=target.plot_dimensions,

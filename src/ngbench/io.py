@@ -48,7 +48,8 @@ TRAJECTORY_SCHEMA = pa.schema(
 )
 
 # One row per (run, tolerance). `hit_iter` is the first iteration with gap ≤ tolerance (null if
-# never); `stop_iter` the last iteration the run reached; `budget` the steps it was allowed. The
+# never); `stop_iter` the last iteration the run reached (its hit at the smallest tolerance if it
+# stopped there, see ngbench.runner.run_batch); `budget` the steps it was allowed. The
 # statistics charge a run hit_iter if it got there and the whole budget otherwise: when an unstable
 # run blows up is noise (it moves from one CPU to another), that it failed is not. Wall time is not
 # here: it differs between runs of the same config, and these files are byte-identical across reruns.

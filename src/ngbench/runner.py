@@ -1,7 +1,8 @@
 """The one update loop: every (learning rate × seed) run of a cell as one vectorized array program.
 
 A run's status is one of
-  converged  reached gap ≤ the smallest tolerance and never failed,
+  converged  reached gap ≤ the smallest tolerance and never failed (with `stop_at_target`, it stops
+             there: its last row is the first iterate within that tolerance),
   budget     used every step without reaching it,
   diverged   its state or loss became non-finite, or its gap exploded past
              `divergence_factor · max(1, gap₀)`,
@@ -74,8 +75,14 @@ def run_batch(
     converged_gap: float,
     divergence_factor: float = 1e8,
     seeds: np.ndarray | None = None,
+    stop_at_target: bool = False,
 ) -> BatchResult:
     """Run θ ← θ − lr·direction(θ) for `steps` steps from canonical `start` (B, k), lr of shape (B,).
+
+    With `stop_at_target`, a run stops at its first iterate with gap ≤ `converged_gap` (status
+    `converged`, `stop_iter` that iteration), as COCO stops a run at its final target: every
+    iteration count is decided by then, and what comes after costs steps and decides nothing.
+    Without it, converged runs go on to `steps` (for figures that show the whole trajectory).
 
     What `target.observe` returns is kept for every iterate: a few canonical coordinates, or for a
     high-dimensional target a few metrics, so the history stays O(steps × B). A stochastic target
@@ -135,8 +142,16 @@ def run_batch(
                 (observed,) = observations
             if t == 0:
                 gap_limit = divergence_factor * np.maximum(1.0, loss - f_star)
-            exploding = record & (loss - f_star > gap_limit)
+            gap_now = loss - f_star
+            exploding = record & (gap_now > gap_limit)
             keep = record & ~exploding
+            # The same comparison as `first_hits` makes on the recorded history, so a stopped run's
+            # last row is exactly its hit at the smallest tolerance.
+            if stop_at_target:
+                arrived = keep & (gap_now <= converged_gap)
+                status[active[arrived]] = "converged"
+                stop_iter[active[arrived]] = t
+                keep &= ~arrived
 
             if keep.all():
                 rows = slice(None) if active.size == batch else active

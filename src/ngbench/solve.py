@@ -125,6 +125,8 @@ def _solve(target, params: dict) -> CellResult:
         converged_gap=min(tolerances),
         divergence_factor=float(params["divergence_factor"]),
         seeds=seed,
+        # Cell params written before the key existed describe runs that went on to the budget.
+        stop_at_target=bool(params.get("stop_at_target", False)),
     )
     seconds = time.perf_counter() - started
     counts = ", ".join(f"{status} {int((result.status == status).sum())}" for status in STATUSES)
