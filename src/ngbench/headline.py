@@ -38,6 +38,10 @@ def iterations_at_tuned_lr(summaries: pd.DataFrame, best: pd.DataFrame, toleranc
     return table[order]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _speedup(row) -> str:
     if math.isnan(row["log_speedup"]):
         return "no pair where both succeed"
@@ -55,7 +59,7 @@ def _evidence(row) -> str:
         return f"{row['parameterization']} (successes {successes})"
     return (
         f"{row['parameterization']} (NGD faster in {row['ngd_faster']}, {baseline} in "
-        f"{row['baseline_faster']} of {row['pairs']} pairs; successes {row['ngd_successes']} vs "
+        f"{row['baseline_faster']} of {_count(row['pairs'], 'pair')}; successes {row['ngd_successes']} vs "
         f"{row['baseline_successes']}; {_speedup(row)}; Holm p = {row['p_holm']:.2g})"
     )
 
@@ -67,8 +71,9 @@ def experiment_claims(
     seeds = summaries["seed"].nunique()
     rules = ", ".join(sorted(set(best["tuning_rule"]))) if "tuning_rule" in best else ""
     lines = [
-        f"**{experiment}** — gap ≤ {tolerance:.0e}, {seeds} seed(s), each at the learning rate tuned "
-        f"without it (rule {rules}). Median iterations of successful runs (successes/runs):",
+        f"**{experiment}** — gap ≤ {tolerance:.0e}, {_count(seeds, 'seed')}, "
+        + ("each at the learning rate tuned without it" if seeds > 1 else "tuned and reported on it")
+        + f" (rule {rules}). Median iterations of successful runs (successes/runs):",
         "",
         iterations_at_tuned_lr(summaries, best, tolerance).to_markdown(disable_numparse=True),
         "",
@@ -90,7 +95,7 @@ def experiment_claims(
             (f"{name} significantly faster than NGD", significant & (rows["favours"] == baseline)),
             (f"No significant difference between NGD and {name}", ~significant & reachable),
             (
-                f"NGD against {name} cannot reach significance with {rows['pairs'].max()} pairs "
+                f"NGD against {name} cannot reach significance with {_count(rows['pairs'].max(), 'pair')} "
                 f"(smallest p after Holm: {min(1.0, rows['min_attainable_p'].min() * len(paired)):.2g})",
                 ~significant & ~reachable & ~untestable,
             ),
