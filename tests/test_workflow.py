@@ -479,6 +479,19 @@ def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
     assert len(solved) == 2  # both charts of the edited target's experiment (a job runs every method)
     assert set(wildcards) == solved | {"experiment=tiny_quadratic", "figure=fig1_quadratic"}
 
+    # Back as it was: nothing to do. Then an edit of the plotting code reruns figure jobs only.
+    module.write_text(module.read_text().removesuffix("\n# an edit\n"))
+    assert "Nothing to be done" in run("-n").stdout + run("-n").stderr
+    plots = repo / "src" / "ngbench" / "plots.py"
+    plots.write_text(plots.read_text() + "\n# an edit\n")
+    dry = run("-n")
+    rules = {
+        line.split()[1].rstrip(":")
+        for line in dry.stdout.splitlines()
+        if line.startswith(("rule ", "localrule "))
+    }
+    assert rules and rules <= {"figure_paths", "analysis_figures", "invariance_figure", "all"}, rules
+
 
 def test_snakemake_exits_when_its_work_is_done(tmp_path):
     """No scheduler timer outlives the run: Snakemake's job rate limiter would hold the exit ~1 s.

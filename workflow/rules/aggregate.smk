@@ -31,7 +31,7 @@ rule aggregate:
     params:
         main_tolerance=main_tolerance,
         tuning_rule=tuning_rule,
-        library=target_digest,
+        library=library("aggregate.py"),
     log:
         "logs/aggregate/{experiment}.log",
     conda:
@@ -50,7 +50,7 @@ rule costs:
         markdown="results/costs/{experiment}.md",
     params:
         main_tolerance=main_tolerance,
-        library=target_digest,
+        library=library("costs.py"),
     log:
         "logs/costs/{experiment}.log",
     conda:
@@ -65,6 +65,8 @@ rule headline:
         claims_files,
     output:
         "results/tables/headline.md",
+    params:
+        library=library("headline.py"),
     log:
         "logs/headline.log",
     conda:

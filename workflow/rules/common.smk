@@ -11,10 +11,11 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The workflow and its scripts import the library of this checkout, whatever else is installed (or
-# under --sdm conda), so the code a job runs is the code TARGET_DIGESTS hash.
+# under --sdm conda), so the code a job runs is the code its `library` param hashes.
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
+from ngbench.digests import script_digest
 from ngbench.experiments import ConfigError, check_config, duplicate_keys
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 from ngbench.targets import TARGETS
@@ -41,37 +42,25 @@ for warning in PLAN.warnings:
 validate(config, str(SCHEMA))
 
 
-def library_digest(target):
-    """Hash of the library sources a job runs: a param of every rule, so editing the maths reruns it.
-
-    Snakemake tracks a rule's script and params, not the modules the script imports. A target's
-    jobs hash every module but the other targets' own, so editing one target reruns its jobs only.
-    """
-    own_modules = LIBRARY_ROOT / "ngbench" / "targets"
-    digest = hashlib.sha256()
-    for path in sorted((LIBRARY_ROOT / "ngbench").rglob("*")):
-        if path.suffix not in (".py", ".csv"):
-            continue
-        if path.parent == own_modules and path.stem in TARGETS and path.stem != target:
-            continue
-        digest.update(path.relative_to(LIBRARY_ROOT).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+# Each registered target and the module that defines it (gaussian_nd lives in gaussian_family).
+TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
 
 
-TARGET_DIGESTS = {name: library_digest(name) for name in TARGETS}
+def library(script):
+    """A rule's `library` param: the digest of the library modules `script` imports, for the job's
+    target (ngbench.digests). Snakemake tracks a rule's script and params, not what the script
+    imports: this makes an edit rerun the jobs that run the edited code, and only those."""
 
+    def digest(wildcards):
+        if "figure" in wildcards.keys():
+            experiment = PLAN.figures[wildcards.figure].experiment
+        else:
+            experiment = wildcards.get("experiment")
+        target = PLAN.experiments[experiment].target["name"] if experiment else None
+        return script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target)
 
-def digest_of(experiment):
-    return TARGET_DIGESTS[PLAN.experiments[experiment].target["name"]]
-
-
-def target_digest(wildcards):
-    return digest_of(wildcards.experiment)
-
-
-def figure_digest(wildcards):
-    return digest_of(PLAN.figures[wildcards.figure].experiment)
+    return digest
 
 
 NAME = "[a-z][a-z0-9_]*"

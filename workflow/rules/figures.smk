@@ -7,7 +7,7 @@ rule figure_paths:
         pdf="figures/{figure}.pdf",
     params:
         spec=figure_params,
-        library=figure_digest,
+        library=library("figure_paths.py"),
     log:
         "logs/figures/{figure}.log",
     conda:
@@ -48,7 +48,7 @@ rule analysis_figures:
     params:
         steps=lambda w: PLAN.experiments[w.experiment].steps,
         main_tolerance=main_tolerance,
-        library=target_digest,
+        library=library("analysis_figures.py"),
     log:
         "logs/figures/{experiment}_analysis.log",
     conda:
@@ -69,7 +69,7 @@ rule invariance_figure:
         pdf="figures/{experiment}_invariance.pdf",
     params:
         row=invariance_row,
-        library=target_digest,
+        library=library("invariance_figure.py"),
     log:
         "logs/figures/{experiment}_invariance.log",
     conda:

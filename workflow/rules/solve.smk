@@ -4,7 +4,7 @@ rule reference:
         "results/reference/{experiment}.json",
     params:
         target=target_spec,
-        library=target_digest,
+        library=library("reference.py"),
     log:
         "logs/reference/{experiment}.log",
     conda:
@@ -23,7 +23,7 @@ rule solve:
         timing="results/timings/{experiment}/{parameterization}.json",
     params:
         chart=solver_params,
-        library=target_digest,
+        library=library("solve.py"),
     log:
         "logs/solve/{experiment}/{parameterization}.log",
     group:

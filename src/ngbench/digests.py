@@ -1,0 +1,114 @@
+"""What a workflow script runs of the library, as a hash: editing a module reruns the jobs that import it.
+
+Snakemake reruns a job when its rule's script or params change, not when a module the script imports
+does. Each rule therefore carries `script_digest(script, target)` as a param: the hash of every
+library module the script imports, directly or through other modules (found by reading their
+`import` statements, not by importing them), together with the data files those modules name.
+
+The targets package imports every target, but a job runs one: the modules of the *other* targets
+are left out, unless the job's own target imports them (`logistic_vi` builds on the module that
+defines `gaussian_nd`). So editing `plots.py` reruns figure jobs only, editing `stats.py` the
+statistics and the figures drawn from them, and editing a target's module that target's jobs.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import cache
+from pathlib import Path
+
+PACKAGE = "ngbench"
+
+
+def _module_file(root: Path, name: str) -> Path | None:
+    path = root.joinpath(*name.split("."))
+    if path.with_suffix(".py").is_file():
+        return path.with_suffix(".py")
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    return None
+
+
+def imported_modules(source: str, root: Path, package: str = "") -> set[str]:
+    """The library modules (and their parent packages) one source file imports.
+
+    `package` is the package the file belongs to, for relative imports ("" for a script).
+    """
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(parts + ([module] if module else []))
+            found.add(module)
+            # `from ngbench import plots` imports the module ngbench.plots.
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    modules = set()
+    for name in found:
+        parts = name.split(".")
+        if parts[0] != PACKAGE:
+            continue
+        for end in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:end])
+            if _module_file(root, prefix) is not None:
+                modules.add(prefix)
+    return modules
+
+
+def module_closure(roots, root: Path, left_out=frozenset()) -> set[str]:
+    """Every library module reachable from `roots` through imports, not entering `left_out`."""
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in seen or name in left_out:
+            continue
+        path = _module_file(root, name)
+        if path is None:
+            continue
+        seen.add(name)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        stack.extend(imported_modules(path.read_text(), root, package))
+    return seen
+
+
+def _data_files(root: Path, modules) -> list[Path]:
+    """Files of the package's data folder whose name appears in one of `modules`' sources."""
+    folder = root / PACKAGE / "data"
+    if not folder.is_dir():
+        return []
+    sources = [_module_file(root, name).read_text() for name in modules]
+    return [
+        path for path in sorted(folder.rglob("*")) if path.is_file() and any(path.name in s for s in sources)
+    ]
+
+
+@cache
+def script_digest(
+    script: Path, root: Path, target_modules: tuple[tuple[str, str], ...], target: str | None
+) -> str:
+    """Hash of what `script` runs for `target`: its library modules and their data files.
+
+    `root` holds the `ngbench` package; `target_modules` pairs each registered target's name with
+    the module defining it; `target` is the job's target (None: every target's modules count).
+    """
+    roots = imported_modules(Path(script).read_text(), root)
+    left_out = frozenset()
+    if target is not None:
+        own = dict(target_modules)[target]
+        # What the target's own module imports, not counting the registry package it sits in
+        # (`ngbench.targets` imports every target, to register them).
+        registries = frozenset(module.rpartition(".")[0] for _, module in target_modules)
+        needed = module_closure([own], root, registries)
+        left_out = frozenset(module for _, module in target_modules if module not in needed)
+        roots |= {own}
+    modules = sorted(module_closure(roots, root, left_out))
+    digest = hashlib.sha256()
+    for path in [_module_file(root, name) for name in modules] + _data_files(root, modules):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
