@@ -21,6 +21,7 @@ localrules:
     results,
     aggregate,
     headline,
+    why_tables,
     costs,
     figure_paths,
     analysis_figures,

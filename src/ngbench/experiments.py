@@ -7,6 +7,7 @@ fixes a config in one pass and no job starts on a bad one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, replace
@@ -127,6 +128,8 @@ class Config:
     figures: dict[str, FigureSpec]
     # Not errors: what a row is allowed to do but cannot conclude (e.g. too few seeds for a test).
     warnings: tuple[str, ...] = ()
+    # Rows that sweep a target field (ngbench.sweeps.Sweep by row name); their experiments are above.
+    sweeps: dict = dataclasses.field(default_factory=dict)
 
 
 SIGNIFICANCE = 0.05
@@ -552,11 +555,24 @@ def duplicate_keys(yaml_text: str) -> list[str]:
 
 
 def check_config(config: dict, schema: dict) -> Config:
-    """Schema problems first (all of them), then the checks a schema cannot express."""
-    problems = schema_problems(config, schema)
+    """Sweeps expanded first (ngbench.sweeps), then schema problems (all of them), then the checks a
+    schema cannot express; a problem in a swept row names the field and value the user wrote."""
+    from ngbench.sweeps import expand_sweeps, translate
+
+    expanded, sweeps, problems = expand_sweeps(config)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-    return parse_config(config)
+    problems = sorted({translate(problem, sweeps) for problem in schema_problems(expanded, schema)})
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    try:
+        plan = parse_config(expanded)
+    except ConfigError as error:
+        lines = str(error).splitlines()
+        raise ConfigError(
+            "\n  ".join([lines[0], *(translate(line.strip(), sweeps) for line in lines[1:])])
+        ) from None
+    return replace(plan, sweeps=sweeps)
 
 
 def _check_tolerances(values, where: str, errors: list[str]) -> tuple[float, ...]:

@@ -98,6 +98,27 @@ BEST_LR = TableKind(
     label="best-lr",
 )
 
+SLOPES = TableKind(
+    columns={
+        "parameterization": ("chart", "{}"),
+        "method": ("method", "{}"),
+        "values_with_successes": ("values reached", "{:d}"),
+        "successful_runs": ("runs reached", "{:d}"),
+        "slope": ("slope", "{:.2f}"),
+        "slope_low": ("5%", "{:.2f}"),
+        "slope_high": ("95%", "{:.2f}"),
+    },
+    caption=(
+        "How the cost grows with the swept property in {experiment}: the Theil–Sen slope of "
+        "log(iterations to gap ≤ {tolerances}) against log(value) over every successful run, each seed "
+        "at its cross-fitted learning rate, with its 90% interval (Sen); values reached: swept values "
+        "where the method succeeded at least once (a slope needs 3). Slope 1: cost proportional to the "
+        "property; 0: independent of it."
+    ),
+    label="slopes",
+    estimates=(("slope_low", "slope"), ("slope_high", "slope")),
+)
+
 RULE_TEXT = {
     "success_first": (
         "Rule success_first: the most successes on the tuning seeds, every lr within 10% of the runs of "

@@ -73,3 +73,23 @@ rule headline:
         "../envs/ngbench.yaml"
     script:
         "../scripts/headline.py"
+
+
+rule why_tables:
+    """A swept row's why-tables: tuned iterations against the swept property, and their slopes."""
+    input:
+        unpack(sweep_inputs),
+    output:
+        sweep="results/stats/sweeps/{row}.csv",
+        slopes="results/stats/sweeps/{row}_slopes.csv",
+        slopes_markdown="results/tables/sweeps/{row}_slopes.md",
+        slopes_latex="results/tables/sweeps/{row}_slopes.tex",
+    params:
+        sweep=sweep_params,
+        library=library("why_tables.py"),
+    log:
+        "logs/why_tables/{row}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/why_tables.py"

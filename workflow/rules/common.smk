@@ -17,6 +17,7 @@ sys.path.insert(0, str(LIBRARY_ROOT))
 
 from ngbench.digests import script_digest
 from ngbench.experiments import ConfigError, check_config, duplicate_keys
+from ngbench.sweeps import expand_sweeps
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 from ngbench.targets import TARGETS
 
@@ -38,8 +39,8 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 for warning in PLAN.warnings:
     print(f"ngbench: warning: {warning}", file=sys.stderr)
-# Passes by now; it fills the schema's defaults in `config`.
-validate(config, str(SCHEMA))
+# Passes by now (on the config with its sweeps expanded, as checked); it fills the schema's defaults.
+validate(expand_sweeps(config)[0], str(SCHEMA))
 
 
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
@@ -79,6 +80,7 @@ wildcard_constraints:
     experiment=one_of(PLAN.experiments),
     parameterization=NAME,
     figure=one_of(PLAN.figures),
+    row=one_of(PLAN.sweeps),
 
 
 def chart_files(kind, experiment, charts=None):
@@ -101,7 +103,30 @@ def result_files():
         + expand("results/stats/{experiment}{kind}.csv", experiment=PLAN.experiments, kind=kinds)
         + expand("results/tables/{experiment}{kind}.{ext}", experiment=PLAN.experiments, kind=kinds, ext=["md", "tex"])
         + ["results/tables/headline.md"]
+        + sweep_files()
     )
+
+
+def sweep_files():
+    """The why-tables of every swept row (ngbench.why)."""
+    return expand("results/stats/sweeps/{row}{kind}.csv", row=PLAN.sweeps, kind=["", "_slopes"]) + expand(
+        "results/tables/sweeps/{row}_slopes.{ext}", row=PLAN.sweeps, ext=["md", "tex"]
+    )
+
+
+def sweep_inputs(wildcards):
+    """Every sub-experiment's summaries and tuned learning rates, in the sweep's order."""
+    experiments = PLAN.sweeps[wildcards.row].experiments
+    return {
+        "summaries": [path for e in experiments for path in chart_files("summaries", e)],
+        "best_lr": [f"results/stats/{e}_best_lr.csv" for e in experiments],
+    }
+
+
+def sweep_params(wildcards):
+    sweep = PLAN.sweeps[wildcards.row]
+    tolerances = {PLAN.experiments[e].main_tolerance for e in sweep.experiments}
+    return {"field": sweep.field, "values": list(sweep.values), "experiments": list(sweep.experiments), "tolerance": min(tolerances)}
 
 
 def claims_files(wildcards):

@@ -1,0 +1,131 @@
+"""Why-tables of a swept row: tuned iterations to the tolerance against the swept target property.
+
+For each value of the sweep (one sub-experiment, tuned and tested on its own) and each (chart,
+method): every seed at its cross-fitted learning rate (`ngbench.stats.tuned_runs`), the successes,
+the median iterations of the successful runs with its 90 % order-statistic interval. Across values,
+the Theil–Sen slope of log-iterations against log-value (against the value where some value is not
+positive) over every successful tuned run, with its 90 % interval: how the cost grows with the
+property (GD on a quadratic at its best constant step: slope 1 against κ; NGD in natural parameters:
+slope 0). Failures are counted, never dropped: a value where a method never succeeds has no median.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ngbench import portable
+from ngbench.inference import LEVEL, median_interval
+from ngbench.stats import tuned_runs
+
+SWEEP_COLUMNS = [
+    "row",
+    "field",
+    "value",
+    "experiment",
+    "parameterization",
+    "method",
+    "tolerance",
+    "runs",
+    "successes",
+    "median_iters",
+    "median_iters_low",
+    "median_iters_high",
+]
+SLOPE_COLUMNS = [
+    "row",
+    "field",
+    "parameterization",
+    "method",
+    "tolerance",
+    "scale",
+    "values_with_successes",
+    "successful_runs",
+    "slope",
+    "slope_low",
+    "slope_high",
+]
+MIN_VALUES_FOR_SLOPE = 3  # two points always fit a line: a slope needs a third to mean anything
+
+
+def sweep_table(sweep, summaries: dict, best: dict, tolerance: float) -> pd.DataFrame:
+    """One row per (value, chart, method): runs, successes and median iterations at the tuned lrs.
+
+    `summaries` and `best` map each sub-experiment of `sweep` to its run summaries and its
+    `best_learning_rates` table.
+    """
+    rows = []
+    for value, experiment in zip(sweep.values, sweep.experiments, strict=True):
+        frame = summaries[experiment]
+        at_tolerance = frame[np.isclose(frame["tolerance"], tolerance, rtol=1e-12, atol=0)]
+        reported = tuned_runs(at_tolerance, best[experiment])
+        for (chart, method), runs in reported.groupby(["parameterization", "method"], sort=True):
+            hits = runs["hit_iter"].dropna().to_numpy(dtype=float)
+            low, high = median_interval(hits)
+            rows.append(
+                {
+                    "row": sweep.row,
+                    "field": sweep.field,
+                    "value": float(value),
+                    "experiment": experiment,
+                    "parameterization": chart,
+                    "method": method,
+                    "tolerance": tolerance,
+                    "runs": len(runs),
+                    "successes": int(hits.size),
+                    "median_iters": float(np.median(hits)) if hits.size else math.nan,
+                    "median_iters_low": low,
+                    "median_iters_high": high,
+                }
+            )
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+
+
+def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Theil–Sen slope with its 90 % interval (Sen 1968: order statistics of the pairwise slopes set
+    by Kendall's τ null variance, ties in x accounted for), as scipy's `theilslopes` computes it."""
+    from scipy.stats import theilslopes
+
+    result = theilslopes(y, x, alpha=LEVEL)
+    return float(result.slope), float(result.low_slope), float(result.high_slope)
+
+
+def slopes(sweep, summaries: dict, best: dict, tolerance: float) -> pd.DataFrame:
+    """Per (chart, method): the slope of log-iterations against log-value over the successful tuned
+    runs of every value, with its 90 % interval; NaN with successes at fewer than 3 values."""
+    positive = all(v > 0 for v in sweep.values)
+    pooled = []
+    for value, experiment in zip(sweep.values, sweep.experiments, strict=True):
+        frame = summaries[experiment]
+        at_tolerance = frame[np.isclose(frame["tolerance"], tolerance, rtol=1e-12, atol=0)]
+        pooled.append(tuned_runs(at_tolerance, best[experiment]).assign(value=float(value)))
+    runs = pd.concat(pooled, ignore_index=True)
+    rows = []
+    for (chart, method), group in runs.groupby(["parameterization", "method"], sort=True):
+        won = group[group["hit_iter"].notna()]
+        values = won["value"].to_numpy(dtype=float)
+        # Iterations ≥ 1 on a log scale (a start within the tolerance counts as one).
+        y = portable.log(np.maximum(won["hit_iter"].to_numpy(dtype=float), 1.0))
+        x = portable.log(values) if positive else values
+        distinct = len(set(values.tolist()))
+        slope = low = high = math.nan
+        if distinct >= MIN_VALUES_FOR_SLOPE:
+            slope, low, high = _theil_sen(x, y)
+        rows.append(
+            {
+                "row": sweep.row,
+                "field": sweep.field,
+                "parameterization": chart,
+                "method": method,
+                "tolerance": tolerance,
+                "scale": "log-log" if positive else "log-linear",
+                "values_with_successes": distinct,
+                "successful_runs": len(won),
+                "slope": slope,
+                "slope_low": low,
+                "slope_high": high,
+            }
+        )
+    return pd.DataFrame(rows, columns=SLOPE_COLUMNS)
