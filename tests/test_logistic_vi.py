@@ -1,4 +1,4 @@
-"""Bayesian logistic regression VI (docs/maths.md §5): data, quadrature, BLR fixed point, MC and delta gradients."""
+"""Logistic-regression VI (docs/maths.md §5): data, quadrature, BLR fixed point, MC and delta gradients."""
 
 from __future__ import annotations
 
