@@ -24,7 +24,7 @@ from ngbench.solve import thinned_iterations
 
 
 def chart_rules(a: float, s2: float):
-    """Per chart: (to canonical, from canonical, in domain, gradient, natural gradient), MATH.md §1.1."""
+    """Per chart (docs/maths.md §1.1): to canonical, from canonical, in domain, gradient, natural gradient."""
 
     def grads(m, v):
         return (m - a) / s2, 0.5 * (1.0 / s2 - 1.0 / v)

@@ -3,7 +3,7 @@
 The library stores matrices whole (d×d). Here every chart point is written in free coordinates
 instead: the lower triangle of a symmetric or Cholesky matrix (vech), the d entries of a diagonal.
 Jacobians and gradients come from central differences of the chart's own maps and the target's
-loss, and the Fisher of q in (μ, vech Σ) from MATH.md §1.2 (checked against Monte Carlo in the
+loss, and the Fisher of q in (μ, vech Σ) from docs/maths.md §1.2 (checked against Monte Carlo in the
 tests). None of it calls a chart's gradient or natural-gradient code.
 """
 
@@ -44,7 +44,7 @@ def covector_to_free(chart_name: str, gradient: np.ndarray, dim: int) -> np.ndar
     """A gradient (dℒ = ⟨G, dθ⟩_F) in chart coordinates → ∂ℒ/∂(free coordinates).
 
     A symmetric matrix's off-diagonal free entry moves two matrix entries: its derivative is
-    G_ij + G_ji (the vech doubling of MATH.md §0).
+    G_ij + G_ji (the vech doubling of docs/maths.md §0).
     """
     if chart_name in DIAGONAL_CHARTS or chart_name == "mean_chol":
         return tangent_to_free(chart_name, gradient, dim)

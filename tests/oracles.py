@@ -1,4 +1,4 @@
-"""Independent computations the library is held against: written from MATH.md, not from the library."""
+"""Independent computations the library is held against: written from docs/maths.md, not from the library."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ BLOG_START = (-2.0, float(np.e))  # (mean, var)
 
 
 def kl_gaussian(mean, var, target_mean, target_var):
-    """KL(N(mean, var) ‖ N(target_mean, target_var)), the textbook form of MATH.md §2.2."""
+    """KL(N(mean, var) ‖ N(target_mean, target_var)), the textbook form of docs/maths.md §2.2."""
     return (
         np.log(np.sqrt(target_var) / np.sqrt(var))
         + (var + (mean - target_mean) ** 2) / (2.0 * target_var)

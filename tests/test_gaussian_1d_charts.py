@@ -1,4 +1,4 @@
-"""Every chart of gaussian_1d against independent computations (MATH.md §1.1, §1.3, §2.1, §2.2)."""
+"""Every chart of gaussian_1d against independent computations (docs/maths.md §1.1, §1.3, §2.1, §2.2)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def test_closed_form_natural_gradient_equals_generic_solve(chart_name, point):
 
 @pytest.mark.parametrize("source,destination", list(itertools.permutations(CHART_NAMES, 2)))
 def test_natural_gradient_is_a_tangent_vector(source, destination):
-    """ng_φ = (∂φ/∂θ) ng_θ between every pair of charts (MATH.md §1.3), ∂φ/∂θ by finite differences."""
+    """ng_φ = (∂φ/∂θ) ng_θ between every pair of charts (docs/maths.md §1.3), ∂φ/∂θ by finite differences."""
     target_mean, target_var, mean, var = POINTS[1]
     target = make_target({"name": "gaussian_1d", "mean": target_mean, "var": target_var})
     chart_from, theta, canonical = at(source, mean, var)
@@ -132,7 +132,7 @@ def test_natural_gradient_is_a_tangent_vector(source, destination):
 
 @pytest.mark.parametrize("chart_name", CHART_NAMES)
 def test_squared_fisher_norm_is_the_same_in_every_chart(chart_name):
-    """∇ℒᵀ F⁻¹ ∇ℒ = 69.4333 at the blog's start in all six charts (MATH.md §1.3)."""
+    """∇ℒᵀ F⁻¹ ∇ℒ = 69.4333 at the blog's start in all six charts (docs/maths.md §1.3)."""
     target = make_target(BLOG_TARGET)
     chart, theta, canonical = at(chart_name, *BLOG_START)
     grad = target.grad(canonical)
@@ -142,7 +142,7 @@ def test_squared_fisher_norm_is_the_same_in_every_chart(chart_name):
 
 @pytest.mark.parametrize("point", POINTS)
 def test_duality_between_natural_and_expectation_parameters(point):
-    """ng_η = ∇_m ℒ and ng_m = ∇_η ℒ (MATH.md §2.1)."""
+    """ng_η = ∇_m ℒ and ng_m = ∇_η ℒ (docs/maths.md §2.1)."""
     target_mean, target_var, mean, var = point
     target = make_target({"name": "gaussian_1d", "mean": target_mean, "var": target_var})
     natural, eta, canonical = at("natural", mean, var)

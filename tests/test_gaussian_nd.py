@@ -1,4 +1,4 @@
-"""The d-dimensional Gaussian family (MATH.md §1.2, §2.2, §2.3): charts, the KL target, MC gradients."""
+"""The d-dimensional Gaussian family (docs/maths.md §1.2, §2.2, §2.3): charts, the KL target, MC gradients."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def random_state(dim, rng, diagonal=False):
 
 
 def kl_by_textbook(mean, cov, target_mean, target_cov):
-    """KL(N(μ₀,Σ₀) ‖ N(μ₁,Σ₁)) as printed in MATH.md §2.2."""
+    """KL(N(μ₀,Σ₀) ‖ N(μ₁,Σ₁)) as printed in docs/maths.md §2.2."""
     precision = np.linalg.inv(target_cov)
     error = target_mean - mean
     return 0.5 * (
@@ -107,7 +107,7 @@ def test_chart_gradient_and_natural_gradient_against_finite_differences_and_a_ge
 
 
 def test_squared_fisher_norm_is_the_same_in_every_full_chart():
-    """∇ℒᵀF⁻¹∇ℒ = ⟨gradient, natural gradient⟩ is chart-free (MATH.md §1.3)."""
+    """∇ℒᵀF⁻¹∇ℒ = ⟨gradient, natural gradient⟩ is chart-free (docs/maths.md §1.3)."""
     target = gaussian_nd(dim=4)
     canonical = random_state(4, np.random.default_rng(8))[None]
     grad = target.grad(canonical)
@@ -122,7 +122,7 @@ def test_squared_fisher_norm_is_the_same_in_every_full_chart():
 
 @pytest.mark.parametrize("rho", [0.3, 0.7, 1.3])
 def test_natural_parameters_contract_as_one_minus_rho_to_the_t(rho):
-    """η_t − η* = (1−ρ)ᵗ(η₀ − η*) exactly (MATH.md §2.3), and the mean's own closed form."""
+    """η_t − η* = (1−ρ)ᵗ(η₀ − η*) exactly (docs/maths.md §2.3), and the mean's own closed form."""
     dim = 5
     target = gaussian_nd(dim=dim, condition_number=20.0)
     chart = target.chart("natural")
@@ -149,7 +149,7 @@ def test_natural_gradient_with_rho_one_reaches_the_optimum_in_one_step():
     assert np.abs(result.loss[1]).max() < 1e-10
     assert (result.status == "converged").all()
     assert result.states[1, :, 0].max() < 1e-10  # ‖μ − μ*‖
-    # (μ, Λ) steps its mean with Λ_old (MATH.md §1.2): the same ρ = 1 step leaves a gap.
+    # (μ, Λ) steps its mean with Λ_old (docs/maths.md §1.2): the same ρ = 1 step leaves a gap.
     other = run_batch(target, target.chart("mean_prec"), natural_gradient, start, np.ones(2), 1, 1e-10)
     assert (other.loss[1] > 1e-3).all()
 
@@ -256,7 +256,7 @@ def test_d500_runs_through_a_solver_cell_and_stores_metrics_not_states():
 )
 @pytest.mark.parametrize("method", ["gd", "ngd"])
 def test_one_dimension_reproduces_gaussian_1d(nd_chart, chart_1d, method):
-    """d = 1: (μ, Σ) is (μ, σ²), the Cholesky factor is σ (MATH.md §1.2), and the rest coincide."""
+    """d = 1: (μ, Σ) is (μ, σ²), the Cholesky factor is σ (docs/maths.md §1.2), and the rest coincide."""
     nd = gaussian_nd(dim=1, condition_number=1.0, seed=4)
     one = make_target({"name": "gaussian_1d", "mean": float(nd.target_mean[0]), "var": 1.0})
     start = np.array([[-2.0, 2.718281828459045]])

@@ -1,4 +1,4 @@
-"""Bayesian logistic regression VI (MATH.md §5): data, quadrature, BLR fixed point, MC and delta gradients."""
+"""Logistic-regression VI (docs/maths.md §5): data, quadrature, BLR fixed point, MC and delta gradients."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_blr_fixed_point_is_stationary_and_its_precision_is_the_expected_hessian
 def test_quadrature_optimum_converges_with_the_number_of_nodes():
     """f* of 100 nodes is within 1e-6 of f* of 200 nodes (measured 1.8e-7): a gap of 1e-6 is a real one.
 
-    MATH.md suggests 20–32 nodes; here they are not enough (32 nodes: f* off by 1.1e-4), because
+    docs/maths.md suggests 20–32 nodes; here they are not enough (32 nodes: f* off by 1.1e-4), because
     the posterior's projections reach a standard deviation of about 10.
     """
     coarse = make_target({"name": "logistic_vi", "quadrature_nodes": 100}).reference_solution()
@@ -151,7 +151,7 @@ def test_monte_carlo_runs_repeat_per_seed(solved):
 
 
 def test_delta_blr_at_rho_one_is_newtons_method_on_the_map_loss():
-    """BLR with E_q[f] → f(m) and ρ = 1 gives Newton's iterates on ℓ (MATH.md §2.6)."""
+    """BLR with E_q[f] → f(m) and ρ = 1 gives Newton's iterates on ℓ (docs/maths.md §2.6)."""
     target = make_target({"name": "logistic_vi"}, gradient="delta")
     chart = target.chart("natural")
     x, y = target.train_x, target.train_y

@@ -23,7 +23,7 @@ QUADRATIC = {
 @pytest.mark.parametrize("chart", ["identity", "linear"])
 @pytest.mark.parametrize("lr", [0.3, 1.0])
 def test_ngd_is_newton_on_the_quadratic(chart, lr):
-    """The Fisher of x ~ N(θ, A⁻¹) is A, the Hessian of ½(θ−θ*)ᵀA(θ−θ*) (MATH.md §2.5)."""
+    """The Fisher of x ~ N(θ, A⁻¹) is A, the Hessian of ½(θ−θ*)ᵀA(θ−θ*) (docs/maths.md §2.5)."""
     target = make_target(QUADRATIC)
     start = np.array([[-3.0, 3.0]])
     runs = {

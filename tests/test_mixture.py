@@ -1,4 +1,4 @@
-"""The mixture target against Monte Carlo, finite differences, EM and its exact singularity (MATH.md §3)."""
+"""Mixture target against Monte Carlo, finite differences, EM and its exact singularity (docs/maths.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The quadratic target against the closed forms of MATH.md §2.5."""
+"""The quadratic target against the closed forms of docs/maths.md §2.5."""
 
 from __future__ import annotations
 

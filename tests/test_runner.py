@@ -1,4 +1,4 @@
-"""The vectorized runner against exact recurrences and independent loops (MATH.md §2.3, §2.4)."""
+"""The vectorized runner against exact recurrences and independent loops (docs/maths.md §2.3, §2.4)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_ngd_in_natural_parameters_contracts_by_one_minus_lr(lr, target):
 
 
 def test_ngd_kl_decays_like_one_minus_lr_squared():
-    """KL₁₀₀/KL₅₀ = 2.64e−5 against 0.9¹⁰⁰ = 2.66e−5 (MATH.md §2.3)."""
+    """KL₁₀₀/KL₅₀ = 2.64e−5 against 0.9¹⁰⁰ = 2.66e−5 (docs/maths.md §2.3)."""
     result = solve_cell(cell(parameterization="natural", steps=100)).result
     loss = result.loss[:, 0]
     assert loss[100] / loss[50] == pytest.approx(2.64e-5, rel=1e-2)
@@ -161,7 +161,7 @@ def test_gd_in_each_chart_equals_an_independent_loop(chart_name):
 
 @pytest.mark.parametrize("chart_name", sorted(CHARTS))
 def test_ngd_in_each_chart_equals_an_independent_loop(chart_name):
-    """NGD: solve(Jᵀ F J, ∇θ) with J and ∇θ by finite differences, F the Fisher of q (MATH.md §1.1)."""
+    """NGD: solve(Jᵀ F J, ∇θ) with J and ∇θ by finite differences, F the Fisher of q (docs/maths.md §1.1)."""
     chart = CHARTS[chart_name]
     a, s2, lr, steps = -0.5, 2.5, 0.2, 25
     target = {"name": "gaussian_1d", "mean": a, "var": s2}

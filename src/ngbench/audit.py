@@ -1,6 +1,6 @@
 """The invariance audit: how far apart one step from the same start lands in different charts.
 
-NGD is invariant to first order: one step in chart θ and in chart φ differ by O(ρ²) (MATH.md §1.3),
+NGD is invariant to first order: one step in chart θ and in chart φ differ by O(ρ²) (docs/maths.md §1.3),
 so the spread between charts falls with slope 2 against ρ on log-log axes. GD is not invariant: its
 spread falls with slope 1. No public benchmark tool reports this.
 """

@@ -24,7 +24,7 @@ class Chart:
     # The family of distributions the chart spans: charts of one family share f* and are compared
     # by the invariance audit; a mean-field chart of a Gaussian target spans a smaller one.
     family: str = "full"
-    # Affine in the canonical coordinates: Newton's method is invariant only under these (MATH.md §1.3).
+    # Affine in the canonical coordinates: Newton's method is invariant only under these (docs/maths.md §1.3).
     affine: bool = False
 
     def to_canonical(self, theta: np.ndarray) -> np.ndarray:

@@ -313,7 +313,7 @@ def ecdf_figure(summaries: pd.DataFrame, best: pd.DataFrame, steps: int, title: 
 def invariance_figure(audit: pd.DataFrame, title: str) -> plt.Figure:
     """Spread between charts of one step from the same start, against lr (log-log), with slopes 1 and 2."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
-    # Charts related by an affine map give NGD iterates equal to rounding (MATH.md §1.3): those
+    # Charts related by an affine map give NGD iterates equal to rounding (docs/maths.md §1.3): those
     # spreads are drawn at the level of double precision instead of vanishing from the log axis.
     audit = audit.assign(spread=np.maximum(audit["spread"], ROUNDING_LEVEL))
     for method, rows in audit.groupby("method", sort=True):

@@ -1,8 +1,8 @@
 """Gaussian VI in one dimension: minimise KL(q ‖ p), q = N(mean, var), p = N(a, s²).
 
-Canonical coordinates are (mean, var). The Fisher is the Fisher of q (MATH.md §0), diag(1/v, 1/(2v²))
+Canonical coordinates are (mean, var). The Fisher is the Fisher of q (docs/maths.md §0), diag(1/v, 1/(2v²))
 in canonical coordinates. Each chart's closed-form natural gradient is the last column of the table
-in MATH.md §1.1; the tests hold each against the generic Jᵀ F J solve. Exponentials and logarithms
+in docs/maths.md §1.1; the tests hold each against the generic Jᵀ F J solve. Exponentials and logarithms
 come from `ngbench.portable`, so every trajectory is the same bit for bit on any CPU.
 """
 

@@ -1,13 +1,13 @@
-"""Variational targets over q = N(μ, Σ) in d dimensions: the charts of MATH.md §1.2 and `gaussian_nd`.
+"""Variational targets over q = N(μ, Σ) in d dimensions: the charts of docs/maths.md §1.2 and `gaussian_nd`.
 
 Canonical coordinates are (μ, Σ) as one flat row: the d entries of μ, then Σ row-major (d² entries).
 A loss gradient in canonical coordinates is (g_μ, G), G = ∂ℒ/∂Σ the symmetric matrix with
-dℒ = g_μᵀdμ + tr(G dΣ) (MATH.md §0; not the autodiff "2G − diag G", not vech).
+dℒ = g_μᵀdμ + tr(G dΣ) (docs/maths.md §0; not the autodiff "2G − diag G", not vech).
 
 Every loss here has the form ℒ(q) = E_q[ℓ] − H(q) + const, so (Bonnet and Price)
 g_μ = E_q[∇ℓ] and G = ½(E_q[∇²ℓ] − Σ⁻¹): a target supplies the two expectations, exactly or by
 Monte Carlo. The Fisher is that of q, and each chart's natural gradient is the closed form of
-MATH.md §1.2; the tests hold every one against a generic F⁻¹g solve in free coordinates.
+docs/maths.md §1.2; the tests hold every one against a generic F⁻¹g solve in free coordinates.
 Matrix charts store a full d×d block, so a run is O(d²) numbers and a step O(d³) work.
 """
 
@@ -221,7 +221,7 @@ class MeanCholesky(GaussianChart):
 
 
 class NaturalParameters(GaussianChart):
-    """η = (Λμ, −½Λ): ∇_ηℒ = ng_m and ng_η = ∇_mℒ = (g_μ − 2Gμ, G) (duality, MATH.md §2.1).
+    """η = (Λμ, −½Λ): ∇_ηℒ = ng_m and ng_η = ∇_mℒ = (g_μ − 2Gμ, G) (duality, docs/maths.md §2.1).
 
     Its NGD step is the Bayesian learning rule: Λ ← Λ + 2ρG, μ ← μ − ρΛ_new⁻¹g_μ.
     """
@@ -262,7 +262,7 @@ def _expectation_natural_gradient(parts, canonical, grad_canonical):
 
 
 class ExpectationParameters(GaussianChart):
-    """m = (μ, M = Σ + μμᵀ): ∇_mℒ = (g_μ − 2Gμ, G) and ng_m = ∇_ηℒ (MATH.md §2.1)."""
+    """m = (μ, M = Σ + μμᵀ): ∇_mℒ = (g_μ − 2Gμ, G) and ng_m = ∇_ηℒ (docs/maths.md §2.1)."""
 
     name = "expectation"
 
@@ -318,7 +318,7 @@ class Diagonal(GaussianChart):
 
 
 class DiagonalNatural(GaussianChart):
-    """Mean field in natural parameters (μᵢ/vᵢ, −1/(2vᵢ)): NGD is the mean-field BLR of MATH.md §5."""
+    """Mean field in natural parameters (μᵢ/vᵢ, −1/(2vᵢ)): NGD is the mean-field BLR of docs/maths.md §5."""
 
     name = "diagonal_natural"
     family = MEAN_FIELD
@@ -471,7 +471,7 @@ class GaussianFamilyTarget(Target):
         return self._grad_from(cov, *self.sampled_gradient_hessian(self.draw_samples(canonical, rngs)))
 
     def fisher(self, canonical):
-        raise NotImplementedError("Gaussian charts use closed-form natural gradients (MATH.md §1.2)")
+        raise NotImplementedError("Gaussian charts use closed-form natural gradients (docs/maths.md §1.2)")
 
     @property
     def observed_columns(self) -> tuple[str, ...]:
@@ -491,7 +491,7 @@ def random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
 
 
 class GaussianND(GaussianFamilyTarget):
-    """KL(q‖p) with p = N(μ*, Σ*) in d dimensions (MATH.md §2.2, §2.3); f* = 0 in closed form.
+    """KL(q‖p) with p = N(μ*, Σ*) in d dimensions (docs/maths.md §2.2, §2.3); f* = 0 in closed form.
 
     Σ* = Q diag(λ) Qᵀ with λ geometric from 1 down to 1/κ (so the precision's condition number is
     κ), Q a random rotation and μ* ~ N(0, I), both drawn from the target's `seed`. Here ℓ(x) =

@@ -1,16 +1,16 @@
 """Bayesian logistic regression on the Wisconsin breast-cancer data: Gaussian VI of its posterior.
 
-MATH.md §5. Prior N(0, δ⁻¹I); ℓ(θ) = Σₙ[softplus(aₙ) − yₙaₙ] + (δ/2)‖θ‖² with aₙ = xₙᵀθ over the
+docs/maths.md §5. Prior N(0, δ⁻¹I); ℓ(θ) = Σₙ[softplus(aₙ) − yₙaₙ] + (δ/2)‖θ‖² with aₙ = xₙᵀθ over the
 training split; the loss is the negative ELBO of q = N(m, V). Every expectation over q is one of a
 1-D projection aₙ ~ N(xₙᵀm, xₙᵀVxₙ), by Gauss–Hermite quadrature (100 nodes unless the row says
 otherwise: fewer are not accurate on this posterior, see the README). The gradient is the exact
 derivative of that quadrature loss (∂/∂sₙ E[f(μₙ + sₙz)] = E[f′·z]), so its fixed point is the
 quadrature loss's own stationary point; its curvature term Xᵀdiag(E[σ(a)z]/s)X is E[∇²ℓ] by Stein's
-identity up to quadrature error (MATH.md §2.7).
+identity up to quadrature error (docs/maths.md §2.7).
 
 NGD in the `natural` chart is then the Bayesian learning rule / VON update; GD in `mean_chol` is the
 usual reparameterised (m, L) gradient. Gradient estimators: Monte Carlo (`{mc: S}`), and `delta`
-(E_q[f] → f(m), which makes NGD at ρ = 1 Newton's method on ℓ, MATH.md §2.6). The `ef` method
+(E_q[f] → f(m), which makes NGD at ρ = 1 Newton's method on ℓ, docs/maths.md §2.6). The `ef` method
 replaces E[∇²ℓ] by the expected empirical Fisher Σₙ E[(σ(aₙ) − yₙ)²] xₙxₙᵀ + δI (VOGN-like).
 f* and the optimal mean come from a reference BLR solve, checked for stationarity.
 """

@@ -1,4 +1,4 @@
-"""Mean NLL of a two-component 1-D Gaussian mixture over its two means (MATH.md §3).
+"""Mean NLL of a two-component 1-D Gaussian mixture over its two means (docs/maths.md §3).
 
 ℒ(a, b) = −(1/N) Σₙ log[π N(xₙ; a, σ²) + (1−π) N(xₙ; b, σ²)], π ≠ ½ and σ² known, the data drawn
 from the mixture with the config's true means and seed. The score of one datum is

@@ -1,7 +1,7 @@
 """The elliptical quadratic ½(θ−θ*)ᵀA(θ−θ*): the NLL of x ~ N(θ, A⁻¹), whose Fisher in θ is A.
 
 NGD is therefore Newton's method here and its iterates are e_t = (1−ρ)ᵗe₀; GD's are (I−ρA)ᵗe₀
-(MATH.md §2.5). Charts: `identity`, and `linear` (θ = Bφ, B from the config) on which GD changes
+(docs/maths.md §2.5). Charts: `identity`, and `linear` (θ = Bφ, B from the config) on which GD changes
 and NGD does not: the invariance is exact for affine charts.
 """
 
