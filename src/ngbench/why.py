@@ -88,6 +88,10 @@ def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     by Kendall's τ null variance, ties in x accounted for), as scipy's `theilslopes` computes it."""
     from scipy.stats import theilslopes
 
+    if np.all(y == y[0]):
+        # Every pairwise slope is 0: so is every order statistic of them (scipy's normal
+        # approximation of their spread divides 0 by 0 here).
+        return 0.0, 0.0, 0.0
     result = theilslopes(y, x, alpha=LEVEL)
     return float(result.slope), float(result.low_slope), float(result.high_slope)
 

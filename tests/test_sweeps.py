@@ -1,0 +1,151 @@
+"""Target properties as grid axes: expansion, errors named by the swept value, and the why-tables."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ngbench.experiments import ConfigError, check_config
+from ngbench.sweeps import Sweep, expand_sweeps, value_token
+from ngbench.why import slopes, sweep_table
+from tests.test_config import SCHEMA, default_config
+from tests.test_workflow import snakemake, write_config
+
+ROW = {
+    "target": {"name": "gaussian_nd", "dim": 3, "condition_number": {"sweep": [1.0, 10.0, 100.0]}, "seed": 0},
+    "init": {"mean": {"uniform": [-1.0, 1.0]}, "var": 0.5},
+    "parameterizations": ["natural"],
+    "methods": ["gd", "ngd"],
+    "learning_rates": [0.1, 1.0],
+    "seeds": 4,
+    "steps": 50,
+}
+
+
+def with_row(row=None, name="kappa"):
+    config = copy.deepcopy(default_config())
+    config["experiments"] = {name: copy.deepcopy(row or ROW)}
+    config["figures"] = {}
+    return config
+
+
+def test_a_swept_row_becomes_one_experiment_per_value_named_by_it():
+    plan = check_config(with_row(), SCHEMA)
+    names = [f"kappa_condition_number_{v}" for v in ("1", "10", "100")]
+    assert list(plan.experiments) == names
+    assert [plan.experiments[n].target["condition_number"] for n in names] == [1.0, 10.0, 100.0]
+    assert plan.sweeps["kappa"] == Sweep("kappa", "condition_number", (1.0, 10.0, 100.0), tuple(names))
+    # Everything else of the row is the same in every sub-experiment.
+    assert (
+        len({(e.parameterizations, e.methods, e.learning_rates, e.seeds) for e in plan.experiments.values()})
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [(1000.0, "1000"), (0.5, "0p5"), (1e-6, "1em06"), (1e20, "1e20"), (3, "3"), (-2.5, "m2p5")],
+)
+def test_value_tokens_are_name_fragments(value, token):
+    assert value_token(value) == token
+
+
+@pytest.mark.parametrize(
+    ("sweep", "field", "message"),
+    [
+        ({"sweep": []}, "condition_number.sweep", "non-empty list"),
+        ({"sweep": [1.0, "x"]}, "condition_number.sweep.1", "'x' is not a number"),
+        ({"sweep": [1.0, 10.0, 1.0]}, "condition_number.sweep.2", "duplicate value 1.0"),
+        ({"sweep": [1.0], "log": True}, "condition_number.log", "unknown property"),
+        # The schema's bound on the field, named at the swept value that breaks it.
+        ({"sweep": [1.0, 1.0e7]}, "condition_number.sweep.1", "maximum"),
+        # The target's own check, likewise.
+        ({"sweep": [0.5, 2.0]}, "condition_number.sweep.0", ""),
+    ],
+)
+def test_a_bad_sweep_is_named_by_the_field_and_value_the_user_wrote(sweep, field, message):
+    row = copy.deepcopy(ROW)
+    row["target"]["condition_number"] = sweep
+    with pytest.raises(ConfigError) as error:
+        check_config(with_row(row), SCHEMA)
+    lines = [line.strip() for line in str(error.value).splitlines()[1:]]
+    assert any(line.startswith(f"experiments.kappa.target.{field}") and message in line for line in lines), (
+        lines
+    )
+
+
+def test_one_swept_field_per_row_and_other_problems_name_the_row():
+    row = copy.deepcopy(ROW)
+    row["target"]["dim"] = {"sweep": [2, 3]}
+    _, _, problems = expand_sweeps(with_row(row))
+    assert problems == [
+        "experiments.kappa.target.condition_number: one swept field per row (dim is swept already)"
+    ]
+    row = copy.deepcopy(ROW)
+    row["steps"] = 0
+    with pytest.raises(ConfigError, match=r"experiments\.kappa\.steps: .*minimum"):
+        check_config(with_row(row), SCHEMA)
+
+
+def synthetic(sweep: Sweep, iterations, fail_value=None):
+    """Summaries and tuned lrs per sub-experiment: 4 seeds, one lr, hit = iterations(value, seed)."""
+    summaries, best = {}, {}
+    for value, experiment in zip(sweep.values, sweep.experiments, strict=True):
+        rows = []
+        for method in ("gd", "ngd"):
+            for seed in range(4):
+                hit = iterations(method, value, seed)
+                failed = method == "gd" and value == fail_value
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "parameterization": "p",
+                        "method": method,
+                        "lr": 0.1,
+                        "seed": seed,
+                        "tolerance": 1e-4,
+                        "hit_iter": np.nan if failed else float(hit),
+                    }
+                )
+        summaries[experiment] = pd.DataFrame(rows)
+        best[experiment] = pd.DataFrame(
+            [
+                {"experiment": experiment, "parameterization": "p", "method": m, "fold": f, "best_lr": 0.1}
+                for m in ("gd", "ngd")
+                for f in ("even", "odd")
+            ]
+        )
+    return summaries, best
+
+
+def test_slopes_recover_a_known_power_law_and_count_failures():
+    sweep = Sweep("k", "condition_number", (1.0, 4.0, 16.0, 64.0), tuple(f"k_{i}" for i in range(4)))
+    # GD: 10·κ² (slope 2), with seed noise that cancels in the median of pairwise slopes; NGD: 7 always.
+    summaries, best = synthetic(sweep, lambda m, v, s: 10 * v**2 * (1 + 0.01 * s) if m == "gd" else 7)
+    fitted = slopes(sweep, summaries, best, 1e-4).set_index("method")
+    assert fitted.loc["gd", "slope"] == pytest.approx(2.0, abs=1e-9)
+    assert fitted.loc["gd", "slope_low"] <= 2.0 <= fitted.loc["gd", "slope_high"]
+    assert (fitted.loc["ngd", ["slope", "slope_low", "slope_high"]] == 0.0).all()
+    # GD never succeeds at κ = 64: that value has no median, and the slope uses the other three.
+    summaries, best = synthetic(sweep, lambda m, v, s: 10 * v**2 if m == "gd" else 7, fail_value=64.0)
+    table = sweep_table(sweep, summaries, best, 1e-4)
+    failed = table[(table["method"] == "gd") & (table["value"] == 64.0)].iloc[0]
+    assert (failed["runs"], failed["successes"]) == (4, 0) and np.isnan(failed["median_iters"])
+    fitted = slopes(sweep, summaries, best, 1e-4).set_index("method")
+    assert fitted.loc["gd", "values_with_successes"] == 3 and fitted.loc["gd", "slope"] == pytest.approx(2.0)
+
+
+def test_a_swept_row_runs_to_its_why_tables(tmp_path):
+    config = with_row()
+    write_config(tmp_path, config)
+    done = snakemake(tmp_path, "--cores", "2", "results")
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "results" / "stats" / "sweeps" / "kappa.csv")
+    assert sorted(set(table["value"])) == [1.0, 10.0, 100.0] and set(table["method"]) == {"gd", "ngd"}
+    assert (table["runs"] == 4).all()
+    fitted = pd.read_csv(tmp_path / "results" / "stats" / "sweeps" / "kappa_slopes.csv")
+    assert set(fitted["method"]) == {"gd", "ngd"}
+    assert "Theil–Sen" in (tmp_path / "results" / "tables" / "sweeps" / "kappa_slopes.md").read_text()
