@@ -22,6 +22,7 @@ localrules:
     aggregate,
     headline,
     why_tables,
+    profiles,
     costs,
     figure_paths,
     analysis_figures,

@@ -565,14 +565,7 @@ def check_config(config: dict, schema: dict) -> Config:
     problems = sorted({translate(problem, sweeps) for problem in schema_problems(expanded, schema)})
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-    try:
-        plan = parse_config(expanded)
-    except ConfigError as error:
-        lines = str(error).splitlines()
-        raise ConfigError(
-            "\n  ".join([lines[0], *(translate(line.strip(), sweeps) for line in lines[1:])])
-        ) from None
-    return replace(plan, sweeps=sweeps)
+    return parse_config(config)
 
 
 def _check_tolerances(values, where: str, errors: list[str]) -> tuple[float, ...]:
@@ -590,7 +583,24 @@ def _check_tolerances(values, where: str, errors: list[str]) -> tuple[float, ...
 
 
 def parse_config(config: dict) -> Config:
-    """Check a schema-valid config mapping and expand its grids; raise ConfigError on any problem."""
+    """Check a schema-valid config mapping and expand its sweeps and grids; raise ConfigError on any
+    problem (a problem in a swept row names the field and value the user wrote)."""
+    from ngbench.sweeps import expand_sweeps, translate
+
+    config, sweeps, problems = expand_sweeps(config)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    try:
+        plan = _parse_expanded(config)
+    except ConfigError as error:
+        lines = str(error).splitlines()
+        raise ConfigError(
+            "\n  ".join([lines[0], *(translate(line.strip(), sweeps) for line in lines[1:])])
+        ) from None
+    return replace(plan, sweeps=sweeps)
+
+
+def _parse_expanded(config: dict) -> Config:
     errors: list[str] = []
     tolerances = _check_tolerances(config["tolerances"], "tolerances", errors)
     experiments = {}

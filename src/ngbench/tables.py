@@ -119,6 +119,25 @@ SLOPES = TableKind(
     estimates=(("slope_low", "slope"), ("slope_high", "slope")),
 )
 
+PROFILE_SCORES = TableKind(
+    columns={
+        "cost": ("cost", "{}"),
+        "method": ("method", "{}"),
+        "problems": ("problems", "{:d}"),
+        "solved": ("solved", "{:.2f}"),
+        "cheapest": ("cheapest", "{:.2f}"),
+        "score": ("score (τ ≤ 4)", "{:.3f}"),
+    },
+    caption=(
+        "Every method across the problems of {experiment} (a problem: one experiment, chart and seed; "
+        "each method at its cross-fitted learning rate and its experiment's smallest tolerance): the "
+        "fraction it solves, the fraction where it is cheapest on that cost axis, and the area under its "
+        "Dolan–Moré performance profile from τ = 1 to 4, divided by 3 (1: always cheapest; 0: never "
+        "within 4× of the cheapest)."
+    ),
+    label="profile-scores",
+)
+
 RULE_TEXT = {
     "success_first": (
         "Rule success_first: the most successes on the tuning seeds, every lr within 10% of the runs of "
@@ -168,7 +187,9 @@ PAIRED = TableKind(
 
 
 def _tolerances(table: pd.DataFrame) -> str:
-    return ", ".join(f"{t:.0e}" for t in sorted(set(table["tolerance"]), reverse=True)) if len(table) else "—"
+    if "tolerance" not in table or not len(table):
+        return "—"
+    return ", ".join(f"{t:.0e}" for t in sorted(set(table["tolerance"]), reverse=True))
 
 
 def _rendered(table: pd.DataFrame, kind: TableKind, infinity: str, missing: str) -> pd.DataFrame:

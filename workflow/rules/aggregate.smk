@@ -93,3 +93,24 @@ rule why_tables:
         "../envs/ngbench.yaml"
     script:
         "../scripts/why_tables.py"
+
+
+rule profiles:
+    """Performance and data profiles of every method across every (experiment, chart, seed) problem."""
+    input:
+        unpack(all_summaries_and_best_lrs),
+    output:
+        profiles="results/stats/profiles.csv",
+        data_profiles="results/stats/data_profiles.csv",
+        scores="results/stats/profile_scores.csv",
+        scores_markdown="results/tables/profile_scores.md",
+        scores_latex="results/tables/profile_scores.tex",
+    params:
+        tolerances=main_tolerances,
+        library=library("profiles.py"),
+    log:
+        "logs/profiles.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/profiles.py"

@@ -104,7 +104,26 @@ def result_files():
         + expand("results/tables/{experiment}{kind}.{ext}", experiment=PLAN.experiments, kind=kinds, ext=["md", "tex"])
         + ["results/tables/headline.md"]
         + sweep_files()
+        + profile_files()
     )
+
+
+def profile_files():
+    """Performance and data profiles across every problem of the config (ngbench.profiles)."""
+    return [f"results/stats/{name}.csv" for name in ("profiles", "data_profiles", "profile_scores")] + [
+        f"results/tables/profile_scores.{ext}" for ext in ("md", "tex")
+    ]
+
+
+def all_summaries_and_best_lrs(wildcards):
+    return {
+        "summaries": [path for e in PLAN.experiments for path in chart_files("summaries", e)],
+        "best_lr": [f"results/stats/{e}_best_lr.csv" for e in PLAN.experiments],
+    }
+
+
+def main_tolerances(wildcards):
+    return {name: experiment.main_tolerance for name, experiment in PLAN.experiments.items()}
 
 
 def sweep_files():

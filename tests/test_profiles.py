@@ -1,0 +1,62 @@
+"""Performance and data profiles across problems, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ngbench.profiles import data_profiles, profile_scores, profiles, ratios
+
+
+def costs():
+    """Three problems (one experiment, chart p, seeds 0–2); A is cheapest twice, B once, C fails twice."""
+    rows = [
+        # seed, method, iterations, grad evals, solves (NaN: never reached the tolerance)
+        (0, "a", 10, 10, 0),
+        (0, "b", 20, 20, 20),
+        (0, "c", np.nan, np.nan, np.nan),
+        (1, "a", 30, 30, 0),
+        (1, "b", 10, 10, 10),
+        (1, "c", 90, 90, 0),
+        (2, "a", 5, 5, 0),
+        (2, "b", 5, 5, 5),
+        (2, "c", np.nan, np.nan, np.nan),
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["seed", "method", "iterations", "gradient evaluations", "linear solves"]
+    )
+    return frame.assign(experiment="e", parameterization="p", success=frame["iterations"].notna())
+
+
+def test_ratios_to_the_cheapest_success_of_each_problem():
+    table = ratios(costs(), "iterations").set_index(["seed", "method"])["ratio"]
+    assert table[(0, "a")] == 1 and table[(0, "b")] == 2 and np.isinf(table[(0, "c")])
+    assert table[(1, "a")] == 3 and table[(1, "b")] == 1 and table[(1, "c")] == 9
+    assert table[(2, "a")] == table[(2, "b")] == 1
+    # Per linear solve, a method that needs none is cheapest; the others are infinitely worse.
+    solves = ratios(costs(), "linear solves").set_index(["seed", "method"])["ratio"]
+    assert solves[(0, "a")] == 1 and np.isinf(solves[(0, "b")]) and solves[(1, "c")] == 1
+
+
+def test_profiles_and_scores_by_hand():
+    profile = profiles(costs())
+    a = profile[(profile["cost"] == "iterations") & (profile["method"] == "a")].set_index("tau")["fraction"]
+    assert a[1.0] == pytest.approx(2 / 3) and a[4.0] == 1.0
+    scores = profile_scores(costs()).set_index(["cost", "method"])
+    # Ratios a: 1, 3, 1 → ∫₁⁴ ρ = (3 + 1 + 3)/3; score = that / 3.
+    assert scores.loc[("iterations", "a"), "score"] == pytest.approx((3 + 1 + 3) / 3 / 3)
+    # b: 2, 1, 1 → (2 + 3 + 3)/3 / 3; c: ∞, 9, ∞ → 0.
+    assert scores.loc[("iterations", "b"), "score"] == pytest.approx((2 + 3 + 3) / 9)
+    assert scores.loc[("iterations", "c"), "score"] == 0.0
+    assert scores.loc[("iterations", "c"), "solved"] == pytest.approx(1 / 3)
+    assert scores.loc[("iterations", "a"), "cheapest"] == pytest.approx(2 / 3)
+    assert (scores["problems"] == 3).all()
+
+
+def test_data_profiles_count_problems_solved_within_a_budget():
+    data = data_profiles(costs())
+    b = data[(data["cost"] == "iterations") & (data["method"] == "b")].set_index("budget")["fraction"]
+    assert b[5.0] == pytest.approx(1 / 3) and b[20.0] == 1.0
+    c = data[(data["cost"] == "iterations") & (data["method"] == "c")]
+    assert c["fraction"].max() == pytest.approx(1 / 3)  # never more than it solves
