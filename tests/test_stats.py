@@ -448,8 +448,10 @@ def test_paired_comparison_reports_every_seed_at_its_cross_fitted_lr():
     ngd = np.array([8, 9, 7, 10, 9, 8], dtype=float)
     gd = np.array([50, 60, np.inf, 55, 70, 65])
     expected = censored_paired_test(ngd, gd)
-    assert row["p_value"] == expected["p_value"] == pytest.approx(2 / 2**6)
+    assert row["p_fixed_lr"] == expected["p_value"] == pytest.approx(2 / 2**6)
+    # The swap test over all 2⁶ patterns: seeds whose two sweeps differ can all be swapped.
     assert row["min_attainable_p"] == pytest.approx(2 / 2**6)
+    assert row["min_attainable_p"] <= row["p_value"] <= 1
     # Hodges–Lehmann over the 5 pairs where both succeed, by hand from the Walsh averages.
     d = np.log(np.array([50 / 8, 60 / 9, 55 / 10, 70 / 9, 65 / 8]))
     walsh = sorted((d[i] + d[j]) / 2 for i in range(5) for j in range(i, 5))
@@ -599,3 +601,102 @@ def test_settled_runs_are_unfailed_and_close_or_steady_at_the_end():
     status = np.array(["converged", "budget", "budget", "budget", "diverged"], dtype=object)
     result = BatchResult(loss=gaps, states=np.zeros((41, 5, 0)), status=status, stop_iter=np.full(5, 40))
     assert list(settled_runs(result, gaps, (1e-2, 1e-8))) == [True, True, False, False, False]
+
+
+# --- the swap test: tuning luck inside the null distribution ---------------------------------------
+
+
+def two_method_sweeps(rng, seeds: int, landscape, differ: float = 1.0):
+    """Summaries of two methods over one lr grid: at lr ℓ a run succeeds with probability p(ℓ) after
+    a lognormal number of iterations around m(ℓ) (GD's scaled by `differ`), else fails early."""
+    rows = []
+    for method, scale in (("ngd", 1.0), ("gd", differ)):
+        for lr, (success, median) in landscape.items():
+            for seed in range(seeds):
+                won = rng.random() < success
+                hit = float(np.ceil(median * scale * rng.lognormal(0.0, 0.3))) if won else np.nan
+                for tolerance in (1e-2, 1e-8):
+                    rows.append(
+                        {
+                            "experiment": "e",
+                            "target": "t",
+                            "parameterization": "p",
+                            "method": method,
+                            "lr": lr,
+                            "seed": seed,
+                            "tolerance": tolerance,
+                            "hit_iter": (max(1.0, hit // 2) if tolerance == 1e-2 else hit) if won else np.nan,
+                            "stop_iter": 200 if won else 3,
+                            "budget": 200,
+                            "status": "converged" if won else "diverged",
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+TRADE_OFF = {0.01: (1.0, 150.0), 0.1: (0.9, 40.0), 0.5: (0.7, 12.0), 1.0: (0.5, 5.0)}
+
+
+def test_swap_test_identity_pattern_is_the_reported_comparison():
+    """Pattern 0 (no swap) tunes exactly as best_learning_rates and ranks exactly as censored_paired_test."""
+    from ngbench.stats import (
+        _signed_rank_statistic,
+        _swap_statistics,
+        _sweep_arrays,
+        best_learning_rates,
+        tuned_runs,
+    )
+
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        summaries = two_method_sweeps(rng, 10, TRADE_OFF)
+        best = best_learning_rates(summaries, 1e-8)
+        reported = tuned_runs(summaries[summaries["tolerance"] == 1e-8], best)
+        runtimes = {
+            m: reported[reported["method"] == m].sort_values("seed")["hit_iter"].fillna(np.inf).to_numpy()
+            for m in ("ngd", "gd")
+        }
+        _, seeds, *arrays = _sweep_arrays(summaries, ("ngd", "gd"), 1e-8)
+        identity = np.zeros((1, len(seeds)), dtype=bool)
+        got = _swap_statistics(arrays, seeds, identity, "success_first")[0]
+        expected = _signed_rank_statistic(runtimes["ngd"][None, :], runtimes["gd"][None, :])[0]
+        assert got == expected
+        # and against the brute-force ranking of the oracle: Σ sign·midrank
+        a, b = runtimes["ngd"], runtimes["gd"]
+        both = np.isfinite(a) & np.isfinite(b)
+        scores = np.where(both, np.log(np.where(both, b, 1) / np.where(both, a, 1)), 0.0)
+        scores[np.isfinite(a) & ~np.isfinite(b)] = np.inf
+        scores[~np.isfinite(a) & np.isfinite(b)] = -np.inf
+        from scipy.stats import rankdata
+
+        kept = scores[scores != 0]
+        assert got == pytest.approx(np.sum(np.sign(kept) * rankdata(np.abs(kept))), abs=1e-9)
+
+
+def test_swap_test_holds_its_level_when_the_methods_are_the_same_procedure():
+    """Two identical procedures over an lr grid that trades speed for success: cross-fitted tuning
+    picks different lrs for them by luck, which a test at fixed lrs mistakes for a difference. The
+    swap test rejects at 5 % about 5 % of the time (300 simulated rows of 10 seeds, exact p)."""
+    from ngbench.stats import paired_comparison
+
+    rng = np.random.default_rng(21)
+    rejected_swap = rejected_fixed = 0
+    trials = 300
+    for _ in range(trials):
+        row = paired_comparison(two_method_sweeps(rng, 10, TRADE_OFF), 1e-8).iloc[0]
+        rejected_swap += row["p_value"] < 0.05
+        rejected_fixed += row["p_fixed_lr"] < 0.05
+    assert rejected_swap / trials <= 0.08
+    assert rejected_fixed > rejected_swap  # the reason for the swap test
+
+
+def test_swap_test_finds_a_real_difference_and_reports_its_floor():
+    from ngbench.stats import paired_comparison
+
+    rng = np.random.default_rng(8)
+    # Learning rates that always or never work: tuning cannot be lucky, only the methods differ.
+    certain = {0.01: (1.0, 150.0), 0.1: (1.0, 40.0), 1.0: (0.0, 5.0)}
+    row = paired_comparison(two_method_sweeps(rng, 8, certain, differ=4.0), 1e-8).iloc[0]
+    # 8 seeds: all 2⁸ swap patterns enumerated; NGD 4× faster at every lr wins every seed.
+    assert row["min_attainable_p"] == pytest.approx(2 / 2**8)
+    assert row["p_value"] == pytest.approx(2 / 2**8)

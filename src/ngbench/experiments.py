@@ -138,10 +138,13 @@ SIGNIFICANCE = 0.05
 def power_warnings(experiment: Experiment) -> list[str]:
     """Why a row's paired tests cannot be significant, or its learning rates not held out.
 
-    Every seed is one pair of a comparison (cross-fitting lets every seed report). n pairs can give
-    at best p = 2·2⁻ⁿ (all in one direction), and Holm multiplies the smallest p of an experiment by
+    Every seed is one pair of a comparison (cross-fitting lets every seed report). The paired test
+    can give at best p = 2·2⁻ⁿ (all n pairs one way), never below its Monte Carlo floor
+    (`ngbench.inference.swap_test_floor`), and Holm multiplies the smallest p of an experiment by
     its number of comparisons (charts × methods other than NGD).
     """
+    from ngbench.inference import swap_test_floor
+
     where = f"experiments.{experiment.name}.seeds"
     n = len(experiment.seeds)
     notes = []
@@ -151,16 +154,24 @@ def power_warnings(experiment: Experiment) -> list[str]:
             f"{where}: every seed is {'even' if parities == {0} else 'odd'}; learning rates are tuned and "
             "reported on the same seeds (cross-fitting holds out seeds by parity)"
         )
+    elif len(parities) == 2:
+        smaller = min(sum(1 for s in experiment.seeds if s % 2 == p) for p in (0, 1))
+        if smaller < 3:
+            notes.append(
+                f"{where}: only {smaller} seed(s) of one parity; learning rates tuned on them "
+                "(cross-fitting holds out seeds by parity) rest on that few runs"
+            )
     comparisons = len(experiment.parameterizations) * (len(experiment.methods) - 1)
     if "ngd" not in experiment.methods or comparisons == 0:
         return notes
-    best_p = comparisons * 2.0 ** (1 - n)
+    best_p = comparisons * swap_test_floor(n)
     if best_p >= SIGNIFICANCE:
-        enough = next(k for k in range(1, 200) if comparisons * 2.0 ** (1 - k) < SIGNIFICANCE)
+        enough = next((k for k in range(1, 64) if comparisons * swap_test_floor(k) < SIGNIFICANCE), None)
+        remedy = f"it needs at least {enough} seeds" if enough else "fewer comparisons (charts × methods)"
         notes.append(
             f"{where}: {n} seed(s) give {n} pair(s) per comparison; with {comparisons} comparisons "
             f"(Holm) the smallest reachable p is {min(best_p, 1.0):.2g}, so no paired test of this row "
-            f"can reach p < {SIGNIFICANCE:g} (it needs at least {enough} seeds)"
+            f"can reach p < {SIGNIFICANCE:g} ({remedy})"
         )
     return notes
 

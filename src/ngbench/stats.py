@@ -24,13 +24,14 @@ import pandas as pd
 
 from ngbench import portable
 from ngbench.inference import (
+    SWAP_RESAMPLES,
     clopper_pearson,
     hodges_lehmann,
     median_interval,
     midranks,
-    min_attainable_p,
     sign_test_p,
     signed_rank_p,
+    swap_test_floor,
 )
 from ngbench.runner import FAILURE_STATUSES
 
@@ -346,6 +347,148 @@ def censored_paired_test(first: np.ndarray, second: np.ndarray) -> dict:
     }
 
 
+def _sweep_arrays(cell: pd.DataFrame, methods: tuple[str, str], tolerance: float):
+    """A chart's runs of two methods as arrays over (method, lr, seed[, tolerance]).
+
+    Returns the learning rates, the seeds, and success, spent (iterations charged), failed and the
+    runtime at `tolerance` (∞ where the run never got there); None if the grid is not complete.
+    """
+    tolerances = sorted({float(t) for t in cell["tolerance"] if t >= tolerance * (1 - 1e-12)})
+    lrs = np.array(sorted(cell["lr"].unique()), dtype=float)
+    seeds = np.array(sorted(cell["seed"].unique()), dtype=np.int64)
+    shape = (2, len(lrs), len(seeds), len(tolerances))
+    if len(cell[cell["tolerance"].isin(tolerances)]) != int(np.prod(shape)):
+        return None
+    m = cell["method"].map({methods[0]: 0, methods[1]: 1}).to_numpy()
+    li = np.searchsorted(lrs, cell["lr"].to_numpy(dtype=float))
+    si = np.searchsorted(seeds, cell["seed"].to_numpy(dtype=np.int64))
+    ti = np.array([tolerances.index(float(t)) if float(t) in tolerances else -1 for t in cell["tolerance"]])
+    keep = ti >= 0
+    success = np.zeros(shape)
+    spent = np.zeros(shape)
+    failed = np.zeros(shape[:3])
+    hit = cell["hit_iter"].to_numpy(dtype=float, na_value=np.nan)
+    success[m[keep], li[keep], si[keep], ti[keep]] = ~np.isnan(hit[keep])
+    spent[m[keep], li[keep], si[keep], ti[keep]] = iterations_spent(cell).to_numpy()[keep]
+    main = keep & (ti == 0)
+    failed[m[main], li[main], si[main]] = cell["status"].isin(FAILURE_STATUSES).to_numpy()[main]
+    runtime = np.full(shape[:3], np.inf)
+    runtime[m[main], li[main], si[main]] = np.where(np.isnan(hit[main]), np.inf, hit[main])
+    return lrs, seeds, success, spent, failed, runtime
+
+
+def _swap_statistics(arrays, seeds, swaps: np.ndarray, rule: str) -> np.ndarray:
+    """The signed-rank statistic Σ sign·midrank of the reported runtimes under each swap pattern.
+
+    swaps: (B, S) booleans, True where a seed's two methods trade their whole learning-rate sweeps.
+    Each pattern is tuned afresh (cross-fitted, by `rule`), so the statistic carries the luck of
+    tuning with it.
+    """
+    success, spent, failed, runtime = arrays
+    n_seeds = len(seeds)
+    swapped = swaps.astype(float)  # (B, S)
+    chosen = np.zeros((len(swaps), 2, n_seeds), dtype=np.int64)  # lr index per (pattern, method, seed)
+    for fold in folds(seeds):
+        tuning = np.isin(seeds, fold.tuning).astype(float)
+        reporting = np.isin(seeds, fold.reporting)
+        picks = []
+        for m in (0, 1):
+            sums = []
+            for data in (success, spent, failed):
+                own, other = data[m], data[1 - m]  # (L, S[, T])
+                base = np.tensordot(own, tuning, axes=([1], [0]))  # (L[, T])
+                delta = np.moveaxis(other - own, 1, 0) * tuning.reshape((-1,) + (1,) * (own.ndim - 1))
+                sums.append(base + np.tensordot(swapped, delta, axes=([1], [0])))  # exact: integer sums
+            successes, spent_sums, failures = sums
+            excluded = np.zeros(successes.shape[:-1])
+            if rule == "success_first":
+                margin = math.floor(SUCCESS_MARGIN * len(fold.tuning) + 1e-9)
+                most = successes[..., 0].max(axis=-1, keepdims=True)
+                excluded = (successes[..., 0] < most - margin).astype(float)
+            picks.append(_first_learning_rate(excluded, successes, spent_sums, failures))
+        for m in (0, 1):
+            chosen[:, m, reporting] = picks[m][:, None]
+    # Reported runtime of method m on seed s: its own run, or the other's where the seed is swapped.
+    seed_index = np.arange(n_seeds)[None, :]
+    first = np.where(swaps, runtime[1][chosen[:, 0], seed_index], runtime[0][chosen[:, 0], seed_index])
+    second = np.where(swaps, runtime[0][chosen[:, 1], seed_index], runtime[1][chosen[:, 1], seed_index])
+    return _signed_rank_statistic(first, second)
+
+
+def _first_learning_rate(excluded, success, spent, failed) -> np.ndarray:
+    """`rank_learning_rates`' first lr, batched: the lexicographic smallest (excluded, aRT at each
+    tolerance tightest first, failures, lr). Inputs are sums over the tuning seeds, (B, L[, T])."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arts = np.where(success > 0, spent / np.maximum(success, 1), np.inf)
+    keys = [excluded] + [arts[..., t] for t in range(arts.shape[-1])] + [failed]
+    candidates = np.ones(excluded.shape, dtype=bool)
+    for key in keys:
+        smallest = np.min(np.where(candidates, key, np.inf), axis=-1, keepdims=True)
+        candidates &= key == smallest  # ∞ == ∞: lrs with no success at this tolerance stay tied
+    return np.argmax(candidates, axis=-1)  # the first candidate: the smallest lr
+
+
+def _signed_rank_statistic(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Σ sign·midrank over the pairs of each row (B, n): `censored_paired_test`'s ranking, batched."""
+    from scipy.stats import rankdata
+
+    a_ok, b_ok = np.isfinite(first), np.isfinite(second)
+    both = a_ok & b_ok
+    a1, b1 = np.maximum(np.where(a_ok, first, 1.0), 1.0), np.maximum(np.where(b_ok, second, 1.0), 1.0)
+    # Equal ratios of integers are equal floats (division is correctly rounded): exact ties.
+    ratio = np.where(both, np.maximum(a1, b1) / np.minimum(a1, b1), 0.0)
+    sign = np.where(both, np.sign(b1 - a1), np.where(a_ok & ~b_ok, 1.0, np.where(b_ok & ~a_ok, -1.0, 0.0)))
+    key = np.where(both, ratio, np.inf)
+    key = np.where(sign == 0, -1.0, key)  # ties drop out: ranked below, then shifted away
+    ranks = rankdata(key, axis=-1, method="average")
+    zeros = (sign == 0).sum(axis=-1, keepdims=True)
+    return np.sum(sign * (ranks - zeros), axis=-1)
+
+
+def swap_test(cell: pd.DataFrame, methods: tuple[str, str], tolerance: float, rule: str, key: str) -> dict:
+    """Two-sided p of "the two methods are the same procedure over this lr grid", tuning included.
+
+    Under that null, each seed's two whole learning-rate sweeps are exchangeable: swapping them
+    seed by seed and tuning again gives the statistic's distribution, tuning luck and all (a p-value
+    at the tuned learning rates alone would treat them as fixed and reject too often). Every one of
+    the 2ⁿ swap patterns when there are at most `SWAP_RESAMPLES` + 1 of them, else that many random
+    ones from a generator keyed by the comparison (p = (1 + as extreme)/(1 + resamples)).
+    `min_attainable_p` is the smallest p the test could give with these seeds: 2/2ⁿ' over the n'
+    seeds whose two sweeps differ at all, or the Monte Carlo floor.
+    """
+    import zlib
+
+    built = _sweep_arrays(cell, methods, tolerance)
+    if built is None:
+        return {"p_value": math.nan, "min_attainable_p": math.nan}
+    lrs, seeds, success, spent, failed, runtime = built
+    n = len(seeds)
+    # Seeds whose two sweeps differ somewhere: swapping the others changes nothing.
+    differs = [
+        (data[0] != data[1]).reshape(len(lrs), n, -1).any(axis=(0, 2)) for data in (success, spent, failed)
+    ]
+    informative = int(np.logical_or.reduce(differs).sum())
+    if 2**n <= SWAP_RESAMPLES + 1:
+        patterns = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+    else:
+        rng = np.random.default_rng([zlib.crc32(key.encode()), n])
+        patterns = np.vstack(
+            [np.zeros((1, n), dtype=bool), rng.integers(0, 2, size=(SWAP_RESAMPLES, n)).astype(bool)]
+        )
+    statistics = _swap_statistics((success, spent, failed, runtime), seeds, patterns, rule)
+    observed = abs(statistics[0])
+    if observed == 0 and not np.any(statistics != 0):
+        return {"p_value": math.nan, "min_attainable_p": math.nan}
+    extreme = int(np.sum(np.abs(statistics) >= observed - 1e-9))
+    # Exact: the share of all 2ⁿ patterns; Monte Carlo: (1 + as extreme)/(1 + resamples), the
+    # identity pattern (row 0) being the observed one.
+    p = extreme / len(patterns)
+    floor = swap_test_floor(informative)
+    if 2**n > SWAP_RESAMPLES + 1:  # sampled: never below one in the patterns drawn, whatever n'
+        floor = max(floor, 1.0 / (SWAP_RESAMPLES + 1))
+    return {"p_value": float(min(1.0, p)), "min_attainable_p": floor}
+
+
 def paired_comparison(
     summaries: pd.DataFrame,
     tolerance: float,
@@ -354,11 +497,15 @@ def paired_comparison(
     best: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """`first` against `second`, seed by seed, each seed's runs at the learning rates tuned without it
-    (cross-fitting: every seed reports), by `censored_paired_test`; p-values Holm-corrected over the
-    parameterizations of an experiment. `best` is `best_learning_rates(summaries, tolerance)` where
-    the caller has it already.
+    (cross-fitting: every seed reports). The counts, the speed-up and `p_fixed_lr` come from
+    `censored_paired_test` at those learning rates; `p_value` from `swap_test`, which tunes again
+    under every swap so that the luck of tuning is part of its null distribution. p-values are
+    Holm-corrected over the parameterizations of an experiment. `best` is
+    `best_learning_rates(summaries, tolerance)` where the caller has it already (its rule is used).
     """
     best = best_learning_rates(summaries, tolerance) if best is None else best
+    rules = set(best["tuning_rule"]) if "tuning_rule" in best and len(best) else {DEFAULT_TUNING_RULE}
+    rule = rules.pop() if len(rules) == 1 else DEFAULT_TUNING_RULE
     at_tolerance = summaries[np.isclose(summaries["tolerance"], tolerance, rtol=1e-12, atol=0)]
     reported = tuned_runs(at_tolerance, best)
     rows = []
@@ -374,6 +521,14 @@ def paired_comparison(
         paired = pd.concat(runtimes, axis=1, join="inner").dropna().sort_index()
         a, b = paired[first].to_numpy(), paired[second].to_numpy()
         result = censored_paired_test(a, b)
+        chart = summaries[
+            (summaries["experiment"] == experiment)
+            & (summaries["parameterization"] == parameterization)
+            & summaries["method"].isin([first, second])
+        ]
+        swap = swap_test(
+            chart, (first, second), tolerance, rule, f"{experiment}/{parameterization}/{first}/{second}"
+        )
         cell_best = best[best["experiment"] == experiment]
         rows.append(
             {
@@ -396,8 +551,9 @@ def paired_comparison(
                 "log_speedup_low": result["log_speedup_low"],
                 "log_speedup_high": result["log_speedup_high"],
                 "p_success": result["p_success"],
-                "p_value": result["p_value"],
-                "min_attainable_p": min_attainable_p(len(paired)),
+                "p_fixed_lr": result["p_value"],
+                "p_value": swap["p_value"],
+                "min_attainable_p": swap["min_attainable_p"],
             }
         )
     table = pd.DataFrame(rows)
@@ -429,6 +585,7 @@ BASELINE_COLUMNS = [
     "log_speedup_low",
     "log_speedup_high",
     "p_success",
+    "p_fixed_lr",
     "p_value",
     "min_attainable_p",
     "p_holm",

@@ -166,6 +166,7 @@ PAIRED = TableKind(
         "speedup_low": ("5%", "{:.3g}"),
         "speedup_high": ("95%", "{:.3g}"),
         "p_success": ("p (ok)", "{:.2g}"),
+        "p_fixed_lr": ("p (fixed lr)", "{:.2g}"),
         "p_value": ("p", "{:.2g}"),
         "p_holm": ("p (Holm)", "{:.2g}"),
         "min_attainable_p": ("min p", "{:.2g}"),
@@ -174,12 +175,15 @@ PAIRED = TableKind(
         "NGD against every other method of experiment {experiment}, seed by seed, each seed at the "
         "learning rates tuned on the other fold (two lrs: tuned on the even / the odd seeds), iterations "
         "to tolerance {tolerances}. ok: runs that get there. Faster: a run that gets there beats one that "
-        "does not. p: exact two-sided signed-rank test of the log speed-up, a pair where only one method "
-        "succeeds ranked above every pair where both do, ties dropped; p (Holm): corrected over all "
-        "comparisons of the experiment; min p: the smallest p these pairs could give. p (ok): exact sign "
-        "test on the pairs where only one succeeds. Speed-up: the other method's iterations / NGD's, the "
-        "Hodges–Lehmann estimate over pairs where both succeed, with its 90% interval (n too small: "
-        "fewer than 5 such pairs)."
+        "does not. Statistic: signed ranks of the log speed-up, a pair where only one method succeeds "
+        "ranked above every pair where both do, ties dropped. p: two-sided, its null distribution from "
+        "swapping the two methods' whole learning-rate sweeps seed by seed and tuning again (every swap "
+        "pattern, or 1,999 random ones), so the luck of tuning is in it; p (Holm): corrected over all "
+        "comparisons of the experiment; min p: the smallest p the test could give with these seeds. "
+        "p (fixed lr): the exact signed-rank test with the tuned learning rates held fixed. p (ok): exact "
+        "sign test on the pairs where only one succeeds. Speed-up: the other method's iterations / NGD's, "
+        "the Hodges–Lehmann estimate over pairs where both succeed, with its 90% interval for symmetric "
+        "differences (n too small: fewer than 5 such pairs)."
     ),
     label="paired",
     estimates=(("speedup_low", "speedup"), ("speedup_high", "speedup")),
