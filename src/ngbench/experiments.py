@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from ngbench.starts import INIT_STREAM, draw_coordinate, initial_states  # noqa:
 from ngbench.targets import SpecError, make_target
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+# The size preset (ngbench.plots.PRESETS) of each kind of figure where the config's `figure_sizes`
+# names none: path figures and single panels fit a column, a panel per chart needs the page's width.
+DEFAULT_FIGURE_SIZES = {"paths": "one_column", "panels": "two_column", "single": "one_column"}
 MAX_STEPS = 1_000_000
 MAX_RUNS_PER_CELL = 1_000_000
 MAX_CELL_HISTORY_BYTES = 4_000_000_000
@@ -119,6 +122,8 @@ class Config:
     tolerances: tuple[float, ...]
     experiments: dict[str, Experiment]
     figures: dict[str, FigureSpec]
+    # Kind of figure ("paths", "panels", "single") → size preset (ngbench.plots.PRESETS).
+    figure_sizes: dict[str, str] = field(default_factory=dict)
 
 
 def learning_rate_grid(spec) -> tuple[float, ...]:
@@ -553,4 +558,5 @@ def parse_config(config: dict) -> Config:
             figures[name] = figure
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
-    return Config(tolerances=tolerances, experiments=experiments, figures=figures)
+    figure_sizes = {**DEFAULT_FIGURE_SIZES, **(config.get("figure_sizes") or {})}
+    return Config(tolerances=tolerances, experiments=experiments, figures=figures, figure_sizes=figure_sizes)

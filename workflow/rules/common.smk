@@ -151,12 +151,16 @@ def target_spec(wildcards):
     return PLAN.experiments[wildcards.experiment].target
 
 
-# Experiments with several seeds get the analysis figures; those with several charts, the audit.
+# Experiments with several seeds get the analysis figures; those with several charts, the audit. The
+# audit takes one deterministic step in every chart: a row with Monte Carlo gradients has none to
+# audit (its step is a random draw), and its exact-gradient audit would show another row's curves.
 ANALYSED = [name for name, e in PLAN.experiments.items() if len(e.seeds) >= 2]
 AUDITED = [
     name
     for name in ANALYSED
-    if len(PLAN.experiments[name].audited_parameterizations) >= 2 and "ngd" in PLAN.experiments[name].methods
+    if len(PLAN.experiments[name].audited_parameterizations) >= 2
+    and "ngd" in PLAN.experiments[name].methods
+    and not isinstance(PLAN.experiments[name].gradient, dict)
 ]
 
 
@@ -174,6 +178,7 @@ def invariance_row(wildcards):
         "seed": experiment.seeds[0],
         "parameterizations": list(experiment.audited_parameterizations),
         "methods": [m for m in experiment.methods if m in ("gd", "ngd")],
+        "gradient": experiment.gradient,
     }
 
 
@@ -187,6 +192,24 @@ def figure_params(wildcards):
         "figure": asdict(figure),
         "target": PLAN.experiments[figure.experiment].target,
         "tolerance": PLAN.experiments[figure.experiment].main_tolerance,
+    }
+
+
+def figure_size(kind):
+    """The size preset (ngbench.plots.PRESETS) the config chooses for this kind of figure."""
+    return PLAN.figure_sizes[kind]
+
+
+def experiment_rows(wildcards):
+    """The config row a figure of one experiment comes from, named, as the figure's metadata cites it."""
+    return {f"experiments.{wildcards.experiment}": config["experiments"][wildcards.experiment]}
+
+
+def figure_rows(wildcards):
+    figure = PLAN.figures[wildcards.figure]
+    return {
+        f"figures.{wildcards.figure}": config["figures"][wildcards.figure],
+        f"experiments.{figure.experiment}": config["experiments"][figure.experiment],
     }
 
 
