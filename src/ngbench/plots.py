@@ -442,8 +442,31 @@ def _log_limits(values: list[np.ndarray], must_show: list[float], headroom: floa
     return 10.0**low, 10.0**high
 
 
-# Failure marks sit in the top `FAILURE_STRIP` of a convergence panel, one row a method.
+# Failure marks sit in the top `FAILURE_STRIP` of a convergence panel, one row a method; learning
+# rates with no success in the top `NO_SUCCESS_STRIP` of an lr-sensitivity panel.
 FAILURE_STRIP = 0.16
+NO_SUCCESS_STRIP = 0.3
+
+
+def _power_of_ten(value: float, _position=None) -> str:
+    """'$10^{3}$' or '$2\\times10^{3}$', as matplotlib writes log ticks."""
+    exponent = int(np.floor(np.log10(value) + 1e-9))
+    coefficient = round(value / 10.0**exponent)
+    power = f"10^{{{exponent}}}"
+    return f"${power}$" if coefficient == 1 else f"${coefficient}\\times{power}$"
+
+
+def _label_short_log_axis(ax, low: float, high: float) -> None:
+    """Ticks only where values are drawn (`low` to `high`); on an axis spanning under two decades,
+    also at 2 and 5 × 10ᵏ, which matplotlib leaves unlabelled, so that every panel has values to read."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    exponents = np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+    multiples = (1.0, 2.0, 5.0) if np.log10(high / low) < 2 else (1.0,)
+    ticks = [m * 10.0**e for e in exponents for m in multiples if low <= m * 10.0**e <= high]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FuncFormatter(_power_of_ten))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def convergence_figure(
@@ -601,14 +624,14 @@ def _lr_sensitivity_figure(stats, tolerance, title, preset: Preset):
     methods = _ordered(at_tolerance["method"].unique())
     fig, axes = _panels(len(charts), preset, extra_height=0.55 + 0.14 * len(methods))
     finite = at_tolerance.loc[np.isfinite(at_tolerance["art"]), "art"].to_numpy()
-    low, high = _log_limits([finite], [])
-    # Above the data: one row of × a method, half a decade apart, separated from the data by a line.
-    step = 10 ** max(0.25, 0.06 * np.log10(high / low))
-    rows_at = {method: high * step ** (k + 1) for k, method in enumerate(methods)}
-    missing = False
+    missing = bool((~np.isfinite(at_tolerance["art"])).any())
+    # Above the data, a strip of the axes' height: one row of × a method, under a line.
+    strip = NO_SUCCESS_STRIP if missing else 0.0
+    low, high = _log_limits([finite], [], headroom=strip)
     for ax, chart in zip(axes, charts, strict=True):
         in_chart = at_tolerance[at_tolerance["parameterization"] == chart]
-        for method in methods:
+        on_top = blended_transform_factory(ax.transData, ax.transAxes)
+        for row_number, method in enumerate(methods):
             rows = in_chart[in_chart["method"] == method].sort_values("lr")
             if rows.empty:
                 continue
@@ -622,30 +645,27 @@ def _lr_sensitivity_figure(stats, tolerance, title, preset: Preset):
                 linestyle=style["linestyle"],
             )
             if (~ok).any():
-                missing = True
                 ax.plot(
                     rows.loc[~ok, "lr"],
-                    np.full((~ok).sum(), rows_at[method]),
+                    np.full((~ok).sum(), 1.0 - strip * (row_number + 0.5) / len(methods)),
+                    transform=on_top,
                     linestyle="none",
                     marker=FAILURE_MARKER,
                     markersize=4.5,
                     markeredgewidth=1.1,
                     color=style["color"],
                 )
-        ax.axhline(high, color="0.5", linewidth=0.5)
+        if missing:
+            ax.plot([0, 1], [1.0 - strip] * 2, color="0.5", linewidth=0.5, transform=ax.transAxes)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(chart)
         if _is_last_row(ax, len(charts)):
             ax.set_xlabel("learning rate ρ")
-    top = high * step ** (len(methods) + 0.8)
-    axes[0].set_ylim(low, top)
-    # No tick labels in the strip of ×: its heights are rows, not values.
-    ticks = [t for t in axes[0].get_yticks() if low <= t <= high]
+    axes[0].set_ylim(low, high)
+    _label_short_log_axis(axes[0], low, high ** (1 - strip) * low**strip)
     for ax in axes:
         ax.tick_params(labelleft=ax.get_subplotspec().is_first_col())
-    axes[0].set_yticks(ticks)
-    axes[0].set_ylim(low, top)  # setting ticks widens the limits to them
     for ax in axes:
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel(f"aRT to gap ≤ {tolerance:g}")
