@@ -38,13 +38,13 @@ class Preset:
 
     width: float  # inches: the figure is drawn at the size it is printed, so 7 pt stays 7 pt
     max_columns: int
-    panel_height: float  # inches, of one row of panels
+    axes_height: float  # inches: the plotting area of one panel, whatever the text around it takes
 
 
 # A journal's column (IEEE, ACM: 3.3–3.5 in) and its full text width (~7 in).
 PRESETS = {
-    "one_column": Preset(width=3.3, max_columns=2, panel_height=1.55),
-    "two_column": Preset(width=7.0, max_columns=3, panel_height=2.0),
+    "one_column": Preset(width=3.3, max_columns=2, axes_height=1.3),
+    "two_column": Preset(width=7.0, max_columns=3, axes_height=1.45),
 }
 # The smallest text in any figure, in points at the preset's printed width: what journals ask for.
 SMALLEST_TEXT = 7.0
@@ -250,8 +250,13 @@ def _plot_paths(target, paths, title, tolerance, preset: Preset) -> plt.Figure:
         states = path.rows[list(target.state_names)].to_numpy()
         x, y = target.to_plot(states)
         plotted[method] = (x, y, path)
-        xs.append(x)
-        ys.append(y)
+    # The view holds the paths that did not fail (and every start): a diverging path would stretch
+    # it until the others are a dot; it runs off the edge instead, and its legend entry says it diverged.
+    kept = [m for m, (_, _, path) in plotted.items() if path.rows["status"].iloc[0] not in FAILURE_STATUSES]
+    for method, (x, y, _) in plotted.items():
+        finite = np.isfinite(x) & np.isfinite(y)
+        xs.append(x[finite] if method in kept or not kept else x[finite][:1])
+        ys.append(y[finite] if method in kept or not kept else y[finite][:1])
     x_low, x_high = _bounds(xs)
     y_low, y_high = _bounds(ys)
 
@@ -265,8 +270,7 @@ def _plot_paths(target, paths, title, tolerance, preset: Preset) -> plt.Figure:
     levels = 10.0 ** np.arange(bottom, top + 0.25, 0.5)  # half-decade contours
 
     width = preset.width
-    legend_lines = len(paths) + 2
-    fig, ax = plt.subplots(figsize=(width, 0.9 * width + 0.16 * legend_lines), layout="constrained")
+    fig, ax = plt.subplots(figsize=(width, width + 3.0), layout="constrained")  # then fitted
     contour = ax.contour(
         grid_x, grid_y, surface, levels=levels, norm=LogNorm(), cmap="viridis", linewidths=0.6
     )
@@ -324,6 +328,8 @@ def _plot_paths(target, paths, title, tolerance, preset: Preset) -> plt.Figure:
     for handle, label in zip(handles, labels, strict=True):
         handle.set_label(_wrap(label, width - 0.6, SMALLEST_TEXT))
     fig.legend(handles=handles, loc="outside lower center", ncols=1)
+    # Near square in a column; across a page, no taller than a third of it.
+    _fit_height(fig, [ax], min(0.75 * width, 3.6))
     return fig
 
 
@@ -370,15 +376,31 @@ def _ordered(methods) -> list[str]:
     return [m for m in METHOD_STYLE if m in present]
 
 
-def _panels(count: int, preset: Preset, extra_height: float, max_columns: int | None = None):
-    """A grid of `count` panels at the preset's width, sharing the y axis; `extra_height` inches for
-    the title and legend."""
+def _fit_height(fig, axes, height: float) -> None:
+    """Set the figure's height so that its panels' plotting areas are `height` inches tall.
+
+    Constrained layout gives titles, notes, tick labels and the legend their room first and the
+    panels what is left; how much that is depends on the text, so the height is found by drawing.
+    Start from a figure taller than needed: a layout with no room left for the panels is not applied.
+    """
+    rows = len({ax.get_subplotspec().rowspan.start for ax in axes})
+    for _ in range(6):
+        fig.canvas.draw()
+        actual = min(ax.get_position().height for ax in axes) * fig.get_figheight()
+        if abs(actual - height) < 0.005:
+            break
+        fig.set_figheight(fig.get_figheight() + (height - actual) * rows)
+
+
+def _panels(count: int, preset: Preset, max_columns: int | None = None):
+    """A grid of `count` panels at the preset's width, sharing the y axis, taller than it will be
+    (see `_fit_height`)."""
     columns = min(count, max_columns or preset.max_columns)
     rows = -(-count // columns)
     fig, axes = plt.subplots(
         rows,
         columns,
-        figsize=(preset.width, preset.panel_height * rows + extra_height),
+        figsize=(preset.width, (preset.axes_height + 1.5) * rows + 2.5),
         layout="constrained",
         squeeze=False,
         sharey=True,
@@ -500,7 +522,7 @@ def _convergence_figure(trajectories, best, steps, tolerance, title, preset: Pre
         panels = [(chart, chart, methods) for chart in charts]
         max_columns = preset.max_columns
     one_method_each = len(panels) > 1 and all(len(shown) == 1 for _, _, shown in panels)
-    fig, axes = _panels(len(panels), preset, 0.55 + 0.14 * len(methods), max_columns)
+    fig, axes = _panels(len(panels), preset, max_columns)
     columns = min(len(panels), max_columns)
     panel_width = preset.width / columns
     iterations = np.arange(steps + 1)
@@ -604,8 +626,13 @@ def _convergence_figure(trajectories, best, steps, tolerance, title, preset: Pre
         )
     _figure_legend(fig, handles, preset.width)
     fig.legends[0].set_title(
-        f"each panel: every method's tuned ρ and how many runs reach gap ≤ {tolerance:g}"
+        _wrap(
+            f"each panel: every method's tuned ρ and how many runs reach gap ≤ {tolerance:g}",
+            preset.width,
+            SMALLEST_TEXT,
+        )
     )
+    _fit_height(fig, axes, preset.axes_height)
     return fig
 
 
@@ -622,7 +649,7 @@ def _lr_sensitivity_figure(stats, tolerance, title, preset: Preset):
     at_tolerance = stats[np.isclose(stats["tolerance"], tolerance)]
     charts = sorted(at_tolerance["parameterization"].unique())
     methods = _ordered(at_tolerance["method"].unique())
-    fig, axes = _panels(len(charts), preset, extra_height=0.55 + 0.14 * len(methods))
+    fig, axes = _panels(len(charts), preset)
     finite = at_tolerance.loc[np.isfinite(at_tolerance["art"]), "art"].to_numpy()
     missing = bool((~np.isfinite(at_tolerance["art"])).any())
     # Above the data, a strip of the axes' height: one row of × a method, under a line.
@@ -683,6 +710,7 @@ def _lr_sensitivity_figure(stats, tolerance, title, preset: Preset):
             )
         )
     _figure_legend(fig, handles, preset.width)
+    _fit_height(fig, axes, preset.axes_height)
     return fig
 
 
@@ -697,9 +725,7 @@ def ecdf_figure(
 
 
 def _ecdf_figure(summaries, best, steps, title, preset: Preset):
-    methods_drawn = summaries["method"].nunique()
-    height = 0.62 * preset.width + 0.75 + 0.16 * methods_drawn  # the legend has a line a method
-    fig, ax = plt.subplots(figsize=(preset.width, height), layout="constrained")
+    fig, ax = plt.subplots(figsize=(preset.width, preset.width + 3.0), layout="constrained")
     reporting = split_seeds(summaries["seed"].unique())[1]
     chosen = summaries[summaries["seed"].isin(reporting)].merge(
         best[["parameterization", "method", "best_lr"]], on=["parameterization", "method"]
@@ -732,6 +758,7 @@ def _ecdf_figure(summaries, best, steps, title, preset: Preset):
     ax.set_title(_wrap(pooled, preset.width - 0.5, SMALLEST_TEXT), fontsize=SMALLEST_TEXT)
     handles = [_method_handle(m, finals[m], marker=False) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncols=1, title="targets reached in the end")
+    _fit_height(fig, [ax], _single_axes_height(preset))
     return fig
 
 
@@ -762,7 +789,7 @@ def _invariance_figure(audit, title, preset: Preset):
             labels[method] = method_name(method)
     audit = audit[~outside]
     rounding = audit["spread"] <= ROUNDING_LEVEL
-    height = 0.7 * preset.width + 0.5
+    height = preset.width + 3.0  # then fitted (`_fit_height`)
     if rounding.any():
         fig, (ax, strip) = plt.subplots(
             2,
@@ -828,4 +855,10 @@ def _invariance_figure(audit, title, preset: Preset):
     bottom.set_xlabel("learning rate $\\rho$")
     handles = [_method_handle(m, _wrap(labels[m], preset.width - 0.6, SMALLEST_TEXT)) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncols=1)
+    _fit_height(fig, [ax], _single_axes_height(preset))
     return fig
+
+
+def _single_axes_height(preset: Preset) -> float:
+    """A lone panel's plotting area: about 3:5 in a column, no taller than 2.8 in across a page."""
+    return min(0.55 * preset.width, 2.8)

@@ -15,7 +15,7 @@ from snakemake.utils import validate
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
-from ngbench.experiments import ConfigError, check_config, duplicate_keys
+from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 from ngbench.targets import TARGETS
 
@@ -201,15 +201,18 @@ def figure_size(kind):
 
 
 def experiment_rows(wildcards):
-    """The config row a figure of one experiment comes from, named, as the figure's metadata cites it."""
-    return {f"experiments.{wildcards.experiment}": config["experiments"][wildcards.experiment]}
+    """The config row a figure of one experiment comes from, named, as the figure's metadata cites it.
+
+    Keys sorted (`canonical`): the same row written in another key order reruns nothing.
+    """
+    return {f"experiments.{wildcards.experiment}": canonical(config["experiments"][wildcards.experiment])}
 
 
 def figure_rows(wildcards):
     figure = PLAN.figures[wildcards.figure]
     return {
-        f"figures.{wildcards.figure}": config["figures"][wildcards.figure],
-        f"experiments.{figure.experiment}": config["experiments"][figure.experiment],
+        f"figures.{wildcards.figure}": canonical(config["figures"][wildcards.figure]),
+        f"experiments.{figure.experiment}": canonical(config["experiments"][figure.experiment]),
     }
 
 
