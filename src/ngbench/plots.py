@@ -517,7 +517,8 @@ def _convergence_figure(trajectories, best, steps, tolerance, title, preset: Pre
     if len(charts) == 1 and len(methods) > 1:
         panels = [(method_name(m), charts[0], [m]) for m in methods]
         title = f"{title} (chart {charts[0]})"
-        max_columns = preset.max_columns + 1  # a method's panel needs less room than a chart's
+        # Four methods side by side across a page; two by two in a column, where names need the room.
+        max_columns = preset.max_columns + 1 if preset.max_columns > 2 else preset.max_columns
     else:
         panels = [(chart, chart, methods) for chart in charts]
         max_columns = preset.max_columns
@@ -603,7 +604,11 @@ def _convergence_figure(trajectories, best, steps, tolerance, title, preset: Pre
     handles = [_method_handle(m, marker=False) for m in methods]
     handles.append(Patch(color="0.5", alpha=0.3, linewidth=0, label="25–75 % of the runs that did not fail"))
     if one_method_each:
-        handles.append(Line2D([], [], color="0.3", alpha=0.6, linewidth=0.4, label="one run"))
+        handles.append(
+            Line2D(
+                [], [], color=method_style(methods[0])["color"], alpha=0.45, linewidth=0.4, label="one run"
+            )
+        )
     handles.append(
         Line2D([], [], color="0.6", linewidth=0.6, linestyle="-", label=f"tolerance {tolerance:g}")
     )
