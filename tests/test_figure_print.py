@@ -60,6 +60,15 @@ def test_the_config_chooses_presets_and_the_schema_knows_them():
     }
 
 
+def test_rows_with_monte_carlo_gradients_get_no_invariance_audit():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    plan = parse_config(config)
+    audited = {name for name, e in plan.experiments.items() if e.audited}
+    assert "logistic_vi" in audited and "gaussian_nd_d100" in audited
+    assert "logistic_vi_mc" not in audited  # the same charts and methods, with {mc: 10} gradients
+    assert plan.experiments["logistic_vi_mc"].gradient == {"mc": 10}
+
+
 # --- synthetic results to draw ---------------------------------------------------------------------
 
 

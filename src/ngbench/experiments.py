@@ -70,6 +70,17 @@ class Experiment:
     def main_tolerance(self) -> float:
         return min(self.tolerances)
 
+    @property
+    def audited(self) -> bool:
+        """Whether the row gets an invariance audit: NGD and two charts of one family to compare, and
+        a deterministic step to take in each. A row with Monte Carlo gradients has none (its step is
+        a random draw), and an exact-gradient audit would show another row's curves under its name."""
+        return (
+            len(self.audited_parameterizations) >= 2
+            and "ngd" in self.methods
+            and not isinstance(self.gradient, dict)
+        )
+
     def cells(self) -> list[tuple[str, str]]:
         """The (parameterization, method) cells of this row."""
         return [(p, m) for p in self.parameterizations for m in self.methods]

@@ -151,17 +151,10 @@ def target_spec(wildcards):
     return PLAN.experiments[wildcards.experiment].target
 
 
-# Experiments with several seeds get the analysis figures; those with several charts, the audit. The
-# audit takes one deterministic step in every chart: a row with Monte Carlo gradients has none to
-# audit (its step is a random draw), and its exact-gradient audit would show another row's curves.
+# Experiments with several seeds get the analysis figures; those of them with charts to compare and
+# a deterministic step, the invariance audit (Experiment.audited).
 ANALYSED = [name for name, e in PLAN.experiments.items() if len(e.seeds) >= 2]
-AUDITED = [
-    name
-    for name in ANALYSED
-    if len(PLAN.experiments[name].audited_parameterizations) >= 2
-    and "ngd" in PLAN.experiments[name].methods
-    and not isinstance(PLAN.experiments[name].gradient, dict)
-]
+AUDITED = [name for name in ANALYSED if PLAN.experiments[name].audited]
 
 
 def analysis_figure_files():
