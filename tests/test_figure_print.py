@@ -244,6 +244,23 @@ def test_failed_runs_are_marked_apart_from_the_band_of_the_others():
     assert len(figure.legends) == 1 and not any(ax.get_legend() for ax in figure.axes)
 
 
+def test_the_audit_draws_rounding_in_a_strip_and_names_steps_that_leave_the_domain():
+    audit = pd.DataFrame(
+        {
+            "method": ["gd"] * 3 + ["ngd"] * 3,
+            "lr": [1e-3, 1e-2, 1e-1] * 2,
+            "spread": [1e-3, 1e-2, np.nan, 1e-15, 2e-15, 1e-15],
+        }
+    )
+    figure = plots.invariance_figure(audit, "audit")
+    main, strip = figure.axes
+    assert [t.get_text() for t in strip.get_yticklabels()] == ["≤ 1e-13"]
+    low, high = main.get_ylim()
+    assert 1e-4 < low < 1e-3 < 1e-2 < high < 1e-1  # no empty decades down to the rounding level
+    labels = [t.get_text().replace("\n", " ") for t in figure.legends[0].get_texts()]
+    assert labels == ["GD (ρ ≥ 0.1: a step leaves some chart's domain)", "NGD"]
+
+
 def test_a_path_figure_says_which_learning_rate_is_the_fastest():
     target = make_target(QUADRATIC)
     rows = []
