@@ -10,7 +10,7 @@ import pytest
 
 from ngbench.io import read_summaries, read_trajectories, write_parquet
 from ngbench.methods import METHODS, adam
-from ngbench.plots import gap_quantiles
+from ngbench.plots import gap_quantiles, run_gaps
 from ngbench.runner import FAILURE_STATUSES, STATUSES, run_batch
 from ngbench.solve import reference_solution, solve_cell
 from ngbench.stats import iteration_counts
@@ -192,12 +192,15 @@ def test_failed_runs_flow_through_files_statistics_and_figures(em_at_lr_4, tmp_p
     expected_art = spent / row["successes"] if row["successes"] else np.inf
     assert row["art"] == pytest.approx(expected_art)
 
-    # Figures: a failed run's gap counts as +∞ from where it stopped, as a diverged run's does.
+    # Figures: a failed run's gap counts as +∞ from where it stopped, as a diverged run's does, and
+    # it is marked at that step instead of entering the band of the runs that kept going.
     run = int(np.flatnonzero(status == "failed")[0])
     seed, stop = run - 10, int(em_at_lr_4.result.stop_iter[run])
     rows = trajectories[(trajectories["lr"] == 4.0) & (trajectories["seed"] == seed)]
-    quantiles = gap_quantiles(rows, 300, floor=1e-10)
-    assert np.isfinite(quantiles[:, : stop + 1]).all() and np.isinf(quantiles[:, stop + 1 :]).all()
+    gaps, failed_at = run_gaps(rows, 300, floor=1e-10)
+    assert np.isfinite(gaps[0, : stop + 1]).all() and np.isinf(gaps[0, stop + 1 :]).all()
+    assert list(failed_at) == [stop + 1]
+    assert np.isnan(gap_quantiles(rows, 300, floor=1e-10)).all()
 
 
 def test_the_solver_log_counts_failed_runs_and_names_the_first_fault(caplog):

@@ -27,13 +27,18 @@ def one_step(target: Target, chart_name: str, method: str, start: np.ndarray, lr
 
 
 def one_step_spread(target: Target, start: np.ndarray, charts, methods, learning_rates) -> pd.DataFrame:
-    """Largest distance (canonical coordinates) between the one-step iterates of every pair of charts."""
+    """Largest distance (canonical coordinates) between the one-step iterates of every pair of charts.
+
+    A step that leaves some chart's domain has no spread: NaN, kept so that a figure can say where
+    the method's points end and why.
+    """
     rows = []
     for method in methods:
         for lr in learning_rates:
             ends = np.array([one_step(target, name, method, start, lr) for name in charts])
-            if np.isnan(ends).any():  # a step that left some chart's domain has no spread to report
-                continue
-            spread = np.linalg.norm(ends[:, None, :] - ends[None, :, :], axis=-1).max()
+            if np.isnan(ends).any():
+                spread = np.nan
+            else:
+                spread = np.linalg.norm(ends[:, None, :] - ends[None, :, :], axis=-1).max()
             rows.append({"method": method, "lr": float(lr), "spread": float(spread)})
     return pd.DataFrame(rows, columns=["method", "lr", "spread"])

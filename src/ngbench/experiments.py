@@ -20,6 +20,9 @@ from ngbench.starts import INIT_STREAM, draw_coordinate, initial_states  # noqa:
 from ngbench.targets import SpecError, make_target
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+# The size preset (ngbench.plots.PRESETS) of each kind of figure where the config's `figure_sizes`
+# names none: path figures and single panels fit a column, a panel per chart needs the page's width.
+DEFAULT_FIGURE_SIZES = {"paths": "one_column", "panels": "two_column", "single": "one_column"}
 MAX_STEPS = 1_000_000
 MAX_RUNS_PER_CELL = 1_000_000
 MAX_CELL_HISTORY_BYTES = 4_000_000_000
@@ -72,6 +75,17 @@ class Experiment:
     @property
     def main_tolerance(self) -> float:
         return min(self.tolerances)
+
+    @property
+    def audited(self) -> bool:
+        """Whether the row gets an invariance audit: NGD and two charts of one family to compare, and
+        a deterministic step to take in each. A row with Monte Carlo gradients has none (its step is
+        a random draw), and an exact-gradient audit would show another row's curves under its name."""
+        return (
+            len(self.audited_parameterizations) >= 2
+            and "ngd" in self.methods
+            and not isinstance(self.gradient, dict)
+        )
 
     def cells(self) -> list[tuple[str, str]]:
         """The (parameterization, method) cells of this row."""
@@ -130,6 +144,8 @@ class Config:
     warnings: tuple[str, ...] = ()
     # Rows that sweep a target field (ngbench.sweeps.Sweep by row name); their experiments are above.
     sweeps: dict = dataclasses.field(default_factory=dict)
+    # Kind of figure ("paths", "panels", "single") → size preset (ngbench.plots.PRESETS).
+    figure_sizes: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 SIGNIFICANCE = 0.05
@@ -634,4 +650,11 @@ def _parse_expanded(config: dict) -> Config:
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
     warnings = tuple(note for experiment in experiments.values() for note in power_warnings(experiment))
-    return Config(tolerances=tolerances, experiments=experiments, figures=figures, warnings=warnings)
+    figure_sizes = {**DEFAULT_FIGURE_SIZES, **(config.get("figure_sizes") or {})}
+    return Config(
+        tolerances=tolerances,
+        experiments=experiments,
+        figures=figures,
+        warnings=warnings,
+        figure_sizes=figure_sizes,
+    )

@@ -176,22 +176,44 @@ class ChartResult:
     cells: dict[str, CellResult]
 
 
-def solve_chart(params: dict, reference: dict | None = None) -> ChartResult:
+def solve_chart(params: dict, reference: dict | None = None, progress=None) -> ChartResult:
     """Run every method of `Experiment.chart_params(...)`, one cell after another, into one table each.
 
-    Rows are method-major in the registry's order, then as in `solve_cell`.
+    Rows are method-major in the registry's order, then as in `solve_cell`. `progress`, if given, is
+    called with a `progress_line` after each method.
     """
     versions = _versions()
     logger.info("library: %s (%s)", Path(__file__).resolve().parent, versions["source"])
     # One target for every method: building it can mean loading and standardising a data set.
     target = _target_of(params, reference)
-    cells = {method: _solve(target, method_params(params, method)) for method in params["methods"]}
+    started = time.perf_counter()
+    cells = {}
+    for method in params["methods"]:
+        cells[method] = _solve(target, method_params(params, method))
+        if progress is not None:
+            progress(progress_line(params, cells, time.perf_counter() - started))
     provenance = {"cell": params, "reference": reference, "versions": versions}
     tables = {}
     for kind in ("trajectories", "summaries"):
         table = pa.concat_tables([getattr(cell, kind) for cell in cells.values()])
         tables[kind] = with_provenance(table, provenance)
     return ChartResult(cells=cells, **tables)
+
+
+def progress_line(params: dict, cells: dict[str, CellResult], elapsed: float) -> str:
+    """'ngbench: logistic_vi/natural: ngd done (28 runs x 200 steps, 12.3 s); 2 of 4 methods in
+    24.6 s, about 25 s left': how far one solver job has got, for the terminal. The time left
+    assumes each remaining method costs the mean of those done."""
+    method, cell = list(cells.items())[-1]
+    done, total = len(cells), len(params["methods"])
+    line = (
+        f"ngbench: {params['experiment']}/{params['parameterization']}: {method} done "
+        f"({cell.result.status.size} runs x {params['steps']} steps, {cell.seconds:.1f} s); "
+        f"{done} of {total} methods in {elapsed:.1f} s"
+    )
+    if done < total:
+        line += f", about {elapsed / done * (total - done):.0f} s left"
+    return line
 
 
 def timing_record(params: dict, chart: ChartResult) -> dict:

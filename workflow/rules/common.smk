@@ -16,7 +16,7 @@ LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
 from ngbench.digests import script_digest
-from ngbench.experiments import ConfigError, check_config, duplicate_keys
+from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.sweeps import expand_sweeps
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 from ngbench.targets import TARGETS
@@ -39,8 +39,10 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 for warning in PLAN.warnings:
     print(f"ngbench: warning: {warning}", file=sys.stderr)
-# Passes by now (on the config with its sweeps expanded, as checked); it fills the schema's defaults.
-validate(expand_sweeps(config)[0], str(SCHEMA))
+# The config as checked, each swept row replaced by its experiments: what jobs and metadata cite.
+EXPANDED = expand_sweeps(config)[0]
+# Passes by now; it fills the schema's defaults.
+validate(EXPANDED, str(SCHEMA))
 
 
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
@@ -195,13 +197,10 @@ def target_spec(wildcards):
     return PLAN.experiments[wildcards.experiment].target
 
 
-# Experiments with several seeds get the analysis figures; those with several charts, the audit.
+# Experiments with several seeds get the analysis figures; those of them with charts to compare and
+# a deterministic step, the invariance audit (Experiment.audited).
 ANALYSED = [name for name, e in PLAN.experiments.items() if len(e.seeds) >= 2]
-AUDITED = [
-    name
-    for name in ANALYSED
-    if len(PLAN.experiments[name].audited_parameterizations) >= 2 and "ngd" in PLAN.experiments[name].methods
-]
+AUDITED = [name for name in ANALYSED if PLAN.experiments[name].audited]
 
 
 def analysis_figure_files():
@@ -218,6 +217,7 @@ def invariance_row(wildcards):
         "seed": experiment.seeds[0],
         "parameterizations": list(experiment.audited_parameterizations),
         "methods": [m for m in experiment.methods if m in ("gd", "ngd")],
+        "gradient": experiment.gradient,
     }
 
 
@@ -231,6 +231,27 @@ def figure_params(wildcards):
         "figure": asdict(figure),
         "target": PLAN.experiments[figure.experiment].target,
         "tolerance": PLAN.experiments[figure.experiment].main_tolerance,
+    }
+
+
+def figure_size(kind):
+    """The size preset (ngbench.plots.PRESETS) the config chooses for this kind of figure."""
+    return PLAN.figure_sizes[kind]
+
+
+def experiment_rows(wildcards):
+    """The config row a figure of one experiment comes from, named, as the figure's metadata cites it.
+
+    Keys sorted (`canonical`): the same row written in another key order reruns nothing.
+    """
+    return {f"experiments.{wildcards.experiment}": canonical(EXPANDED["experiments"][wildcards.experiment])}
+
+
+def figure_rows(wildcards):
+    figure = PLAN.figures[wildcards.figure]
+    return {
+        f"figures.{wildcards.figure}": canonical(EXPANDED["figures"][wildcards.figure]),
+        f"experiments.{figure.experiment}": canonical(EXPANDED["experiments"][figure.experiment]),
     }
 
 

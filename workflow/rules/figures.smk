@@ -7,6 +7,8 @@ rule figure_paths:
         pdf="figures/{figure}.pdf",
     params:
         spec=figure_params,
+        preset=figure_size("paths"),
+        rows=figure_rows,
         library=library("figure_paths.py"),
     log:
         "logs/figures/{figure}.log",
@@ -48,6 +50,9 @@ rule analysis_figures:
     params:
         steps=lambda w: PLAN.experiments[w.experiment].steps,
         main_tolerance=main_tolerance,
+        panels=figure_size("panels"),
+        single=figure_size("single"),
+        rows=experiment_rows,
         library=library("analysis_figures.py"),
     log:
         "logs/figures/{experiment}_analysis.log",
@@ -69,6 +74,8 @@ rule invariance_figure:
         pdf="figures/{experiment}_invariance.pdf",
     params:
         row=invariance_row,
+        preset=figure_size("single"),
+        rows=experiment_rows,
         library=library("invariance_figure.py"),
     log:
         "logs/figures/{experiment}_invariance.log",

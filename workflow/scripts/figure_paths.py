@@ -8,15 +8,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 
 from ngbench.io import damaged_inputs_end_the_job, read_json, read_trajectories
-from ngbench.plots import plot_paths, save_figure, select_paths
+from ngbench.plots import plot_paths, provenance, save_figure, select_paths
 from ngbench.targets import make_target
 
 logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
-figure = snakemake.params.spec["figure"]
+figure, tolerance = snakemake.params.spec["figure"], snakemake.params.spec["tolerance"]
 with damaged_inputs_end_the_job():
     reference = read_json(snakemake.input.reference) if hasattr(snakemake.input, "reference") else None
     trajectories = read_trajectories(snakemake.input.trajectories)
 target = make_target(snakemake.params.spec["target"], reference)
-paths = select_paths(trajectories, figure["parameterization"], figure["seed"], figure["learning_rates"])
-drawn = plot_paths(target, paths, figure["title"], snakemake.params.spec["tolerance"])
-save_figure(drawn, snakemake.output.png, snakemake.output.pdf)
+paths = select_paths(
+    trajectories, figure["parameterization"], figure["seed"], figure["learning_rates"], tolerance
+)
+drawn = plot_paths(target, paths, figure["title"], tolerance, snakemake.params.preset)
+source = provenance(snakemake.params.rows)
+save_figure(drawn, snakemake.output.png, snakemake.output.pdf, figure["title"], source)
