@@ -23,6 +23,8 @@ localrules:
     headline,
     why_tables,
     profiles,
+    why_figure,
+    profile_figure,
     costs,
     figure_paths,
     analysis_figures,
@@ -41,6 +43,8 @@ rule all:
         figures=expand("figures/{figure}.{ext}", figure=PLAN.figures, ext=["png", "pdf"]),
         analysis=analysis_figure_files(),
         costs=expand("results/costs/{experiment}.{ext}", experiment=PLAN.experiments, ext=["csv", "md"]),
+        why=expand("figures/{row}_sweep.{ext}", row=PLAN.sweeps, ext=["png", "pdf"]),
+        profiles=expand("figures/profiles.{ext}", ext=["png", "pdf"]),
 
 
 rule results:

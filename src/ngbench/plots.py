@@ -862,3 +862,170 @@ def _invariance_figure(audit, title, preset: Preset):
 def _single_axes_height(preset: Preset) -> float:
     """A lone panel's plotting area: about 3:5 in a column, no taller than 2.8 in across a page."""
     return min(0.55 * preset.width, 2.8)
+
+
+# --- why: a swept property, and profiles across problems --------------------------------------------
+
+
+def why_figure(
+    table: pd.DataFrame, slopes: pd.DataFrame, title: str, preset: str = "two_column"
+) -> plt.Figure:
+    """Tuned iterations to the tolerance against a swept target property (`ngbench.why`), a panel per
+    chart, a line per method: the median over the successful runs with its 90 % interval, a × in a
+    strip above where no run succeeded at that value. Each panel notes the fitted slopes. For a swept
+    condition number, grey lines of slope 1 and 2 (cost ∝ κ, ∝ κ²) are drawn for reference."""
+    with plt.rc_context(STYLE):
+        return _why_figure(table, slopes, title, PRESETS[preset])
+
+
+def _why_figure(table, slopes, title, preset: Preset):
+    charts = sorted(table["parameterization"].unique())
+    methods = _ordered(table["method"].unique())
+    field = str(table["field"].iloc[0])
+    positive = bool((table["value"] > 0).all())
+    fig, axes = _panels(len(charts), preset)
+    finite = table["median_iters"].to_numpy(dtype=float)
+    missing = bool((table["successes"] == 0).any())
+    strip = NO_SUCCESS_STRIP if missing else 0.0
+    low, high = _log_limits([finite, table["median_iters_high"].to_numpy(dtype=float)], [], headroom=strip)
+    for ax, chart in zip(axes, charts, strict=True):
+        in_chart = table[table["parameterization"] == chart]
+        on_top = blended_transform_factory(ax.transData, ax.transAxes)
+        notes = []
+        for row_number, method in enumerate(methods):
+            rows = in_chart[in_chart["method"] == method].sort_values("value")
+            if rows.empty:
+                continue
+            style = method_style(method)
+            ok = rows["successes"] > 0
+            medians = rows.loc[ok, "median_iters"].to_numpy(dtype=float)
+            bounds = rows.loc[ok, ["median_iters_low", "median_iters_high"]].to_numpy(dtype=float)
+            has_interval = ~np.isnan(bounds).any(axis=1)
+            ax.plot(
+                rows.loc[ok, "value"],
+                medians,
+                color=style["color"],
+                marker=style["marker"],
+                linestyle=style["linestyle"],
+            )
+            if has_interval.any():
+                values = rows.loc[ok, "value"].to_numpy(dtype=float)[has_interval]
+                ax.errorbar(
+                    values,
+                    medians[has_interval],
+                    yerr=[
+                        medians[has_interval] - bounds[has_interval, 0],
+                        bounds[has_interval, 1] - medians[has_interval],
+                    ],
+                    fmt="none",
+                    ecolor=style["color"],
+                    elinewidth=0.8,
+                    capsize=2,
+                )
+            if (~ok).any():
+                ax.plot(
+                    rows.loc[~ok, "value"],
+                    np.full(int((~ok).sum()), 1.0 - strip * (row_number + 0.5) / len(methods)),
+                    transform=on_top,
+                    linestyle="none",
+                    marker=FAILURE_MARKER,
+                    markersize=4.5,
+                    markeredgewidth=1.1,
+                    color=style["color"],
+                )
+            fitted = slopes[(slopes["parameterization"] == chart) & (slopes["method"] == method)]
+            if len(fitted) and np.isfinite(fitted["slope"].iloc[0]):
+                row = fitted.iloc[0]
+                interval = f"[{row['slope_low']:.2f}, {row['slope_high']:.2f}]"
+                notes.append(f"{style['label']} slope {row['slope']:.2f} {interval}")
+        if field == "condition_number" and positive:
+            anchor_x = float(in_chart["value"].min())
+            anchor_y = float(np.sqrt(low * high ** (1 - strip) * low**strip))
+            xs = np.array([anchor_x, float(in_chart["value"].max())])
+            for power, dash in ((1, (0, (2, 2))), (2, (0, (6, 2)))):
+                ax.plot(xs, anchor_y * (xs / anchor_x) ** power, color="0.6", linewidth=0.7, linestyle=dash)
+        if missing:
+            ax.plot([0, 1], [1.0 - strip] * 2, color="0.5", linewidth=0.5, transform=ax.transAxes)
+        if positive:
+            ax.set_xscale("log")
+        ax.set_yscale("log")
+        heading = chart if not notes else chart + "\n" + _pack(notes, preset.width / len(axes), SMALLEST_TEXT)
+        ax.set_title(heading)
+        if _is_last_row(ax, len(charts)):
+            ax.set_xlabel(field.replace("_", " "))
+    axes[0].set_ylim(low, high)
+    for ax in axes:
+        ax.tick_params(labelleft=ax.get_subplotspec().is_first_col())
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("median iterations (tuned)")
+    fig.suptitle(_wrap(title, preset.width, STYLE["figure.titlesize"]))
+    handles = [_method_handle(m) for m in methods]
+    if field == "condition_number" and positive:
+        handles += [
+            Line2D([], [], color="0.6", linewidth=0.7, linestyle=(0, (2, 2)), label="slope 1 (∝ κ)"),
+            Line2D([], [], color="0.6", linewidth=0.7, linestyle=(0, (6, 2)), label="slope 2 (∝ κ²)"),
+        ]
+    if missing:
+        handles.append(
+            Line2D([], [], color="0.2", marker=FAILURE_MARKER, linestyle="none", label="no run succeeded")
+        )
+    _figure_legend(fig, handles, preset.width)
+    _fit_height(fig, axes, preset.axes_height)
+    return fig
+
+
+def profile_figure(
+    performance: pd.DataFrame, data: pd.DataFrame, title: str, preset: str = "two_column"
+) -> plt.Figure:
+    """Dolan–Moré performance profiles (top) and Moré–Wild data profiles (bottom) of every method,
+    a column per cost axis (`ngbench.profiles`)."""
+    with plt.rc_context(STYLE):
+        return _profile_figure(performance, data, title, PRESETS[preset])
+
+
+def _profile_figure(performance, data, title, preset: Preset):
+    costs = list(dict.fromkeys(performance["cost"]))
+    methods = _ordered(performance["method"].unique())
+    fig, axes = plt.subplots(
+        2,
+        len(costs),
+        figsize=(preset.width, 2 * (preset.axes_height + 1.5) + 2.5),
+        layout="constrained",
+        squeeze=False,
+        sharey=True,
+    )
+    for column, cost in enumerate(costs):
+        top, bottom = axes[0, column], axes[1, column]
+        for method in methods:
+            style = method_style(method)
+            rows = performance[(performance["cost"] == cost) & (performance["method"] == method)]
+            top.step(
+                rows["tau"],
+                rows["fraction"],
+                where="post",
+                color=style["color"],
+                linestyle=style["linestyle"],
+            )
+            rows = data[(data["cost"] == cost) & (data["method"] == method)]
+            shown = rows[rows["budget"] > 0]
+            bottom.step(
+                shown["budget"],
+                shown["fraction"],
+                where="post",
+                color=style["color"],
+                linestyle=style["linestyle"],
+            )
+        top.set_xscale("log", base=2)
+        top.set_title(cost)
+        top.set_xlabel("τ (cost / cheapest)")
+        bottom.set_xscale("log")
+        bottom.set_xlabel(f"budget ({cost})")
+        for ax in (top, bottom):
+            ax.set_ylim(-0.03, 1.03)
+            ax.tick_params(labelleft=column == 0)
+    axes[0, 0].set_ylabel("share within τ")
+    axes[1, 0].set_ylabel("share solved")
+    fig.suptitle(_wrap(title, preset.width, STYLE["figure.titlesize"]))
+    _figure_legend(fig, [_method_handle(m, marker=False) for m in methods], preset.width)
+    _fit_height(fig, list(axes.ravel()), preset.axes_height)
+    return fig

@@ -83,3 +83,41 @@ rule invariance_figure:
         "../envs/ngbench.yaml"
     script:
         "../scripts/invariance_figure.py"
+
+
+rule why_figure:
+    """A swept row's why-figure: tuned iterations against the swept property, a line per method."""
+    input:
+        sweep="results/stats/sweeps/{row}.csv",
+        slopes="results/stats/sweeps/{row}_slopes.csv",
+    output:
+        png=report("figures/{row}_sweep.png", caption="../report/why.rst", category="Why"),
+        pdf="figures/{row}_sweep.pdf",
+    params:
+        preset=figure_size("panels"),
+        library=library("why_figure.py"),
+    log:
+        "logs/why_figure/{row}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/why_figure.py"
+
+
+rule profile_figure:
+    """Performance and data profiles of every method across every problem of the config."""
+    input:
+        profiles="results/stats/profiles.csv",
+        data_profiles="results/stats/data_profiles.csv",
+    output:
+        png=report("figures/profiles.png", caption="../report/profiles.rst", category="Why"),
+        pdf="figures/profiles.pdf",
+    params:
+        preset=figure_size("panels"),
+        library=library("profile_figure.py"),
+    log:
+        "logs/profile_figure.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/profile_figure.py"
