@@ -143,3 +143,27 @@ def test_damping_enters_the_solver_cells_steps():
             states = solve_cell(params, reference).result.states[1, 0]
             expected = start - 0.3 * np.linalg.solve(metric + damping * np.eye(2), grad)
             np.testing.assert_allclose(states, expected, rtol=1e-6)
+
+
+def test_the_cost_model_counts_one_solve_per_preconditioned_step():
+    """ngd, ef, em and newton each solve one linear system a step (a Fisher, its empirical or
+    complete-data surrogate, a Hessian); gd and adam none. The summaries charge these per step."""
+    assert SOLVES_PER_STEP == {"gd": 0, "ngd": 1, "ef": 1, "em": 1, "newton": 1, "adam": 0}
+    assert set(SOLVES_PER_STEP) == set(METHODS)
+    from tests.test_mixture import SPEC
+
+    for method in ("gd", "ngd", "ef", "em"):
+        params = cell(
+            target=SPEC,
+            init={"theta_0": -2.5, "theta_1": -1.0},
+            parameterization="identity",
+            method=method,
+            learning_rates=[0.5],
+            steps=20,
+        )
+        reference = {"optimum_loss": 0.0, "optimum": [0.0, 0.0], "minima": []}
+        summaries = solve_cell(params, reference).summaries.to_pandas()
+        spent = summaries["hit_iter"].fillna(summaries["stop_iter"])
+        assert (spent > 0).all()
+        np.testing.assert_array_equal(summaries["solves"], spent * (0 if method == "gd" else 1))
+        np.testing.assert_array_equal(summaries["grad_evals"], spent)

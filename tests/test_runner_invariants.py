@@ -181,3 +181,40 @@ def test_adam_runs_of_a_batch_are_the_runs_alone_after_a_failure():
         np.testing.assert_allclose(
             both.states[:, run], alone.states[:, 0], rtol=1e-12, atol=0, equal_nan=True
         )
+
+
+MIXTURE = {
+    "name": "mixture",
+    "weight": 0.3,
+    "var": 1.0,
+    "means": [-1.0, 2.0],
+    "n": 60,
+    "data_seed": 0,
+    "damping": 1e-3,
+}
+
+
+def test_divergence_is_judged_on_the_gap_where_f_star_is_not_zero():
+    """The mixture's f* is 1.78: a loss past the limit is not yet a gap past it."""
+    from ngbench.solve import reference_solution
+
+    target = make_target(MIXTURE, reference_solution(MIXTURE))
+    chart = target.chart("identity")
+    f_star = target.optimum_loss_for(chart)
+    assert f_star > 1.0
+    lr = np.array([3.0, 5.0, 8.0, 12.0, 20.0, 40.0])
+    start = np.tile([-1.0, 2.0], (lr.size, 1))
+    factor = 3.0
+    result = run_batch(target, chart, gradient, start, lr, 200, 1e-8, divergence_factor=factor)
+    near_the_limit = False
+    for run in range(lr.size):
+        last = result.last_recorded[run]
+        gap = result.loss[: last + 1, run] - f_star
+        limit = factor * max(1.0, gap[0])
+        near_the_limit |= bool(((gap > limit - f_star) & (gap <= limit)).any())
+        if result.status[run] == "diverged":
+            assert (gap[:-1] <= limit).all() and gap[-1] > limit and result.stop_iter[run] == last
+        else:
+            assert (gap <= limit).all()
+    assert (result.status == "diverged").sum() >= 3
+    assert near_the_limit  # some run had a loss past the limit and a gap within it

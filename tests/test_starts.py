@@ -65,5 +65,7 @@ def test_d_dimensional_starts_draw_each_entry_log_uniformly():
     # Measured: p = 0.50 for the 200 variances, 0.08 for the 200 means; uniform variances give p ~ 1e-85.
     assert _log_uniform(variances.ravel()).pvalue > 1e-3
     assert stats.kstest(starts[:, :dim].ravel(), "uniform", args=(-1.0, 2.0)).pvalue > 1e-3
-    # Seeds differ; mean and variance use different generators.
+    # Seeds differ; mean and variance use different generators: their draws are uncorrelated.
     assert not np.array_equal(starts[0], starts[1])
+    correlation = stats.spearmanr(starts[:, :dim].ravel(), np.log(variances.ravel())).statistic
+    assert abs(correlation) < 0.25  # 1/√200 = 0.07 is its standard error; one generator gives 1

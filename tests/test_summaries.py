@@ -15,11 +15,11 @@ import pytest
 from ngbench.io import SUMMARY_SCHEMA, TRAJECTORY_SCHEMA, read_provenance, read_summaries, write_parquet
 from ngbench.methods import SOLVES_PER_STEP
 from ngbench.runner import FAILURE_STATUSES
-from ngbench.solve import reference_solution, solve_cell, solve_chart
+from ngbench.solve import reference_solution, solve_cell, solve_chart, thinned_iterations
 from tests.test_runner import cell
 
 # Random starts, learning rates from slow to past the (μ, σ²) chart's stability limit.
-TOLERANCES = [1e-1, 1e-3, 1e-6]
+TOLERANCES = [10.0, 1e-1, 1e-3, 1e-6]  # some starts are within 10 of f*: hits at iteration 0
 SWEEP = cell(
     target={"name": "gaussian_1d", "mean": -1.0, "var": 0.5},
     init={"mean": {"uniform": [-3.0, 3.0]}, "var": {"loguniform": [0.2, 5.0]}},
@@ -48,6 +48,7 @@ def test_summary_rows_are_computed_from_their_own_run(solved):
     """Per (run, tolerance): keys, first hit, initial and final gap, stop and budget, from the rows."""
     params, trajectories, summaries = solved
     assert len(summaries) == len(params["learning_rates"]) * len(params["seeds"]) * len(TOLERANCES)
+    hits_at_start = 0
     for (lr, seed), rows in trajectories.groupby(KEYS):
         rows = rows.sort_values("iter")
         assert (rows["iter"].to_numpy() == np.arange(len(rows))).all()  # unthinned: every iterate
@@ -71,11 +72,13 @@ def test_summary_rows_are_computed_from_their_own_run(solved):
                 assert row["hit_iter"] == below[0]
             else:
                 assert pd.isna(row["hit_iter"])
+        hits_at_start += int((mine["hit_iter"] == 0).sum())
         # converged ⇔ did not fail and reached the smallest tolerance, on any row.
         reached = (gap <= min(TOLERANCES)).any()
         assert (status == "converged") == (reached and status not in FAILURE_STATUSES)
         if status not in FAILURE_STATUSES and not reached:
             assert status == "budget"
+    assert hits_at_start > 0
 
 
 def test_a_run_reaching_only_the_loose_tolerances_is_budget_not_converged(solved):
@@ -226,15 +229,65 @@ def test_gaps_are_measured_from_the_reference_optimum(mixture_files):
     np.testing.assert_array_equal(frame["gap"], frame["loss"] - reference["optimum_loss"])
 
 
-def test_thin_keeps_first_hits_and_run_ends_and_thins_the_rest():
-    full = solve_cell({**SWEEP, "method": "ngd"})
-    thin = solve_cell({**SWEEP, "method": "ngd", "thin": 10})
+@pytest.mark.parametrize("method", ["ngd", "gd"])
+def test_thin_keeps_first_hits_and_run_ends_and_thins_the_rest(method):
+    full = solve_cell({**SWEEP, "method": method})
+    thin = solve_cell({**SWEEP, "method": method, "thin": 8})
     pd.testing.assert_frame_equal(thin.summaries.to_pandas(), full.summaries.to_pandas())
     rows, all_rows = thin.trajectories.to_pandas(), full.trajectories.to_pandas()
     assert len(rows) < len(all_rows) / 3
+    kept = set(np.flatnonzero(thinned_iterations(SWEEP["steps"], 8)))
+    ends_between = 0
     for (lr, seed), mine in rows.groupby(KEYS):
         everything = all_rows[(all_rows["lr"] == lr) & (all_rows["seed"] == seed)]
-        assert mine["iter"].iloc[0] == 0 and mine["iter"].iloc[-1] == everything["iter"].iloc[-1]
-        assert len(mine) <= 10 + 3
+        last = everything["iter"].iloc[-1]
+        assert mine["iter"].iloc[0] == 0 and mine["iter"].iloc[-1] == last
+        ends_between += last not in kept
+        assert set(mine["iter"]) == {i for i in kept if i <= last} | {last}
         merged = mine.merge(everything, on="iter", suffixes=("", "_full"), validate="one_to_one")
         np.testing.assert_array_equal(merged["loss"], merged["loss_full"])
+    if method == "gd":
+        assert ends_between > 0  # runs that diverged between two kept iterations end on their last row
+
+
+def test_the_divergence_factor_of_the_row_is_the_runners():
+    """GD at ρ = 2.3 from μ₀ − 3 = 100: a gap growing ×1.69 a step passes 10·gap₀ long before 1e8·gap₀."""
+    params = cell(init={"mean": 103.0, "var": 1.0}, method="gd", learning_rates=[2.3], steps=100)
+    stops = {}
+    for factor in (10.0, 1e8):
+        solved = solve_cell({**params, "divergence_factor": factor})
+        rows = solved.trajectories.to_pandas()
+        gap = rows["gap"].to_numpy()
+        assert set(rows["status"]) == {"diverged"}
+        assert gap[-1] > factor * gap[0] >= gap[:-1].max()
+        stops[factor] = solved.summaries.to_pandas()["stop_iter"].iloc[0]
+    assert stops[10.0] < stops[1e8]
+
+
+# ½θᵀdiag(1, 10)θ by GD at ρ = 0.205 from (1, 10⁻⁶): the gap dips to ~1e-9, then rises to 1.1e-5
+# at step 150 (tests/test_runner_invariants.py). It never reaches 1e-10, so it runs its budget.
+DIP = cell(
+    target={"name": "quadratic", "eigenvalues": [1.0, 10.0], "angle_degrees": 0.0, "optimum": [0.0, 0.0]},
+    init={"theta_0": 1.0, "theta_1": 1e-6},
+    parameterization="identity",
+    method="gd",
+    learning_rates=[0.205],
+    steps=150,
+)
+
+
+@pytest.mark.parametrize("tolerances,settled", [([1e-2, 1e-10], True), ([1e-6, 1e-10], False)])
+def test_a_rising_run_is_settled_only_within_the_loosest_tolerance(tolerances, settled):
+    summaries = solve_cell({**DIP, "tolerances": tolerances}).summaries.to_pandas()
+    assert set(summaries["status"]) == {"budget"}
+    assert 1e-6 < summaries["final_gap"].iloc[0] < 1e-2
+    assert set(summaries["settled"]) == {settled}
+
+
+def test_failed_runs_are_never_settled_and_steady_ones_are(solved):
+    _, _, summaries = solved
+    failed = summaries["status"].isin(FAILURE_STATUSES)
+    assert not summaries.loc[failed, "settled"].any()
+    # Runs within the loosest tolerance at their end are settled whatever their last steps did.
+    close = ~failed & (summaries["final_gap"] <= max(TOLERANCES))
+    assert close.any() and summaries.loc[close, "settled"].all()
