@@ -218,3 +218,47 @@ def test_divergence_is_judged_on_the_gap_where_f_star_is_not_zero():
             assert (gap <= limit).all()
     assert (result.status == "diverged").sum() >= 3
     assert near_the_limit  # some run had a loss past the limit and a gap within it
+
+
+def test_a_state_outside_the_charts_domain_is_not_recorded_even_with_a_finite_loss():
+    """A Cholesky factor with a negative diagonal still gives a finite loss (Σ = LLᵀ is fine), but
+    it is outside the chart: the run is invalid from that iterate, and its last row is the one before."""
+    target = make_target({"name": "gaussian_nd", "dim": 2, "condition_number": 4.0, "seed": 0})
+    chart = target.chart("mean_chol")
+    start = target.initial_states({"mean": 0.5, "var": 100.0}, (0, 1, 2))
+    lr = np.array([1.0, 0.01, 1.5])  # L = 10 − ρ·(~25) < 0 after one step for ρ ≥ 1
+    result = run_batch(target, chart, gradient, start, lr, 20, 1e-8)
+    theta = chart.from_canonical(start[:1]) - 1.0 * gradient(
+        target, chart, chart.from_canonical(start[:1]), start[:1]
+    )
+    outside = chart.to_canonical(theta)
+    assert not chart.in_domain(theta)[0] and np.isfinite(target.loss_at(chart, theta, outside)).all()
+    assert list(result.status) == ["invalid", "budget", "invalid"]
+    for run in (0, 2):
+        assert result.stop_iter[run] == 1 and result.last_recorded[run] == 0
+    assert result.last_recorded[1] == 20
+
+
+def test_monte_carlo_runs_keep_their_own_noise_after_another_run_stops():
+    """Each run draws from its seed's generator: dropping a stopped run must not shift the others'."""
+    target = make_target(
+        {"name": "gaussian_nd", "dim": 2, "condition_number": 4.0, "seed": 0}, gradient={"mc": 2}
+    )
+    chart = target.chart("mean_chol")
+    seeds = np.array([0, 1, 2, 3])
+    start = target.initial_states({"mean": 0.5, "var": 100.0}, tuple(seeds))
+    lr = np.array([1.5, 0.01, 0.02, 0.01])
+    batch = run_batch(target, chart, gradient, start, lr, 15, 1e-8, seeds=seeds)
+    assert batch.status[0] == "invalid" and batch.stop_iter[0] == 1
+    for run in range(1, 4):
+        alone = run_batch(
+            target,
+            chart,
+            gradient,
+            start[run : run + 1],
+            lr[run : run + 1],
+            15,
+            1e-8,
+            seeds=seeds[run : run + 1],
+        )
+        np.testing.assert_allclose(batch.loss[:, run], alone.loss[:, 0], rtol=1e-12, atol=0)

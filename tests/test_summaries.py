@@ -291,3 +291,50 @@ def test_failed_runs_are_never_settled_and_steady_ones_are(solved):
     # Runs within the loosest tolerance at their end are settled whatever their last steps did.
     close = ~failed & (summaries["final_gap"] <= max(TOLERANCES))
     assert close.any() and summaries.loc[close, "settled"].all()
+
+
+def test_final_metrics_are_those_of_each_runs_last_row():
+    """The d-dimensional targets' final metrics, for runs that stopped early too (not NaN)."""
+    params = cell(
+        target={"name": "gaussian_nd", "dim": 2, "condition_number": 4.0, "seed": 0},
+        init={"mean": 0.5, "var": 100.0},
+        parameterization="mean_chol",
+        method="gd",
+        learning_rates=[0.01, 1.5],  # ρ = 1.5 leaves the chart (a negative Cholesky diagonal) at once
+        seeds=[0, 1],
+        steps=30,
+    )
+    solved = solve_cell(params)
+    rows, summaries = solved.trajectories.to_pandas(), solved.summaries.to_pandas()
+    assert set(summaries["status"]) == {"budget", "invalid"}
+    last = rows.sort_values("iter").groupby(KEYS).tail(1).set_index(KEYS)
+    for _, row in summaries.iterrows():
+        end = last.loc[(row["lr"], row["seed"])]
+        assert row["final_mean_error"] == end["mean_error"] and np.isfinite(row["final_mean_error"])
+        assert row["final_gap"] == end["gap"]
+    assert summaries["final_test_log_loss"].isna().all()  # gaussian_nd has no held-out data
+
+
+@pytest.mark.parametrize("chart,lr,steps", [("diagonal", 0.1, 300), ("diagonal_natural", 0.5, 80)])
+def test_mean_field_gaps_are_measured_from_the_mean_field_optimum(chart, lr, steps):
+    """A diagonal q cannot reach the full family's f* (0 here); its gap is to the best diagonal q."""
+    from ngbench.targets import make_target
+
+    spec = {"name": "gaussian_nd", "dim": 3, "condition_number": 10.0, "seed": 0}
+    target = make_target(spec)
+    f_star = target.optimum_loss_for(target.chart(chart))
+    assert f_star - target.optimum_loss > 0.1
+    params = cell(
+        target=spec,
+        init={"mean": 0.5, "var": 1.0},
+        parameterization=chart,
+        method="ngd",
+        learning_rates=[lr],
+        steps=steps,
+    )
+    solved = solve_cell(params)
+    rows, summaries = solved.trajectories.to_pandas(), solved.summaries.to_pandas()
+    np.testing.assert_array_equal(rows["gap"], rows["loss"] - f_star)
+    assert set(summaries["status"]) == {"converged"}
+    assert summaries["hit_iter"].notna().all()
+    assert (summaries["final_gap"] >= -1e-12).all() and (summaries["final_gap"] <= min(TOLERANCES)).all()
