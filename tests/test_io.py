@@ -56,7 +56,12 @@ def test_files_hold_plain_strings_and_provenance(tmp_path):
     frame = read_trajectories([path])
     expected = solved.trajectories.cast(TRAJECTORY_SCHEMA).to_pandas()
     assert frame.equals(expected)
-    assert set(frame["status"]) <= {"converged", "budget", "diverged", "invalid"}
+    # Each run's rows carry its own status: ρ = 3 leaves the domain at its first step (v₁ < 0).
+    statuses = frame.groupby(["lr", "seed"])["status"].agg(set)
+    assert statuses.to_dict() == {
+        (lr, seed): {"invalid" if lr == 3.0 else "converged"} for lr in (0.1, 0.5, 3.0) for seed in (0, 1, 2)
+    }
+    assert (frame.loc[frame["lr"] == 3.0, "iter"] == 0).all()
 
 
 def test_a_solver_job_never_imports_pandas(tmp_path):

@@ -47,21 +47,63 @@ def test_data_split_and_standardisation():
     assert not np.array_equal(other.test_y, target.test_y) or not np.array_equal(other.test_x, target.test_x)
 
 
-def test_quadrature_loss_against_monte_carlo():
-    """neg-ELBO = E_q[ℓ] − H(q) + const, with E_q[ℓ] by 100k samples of θ."""
-    target = make_target({"name": "logistic_vi"})
+def _loss_point():
     rng = np.random.default_rng(0)
     mean = 0.1 * rng.normal(size=DIM)
     a = rng.normal(size=(DIM, DIM)) * 0.05
-    cov = a @ a.T + 0.01 * np.eye(DIM)
-    theta = rng.multivariate_normal(mean, cov, size=100_000)
-    logits = theta @ target.train_x.T
-    ell = (np.logaddexp(0, logits) - logits * target.train_y).sum(axis=1) + 0.5 * (theta**2).sum(axis=1)
+    return mean, a @ a.T + 0.01 * np.eye(DIM)
+
+
+def _neg_elbo(expected_ell, cov):
+    """neg-ELBO = E_q[ℓ] − H(q) − (D/2) log(δ/2π), δ = 1."""
     entropy = 0.5 * np.linalg.slogdet(2 * np.pi * np.e * cov)[1]
-    constant = -0.5 * DIM * np.log(1 / (2 * np.pi))  # −(D/2) log(δ/2π), δ = 1
-    expected = ell.mean() - entropy + constant
+    return expected_ell - entropy - 0.5 * DIM * np.log(1 / (2 * np.pi))
+
+
+def test_quadrature_loss_against_monte_carlo():
+    """E_q[ℓ] by 100k samples of θ, with the second-order Taylor expansion of ℓ at the mean as a
+    control variate (its expectation is exact): the bound is 0.66, where the plain sample mean's was 3.2."""
+    target = make_target({"name": "logistic_vi"})
+    mean, cov = _loss_point()
+    theta = np.random.default_rng(0).multivariate_normal(mean, cov, size=100_000)
+    x, y = target.train_x, target.train_y
+
+    def ell(theta):
+        logits = theta @ x.T
+        return (np.logaddexp(0, logits) - logits * y).sum(axis=1) + 0.5 * (theta**2).sum(axis=1)
+
+    p = sigmoid(x @ mean)
+    gradient = x.T @ (p - y) + mean
+    hessian = x.T @ ((p * (1 - p))[:, None] * x) + np.eye(DIM)
+    d = theta - mean
+    taylor = ell(mean[None])[0] + d @ gradient + 0.5 * np.einsum("ni,ij,nj->n", d, hessian, d)
+    residual = ell(theta) - taylor
+    expected_ell = ell(mean[None])[0] + 0.5 * np.trace(hessian @ cov) + residual.mean()
     loss = target.loss(join(mean[None], cov[None]))[0]
-    assert abs(loss - expected) < 5 * ell.std() / np.sqrt(len(ell))
+    assert abs(loss - _neg_elbo(expected_ell, cov)) < 5 * residual.std() / np.sqrt(len(residual))
+
+
+@pytest.mark.parametrize("nodes,tolerance", [(100, 1e-4), (400, 1e-8)])
+def test_quadrature_loss_against_adaptive_integration(nodes, tolerance):
+    """E_q[ℓ] = Σₙ E[log(1 + eᵃ)] − yₙ xₙᵀm + ½(‖m‖² + tr V), aₙ ~ N(xₙᵀm, xₙᵀVxₙ), each 1-D
+    expectation by scipy's adaptive quadrature. Measured: off by 1.3e-5 at the default 100 nodes
+    (the projections' spread reaches 6.4), 4e-10 at 400."""
+    from scipy import integrate
+
+    target = make_target({"name": "logistic_vi", "quadrature_nodes": nodes})
+    mean, cov = _loss_point()
+    centre, spread = projections(target.train_x, mean, cov)
+
+    def softplus_expectation(c, s):
+        def integrand(z):
+            return np.logaddexp(0.0, c + s * z) * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+
+        return integrate.quad(integrand, -40, 40, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
+
+    likelihood = sum(softplus_expectation(c, s) for c, s in zip(centre, spread, strict=True))
+    expected_ell = likelihood - (target.train_y * centre).sum() + 0.5 * (mean @ mean + np.trace(cov))
+    loss = target.loss(join(mean[None], cov[None]))[0]
+    assert abs(loss - _neg_elbo(expected_ell, cov)) < tolerance
 
 
 def test_gradient_is_the_derivative_of_the_quadrature_loss():

@@ -92,3 +92,78 @@ def test_summaries_count_gradient_evaluations_and_solves():
         spent = summaries["hit_iter"].fillna(summaries["stop_iter"])
         np.testing.assert_array_equal(summaries["grad_evals"], spent * (samples or 1))
         np.testing.assert_array_equal(summaries["solves"], spent * SOLVES_PER_STEP[method])
+
+
+def test_adam_uses_kingma_and_bas_constants():
+    """β₁ = 0.9, β₂ = 0.999, ε = 1e-8, by their effects: the first step is ρ·g/(|g| + ε) (±ρ unless
+    g is as small as ε); the second divides 0.09·g₁ + 0.1·g₂ by 0.19, and 0.000999·g₁² + 0.001·g₂²
+    by 0.001999."""
+    from ngbench.methods import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
+
+    assert (ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON) == (0.9, 0.999, 1e-8)
+    target = make_target(QUADRATIC)
+    optimum = np.asarray(QUADRATIC["optimum"])
+    start = np.array([[-3.0, 3.0], optimum + [1e-9, 0.0]])  # the second run's gradient is ~4e-9: ε shows
+    lr = 0.1
+    result = run_batch(target, target.chart("identity"), METHODS["adam"], start, np.full(2, lr), 2, 1e-30)
+    for run in range(2):
+        g1 = target.matrix @ (start[run] - optimum)
+        first = start[run] - lr * g1 / (np.abs(g1) + 1e-8)
+        np.testing.assert_allclose(result.states[1, run], first, rtol=1e-12, atol=1e-15)
+        g2 = target.matrix @ (first - optimum)
+        m = (0.09 * g1 + 0.1 * g2) / 0.19
+        v = (0.000999 * g1**2 + 0.001 * g2**2) / 0.001999
+        np.testing.assert_allclose(
+            result.states[2, run], first - lr * m / (np.sqrt(v) + 1e-8), rtol=1e-9, atol=1e-15
+        )
+    assert np.abs(result.states[1, 1] - start[1]).max() < 0.05  # not ±ρ: ε = 1e-8 is comparable to g
+
+
+def test_damping_enters_the_solver_cells_steps():
+    """One ngd and one ef step on the mixture solve (F + λI) and (meanₙ sₙsₙᵀ + λI), λ from the row."""
+    from tests.test_mixture import SPEC, per_datum_scores
+
+    start = [0.4, 1.1]
+    plain = make_target(SPEC)
+    theta = np.array([start])
+    grad = plain.grad(theta)[0]
+    scores = per_datum_scores(plain.data, start)
+    preconditioners = {"ngd": plain.fisher(theta)[0], "ef": scores.T @ scores / len(scores)}
+    for method, metric in preconditioners.items():
+        for damping in (0.0, 0.5):
+            params = cell(
+                target={**SPEC, "damping": damping},
+                init={"theta_0": start[0], "theta_1": start[1]},
+                parameterization="identity",
+                method=method,
+                learning_rates=[0.3],
+                steps=1,
+            )
+            reference = {"optimum_loss": 0.0, "optimum": [0.0, 0.0], "minima": []}
+            states = solve_cell(params, reference).result.states[1, 0]
+            expected = start - 0.3 * np.linalg.solve(metric + damping * np.eye(2), grad)
+            np.testing.assert_allclose(states, expected, rtol=1e-6)
+
+
+def test_the_cost_model_counts_one_solve_per_preconditioned_step():
+    """ngd, ef, em and newton each solve one linear system a step (a Fisher, its empirical or
+    complete-data surrogate, a Hessian); gd and adam none. The summaries charge these per step."""
+    assert SOLVES_PER_STEP == {"gd": 0, "ngd": 1, "ef": 1, "em": 1, "newton": 1, "adam": 0}
+    assert set(SOLVES_PER_STEP) == set(METHODS)
+    from tests.test_mixture import SPEC
+
+    for method in ("gd", "ngd", "ef", "em"):
+        params = cell(
+            target=SPEC,
+            init={"theta_0": -2.5, "theta_1": -1.0},
+            parameterization="identity",
+            method=method,
+            learning_rates=[0.5],
+            steps=20,
+        )
+        reference = {"optimum_loss": 0.0, "optimum": [0.0, 0.0], "minima": []}
+        summaries = solve_cell(params, reference).summaries.to_pandas()
+        spent = summaries["hit_iter"].fillna(summaries["stop_iter"])
+        assert (spent > 0).all()
+        np.testing.assert_array_equal(summaries["solves"], spent * (0 if method == "gd" else 1))
+        np.testing.assert_array_equal(summaries["grad_evals"], spent)
