@@ -393,8 +393,9 @@ def test_rows_whose_seeds_cannot_reach_significance_are_warned_about_not_refused
         f"experiments.{name}.seeds" for name in ("fig1_quadratic", "fig2_mixture", "fig3_gaussian_vi")
     ]
     # 6 charts × 1 baseline: 5 seeds reach at best 6 · 2⁻⁴ = 0.375; 10 seeds 6 · 2⁻⁹ = 0.012.
+    # (Seeds 0–4 also tune one fold on only 2 odd seeds: a warning of its own.)
     few = parse_config(mutate(f"{SWEEP}.seeds", 5)).experiments["gaussian_1d_sweep"]
-    (warning,) = power_warnings(few)
+    (warning,) = [w for w in power_warnings(few) if "cannot reach" in w or "smallest reachable" in w]
     assert (
         warning.startswith(f"{SWEEP}.seeds: 5 seed(s)")
         and "0.38" in warning

@@ -10,7 +10,6 @@ the digest function as the workflow does, without running Snakemake (test_workfl
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -50,6 +49,9 @@ EDITS = {
     "thin": 12,
     "gradient": {"mc": 2},
     "tolerances": [1e-2, 1e-5],
+    "stop_at_target": False,
+    # Not a solver setting: it reaches the aggregate job's params (`tuning_rule` in common.smk).
+    "tuning_rule": None,
 }
 
 
@@ -143,8 +145,9 @@ def test_every_rule_whose_script_runs_the_library_carries_its_digest():
         if "ngbench" not in source:
             continue
         params = _directive(block, "params")
-        assert re.search(r"^\s*library=(target|figure)_digest,", params, flags=re.MULTILINE), (
-            f"rule {name} runs the library but its params lack library=…_digest"
+        own = Path(script).name
+        assert re.search(rf'^\s*library=library\("{re.escape(own)}"\),', params, flags=re.MULTILINE), (
+            f"rule {name} runs the library but its params lack library=library({own!r})"
         )
 
 
@@ -157,25 +160,29 @@ def test_the_solver_and_reference_jobs_take_their_settings_from_params():
         r"def solver_params\(wildcards\):\n\s+return PLAN\.experiments\[.*\]\.chart_params\(", common
     )
     scripts = REPO / "workflow" / "scripts"
-    assert "solve_chart(snakemake.params.chart, reference)" in (scripts / "solve.py").read_text()
+    assert "solve_chart(snakemake.params.chart, reference, progress)" in (scripts / "solve.py").read_text()
     assert "reference_solution(snakemake.params.target)" in (scripts / "reference.py").read_text()
 
 
-def library_digest_function(root: Path):
-    """common.smk's `library_digest`, run on the library under `root` (a copy of src/)."""
-    text = (RULES / "common.smk").read_text()
-    (source,) = re.findall(r"^def library_digest\(.*?(?=^\S)", text, flags=re.MULTILINE | re.DOTALL)
-    namespace = {"hashlib": hashlib, "Path": Path, "LIBRARY_ROOT": root, "TARGETS": TARGETS}
-    exec(source, namespace)
-    return namespace["library_digest"]
+TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
 
 
 @pytest.fixture()
 def library(tmp_path):
+    """A copy of src/ and the solver script, and each target's solver-job digest of that copy
+    (`ngbench.digests.script_digest`, what the solve rule's `library` param holds)."""
+    from ngbench.digests import script_digest
+
     root = tmp_path / "src"
     shutil.copytree(REPO / "src", root, ignore=shutil.ignore_patterns("__pycache__"))
-    digest = library_digest_function(root)
-    return root, lambda: {name: digest(name) for name in TARGETS}
+    script = tmp_path / "solve.py"
+    shutil.copy(REPO / "workflow" / "scripts" / "solve.py", script)
+
+    def digests():
+        script_digest.cache_clear()
+        return {name: script_digest(script, root, TARGET_MODULES, name) for name in TARGETS}
+
+    return root, digests
 
 
 def _edit(path: Path) -> None:
@@ -195,7 +202,6 @@ def _edit(path: Path) -> None:
         "charts.py",
         "targets/base.py",
         "targets/__init__.py",
-        "targets/gaussian_family.py",  # shared: logistic_vi's target builds on it
     ],
 )
 def test_editing_a_shared_module_changes_every_targets_digest(library, module):
@@ -215,12 +221,21 @@ def test_editing_a_targets_own_module_changes_its_digest_only(library, target):
     assert {name for name in TARGETS if after[name] != before[name]} == {target}
 
 
+def test_editing_gaussian_nds_module_changes_the_targets_built_on_it(library):
+    root, digests = library
+    before = digests()
+    _edit(root / "ngbench" / "targets" / "gaussian_family.py")  # logistic_vi builds on it
+    after = digests()
+    assert {name for name in TARGETS if after[name] != before[name]} == {"gaussian_nd", "logistic_vi"}
+
+
 def test_editing_the_data_changes_the_logistic_digest(library):
     root, digests = library
     before = digests()
     data = root / "ngbench" / "data" / "breast_cancer.csv"
     data.write_bytes(data.read_bytes() + b"\n")
-    assert digests()["logistic_vi"] != before["logistic_vi"]
+    after = digests()
+    assert {name for name in TARGETS if after[name] != before[name]} == {"logistic_vi"}
 
 
 def test_the_digest_is_of_the_sources_not_of_their_names(library):
