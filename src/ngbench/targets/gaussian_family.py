@@ -434,12 +434,15 @@ class Diagonal(GaussianChart):
     affine = True  # Σ = diag(v) is linear in v
 
     def to_canonical(self, theta):
-        var = theta[:, self.dim :]
-        canonical = join(theta[:, : self.dim], diagonal_matrix(var))
-        # Σ⁻¹ = diag(1/v), the very numbers an LU inverse of diag(v) gives, without its d³ work.
-        with np.errstate(divide="ignore"):
-            STEP.put("cov_inverse", canonical, diagonal_matrix(1.0 / var))
-        return canonical
+        def compute():
+            var = theta[:, self.dim :]
+            canonical = join(theta[:, : self.dim], diagonal_matrix(var))
+            # Σ⁻¹ = diag(1/v), the very numbers an LU inverse of diag(v) gives, without its d³ work.
+            with np.errstate(divide="ignore"):
+                STEP.put("cov_inverse", canonical, diagonal_matrix(1.0 / var))
+            return canonical
+
+        return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
         mean, cov = self._parts(canonical)
@@ -469,12 +472,15 @@ class DiagonalNatural(GaussianChart):
     family = MEAN_FIELD
 
     def to_canonical(self, theta):
-        eta_1, eta_2 = theta[:, : self.dim], theta[:, self.dim :]
-        var = -0.5 / eta_2
-        canonical = join(eta_1 * var, diagonal_matrix(var))
-        with np.errstate(divide="ignore"):
-            STEP.put("cov_inverse", canonical, diagonal_matrix(1.0 / var))  # as for `diagonal`
-        return canonical
+        def compute():  # once per step: the gradient's pull-back asks for it again
+            eta_1, eta_2 = theta[:, : self.dim], theta[:, self.dim :]
+            var = -0.5 / eta_2
+            canonical = join(eta_1 * var, diagonal_matrix(var))
+            with np.errstate(divide="ignore"):
+                STEP.put("cov_inverse", canonical, diagonal_matrix(1.0 / var))  # as for `diagonal`
+            return canonical
+
+        return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
         mean, cov = self._parts(canonical)
