@@ -1,8 +1,12 @@
 """Where the time goes: the pipeline against its own floor and against a blog-style loop.
 
-    python benchmarks/run_benchmark.py [--runs 3] [--config config/bench.yaml] [--scaling]
+    python benchmarks/run_benchmark.py [--quick] [--runs 3] [--config config/bench.yaml] [--scaling]
 
-`--scaling` adds how (1) and (3) grow with trajectories, steps, and d (gaussian_nd).
+`--scaling` adds how (1) and (3) grow with trajectories, steps, and d (gaussian_nd). `--quick` runs
+the figures below once, and the step costs at d = 100 only (a few minutes on 2 cores).
+
+First, the cost per run-step of the d-dimensional targets, each as a ratio to the floor of its own
+arithmetic measured in the same process (benchmarks/step_costs.py).
 
 Each run measures, as whole processes (wall seconds, peak resident memory from wait4):
   1. library    the in-process vectorized library run of the whole grid, no Snakemake (the floor)
@@ -239,11 +243,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--config", type=Path, default=REPO / "config" / "bench.yaml")
     parser.add_argument("--scaling", action="store_true", help="also print the scaling table")
+    parser.add_argument("--quick", action="store_true", help="one run, step costs at d = 100 only")
     args = parser.parse_args()
+    step_costs = [PYTHON, str(REPO / "benchmarks" / "step_costs.py")] + (["--quick"] if args.quick else [])
+    # Its own process: it pins BLAS to one thread before numpy loads, as Snakemake does for a job.
+    subprocess.run(step_costs, check=True)
     config = yaml.safe_load(args.config.read_text())
     runs = []
-    for index in range(args.runs):
-        print(f"run {index + 1} of {args.runs} ...", flush=True)
+    for index in range(1 if args.quick else args.runs):
+        print(f"\nrun {index + 1} of {1 if args.quick else args.runs} ...", flush=True)
         runs.append(measure(args.config.resolve(), config))
     report(runs)
     if args.scaling:

@@ -141,6 +141,7 @@ def test_blr_fixed_point_is_stationary_and_its_precision_is_the_expected_hessian
     assert 0.0 < families["full"]["test_log_loss"] < 0.2
 
 
+@pytest.mark.slow  # two reference solves / 3000 Monte Carlo gradients: the quick loop skips it
 def test_quadrature_optimum_converges_with_the_number_of_nodes():
     """f* of 100 nodes is within 1e-6 of f* of 200 nodes (measured 1.8e-7): a gap of 1e-6 is a real one.
 
@@ -166,6 +167,7 @@ def test_test_log_loss_is_the_predictive_log_loss(solved):
     assert solved.test_log_loss(canonical)[0] == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.slow  # two reference solves / 3000 Monte Carlo gradients: the quick loop skips it
 def test_monte_carlo_gradient_is_unbiased_against_the_quadrature_gradient():
     target = make_target({"name": "logistic_vi"}, gradient={"mc": 4})
     rng = np.random.default_rng(2)

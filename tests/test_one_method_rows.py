@@ -84,6 +84,7 @@ def test_a_comparison_that_can_be_made_has_no_note():
     assert "\\multicolumn" not in texts["_paired"]["tex"]
 
 
+@pytest.mark.slow
 def test_a_workflow_of_one_method_rows_runs_to_the_end(tmp_path):
     """Solve, aggregate, the analysis figures, the invariance figure of the NGD-only row and a paths
     figure of one method: every job of the DAG succeeds."""

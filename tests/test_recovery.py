@@ -249,6 +249,7 @@ def overwrite_middle(path):
         "garbage_runs_half_timing",
     ],
 )
+@pytest.mark.slow
 def test_the_next_run_moves_damaged_files_aside_and_recomputes_them(first_run, tmp_path, damaged, damage):
     workdir = damaged_copy(first_run, tmp_path, damage)
     copies = {path: (workdir / path).read_bytes() for path in damaged}
@@ -264,6 +265,7 @@ def test_the_next_run_moves_damaged_files_aside_and_recomputes_them(first_run, t
     assert_same_outputs(first_run, workdir)
 
 
+@pytest.mark.slow
 def test_damage_found_only_by_a_job_names_the_file_and_the_next_run_recovers(first_run, tmp_path):
     """A damaged page in a file older than the tables passes every check before the jobs run."""
 

@@ -189,6 +189,7 @@ CHAOTIC_ROWS = {
 }
 
 
+@pytest.mark.slow
 def test_low_dimensional_targets_compute_the_same_bits_on_another_cpu():
     import json
 
@@ -296,6 +297,7 @@ def two_cpus(tmp_path_factory):
     return trees
 
 
+@pytest.mark.slow
 def test_another_cpu_keeps_the_contract(two_cpus):
     findings = contract.compare_trees(two_cpus["here"], two_cpus["there"])
     text, holds = contract.report(findings)
@@ -303,6 +305,7 @@ def test_another_cpu_keeps_the_contract(two_cpus):
     assert len(findings) > 40
 
 
+@pytest.mark.slow
 def test_low_dimensional_rows_are_byte_identical_on_another_cpu(two_cpus):
     for experiment in ("fig3_gaussian_vi", "tiny_sweep", "tiny_quadratic", "tiny_mixture"):
         for kind in ("stats", "tables"):
@@ -316,6 +319,7 @@ def test_low_dimensional_rows_are_byte_identical_on_another_cpu(two_cpus):
             assert digest == hashlib.sha256(other.read_bytes()).hexdigest(), path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path,edit",
     [
@@ -348,6 +352,7 @@ def test_nothing_to_compare_breaks_the_contract(tmp_path):
     assert done.returncode == 1
 
 
+@pytest.mark.slow
 def test_the_checker_runs_from_the_command_line(two_cpus):
     done = subprocess.run(
         [sys.executable, "-m", "ngbench.contract", str(two_cpus["here"]), str(two_cpus["there"])],

@@ -18,6 +18,10 @@ import yaml
 
 from tests.oracles import blog_recurrence
 
+# Every test here reads one Snakemake run of the tiny config (minutes on 2 cores): `pytest -m "not slow"`
+# leaves them out of the quick loop; CI runs them.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 TINY_CONFIG = {

@@ -22,6 +22,7 @@ from functools import cached_property, partial
 import numpy as np
 
 from ngbench.charts import Chart
+from ngbench.memo import STEP
 from ngbench.methods import Direction, StepContext
 from ngbench.targets.base import Target
 
@@ -107,8 +108,9 @@ def run_batch(
     first_fault = None
 
     # Numerical faults are expected (that is what `diverged`, `invalid` and `failed` record): silence
-    # the warnings and classify each run instead.
-    with np.errstate(all="ignore"):
+    # the warnings and classify each run instead. Within an iteration, charts and targets share the
+    # factorizations of its arrays (ngbench.memo), forgotten before θ is written in place.
+    with np.errstate(all="ignore"), STEP.scope():
         # θ, its learning rates and gap limits hold the active runs only, compacted when runs stop,
         # so a step costs what the runs still going cost. A copy: identity charts return their
         # argument, and the loop updates θ in place.
@@ -182,6 +184,7 @@ def run_batch(
                 first_fault = first_fault or fault
                 if active.size == 0:
                     break
+            STEP.forget()
             theta -= rates * step
 
     gap = losses - f_star

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ngbench.charts import Chart
+from ngbench.memo import STEP
 from ngbench.starts import INIT_STREAM, draw_vector
 from ngbench.targets.base import POSITIVE_VARIANCE, SpecError, Target
 
@@ -37,6 +38,25 @@ def symmetric(matrix: np.ndarray) -> np.ndarray:
     return 0.5 * (matrix + np.swapaxes(matrix, -1, -2))
 
 
+# A d × d pass costs as much as a small matrix product here (and a fresh array its page faults):
+# the step's formulas write their matrix straight into the flat state instead of `join`ing a copy,
+# with the same operations in the same order, so every number is the one `join` would hold.
+
+
+def allocate(vector: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """A flat (B, d + d²) state holding `vector` in its first d columns, and a view of its d × d block."""
+    out = np.empty((vector.shape[0], dim + dim * dim))
+    out[:, :dim] = vector
+    return out, out[:, dim:].reshape(-1, dim, dim)
+
+
+def symmetric_into(matrix: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """`symmetric(matrix)` written into `block`."""
+    np.add(matrix, np.swapaxes(matrix, -1, -2), out=block)
+    block *= 0.5
+    return block
+
+
 def matvec(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return np.einsum("bij,bj->bi", matrix, vector)
 
@@ -56,11 +76,46 @@ def _rowwise(function, matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def inverse(matrix: np.ndarray) -> np.ndarray:
+def _lu_inverse(matrix: np.ndarray) -> np.ndarray:
     try:
         return symmetric(np.linalg.inv(matrix))
     except np.linalg.LinAlgError:
         return symmetric(_rowwise(np.linalg.inv, matrix))
+
+
+def inverse(matrix: np.ndarray) -> np.ndarray:
+    """Inverses of symmetric matrices: from their Cholesky factors where they are positive-definite."""
+    return inverse_from_cholesky(cholesky(matrix), matrix)
+
+
+def inverse_from_cholesky(
+    chol: np.ndarray, matrix: np.ndarray | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """(LLᵀ)⁻¹ of lower factors L by LAPACK's potri, run by run: 2.2× faster here than numpy's LU
+    inverse of LLᵀ (one Cholesky + potri, against an LU and d triangular solves; README).
+
+    A run without a factor (NaN: `matrix` not numerically positive-definite) gets the LU inverse of
+    its `matrix`, as every run did before, so a state outside the domain still maps somewhere and
+    is reported `invalid` by the chart's domain check rather than as a non-finite state.
+    """
+    from scipy.linalg.lapack import dpotri  # only d-dimensional jobs pay for importing scipy.linalg
+
+    work = np.array(chol, dtype=float)  # potri overwrites its argument: the factor stays intact
+    usable = np.isfinite(work).all(axis=(1, 2))
+    for run in np.flatnonzero(usable):
+        # Lᵀ seen in Fortran order is L's own memory: potri works in place on its upper triangle,
+        # which is the lower triangle of `work[run]` in C order, and leaves the zeros above it.
+        _, info = dpotri(work[run].T, lower=0, overwrite_c=1)
+        usable[run] = info == 0
+    lower = work
+    full = np.add(lower, np.swapaxes(lower, 1, 2), out=out)
+    index = np.arange(full.shape[-1])
+    full[:, index, index] = lower[:, index, index]
+    if not usable.all():
+        if matrix is None:
+            matrix = chol @ np.swapaxes(chol, 1, 2)
+        full[~usable] = _lu_inverse(matrix[~usable])
+    return full
 
 
 def cholesky(matrix: np.ndarray) -> np.ndarray:
@@ -76,7 +131,11 @@ def log_det(matrix: np.ndarray) -> np.ndarray:
 
     Unlike slogdet, an indefinite matrix with a positive determinant gets no value.
     """
-    diagonal = np.diagonal(cholesky(matrix), axis1=1, axis2=2)
+    return log_det_from_cholesky(cholesky(matrix))
+
+
+def log_det_from_cholesky(chol: np.ndarray) -> np.ndarray:
+    diagonal = np.diagonal(chol, axis1=1, axis2=2)
     with np.errstate(invalid="ignore"):
         return 2.0 * np.log(diagonal).sum(axis=1)
 
@@ -88,11 +147,32 @@ def diagonal_matrix(vector: np.ndarray) -> np.ndarray:
     return out
 
 
-def positive_definite(matrix: np.ndarray) -> np.ndarray:
-    """(B,) whether each symmetric matrix is finite and positive-definite (a Cholesky succeeds)."""
+def positive_definite(matrix: np.ndarray, chol: np.ndarray | None = None) -> np.ndarray:
+    """(B,) whether each symmetric matrix is finite and positive-definite (a Cholesky succeeds);
+    `chol`, the factors of the whole batch where a caller has them already."""
     ok = np.isfinite(matrix).all(axis=(1, 2))
-    ok[ok] = np.isfinite(cholesky(matrix[ok])).all(axis=(1, 2))
+    if chol is None:
+        ok[ok] = np.isfinite(cholesky(matrix[ok])).all(axis=(1, 2))
+    else:
+        ok &= np.isfinite(chol).all(axis=(1, 2))
     return ok
+
+
+# --- what one runner step shares (ngbench.memo): factors of the canonical Σ and of a chart's block ---
+
+
+def cov_cholesky(canonical: np.ndarray, dim: int) -> np.ndarray:
+    """Lower Cholesky factors of the Σ of canonical states, once per step."""
+    return STEP.get("cov_cholesky", canonical, lambda: cholesky(split(canonical, dim)[1]))
+
+
+def cov_inverse(canonical: np.ndarray, dim: int) -> np.ndarray:
+    """Σ⁻¹ of canonical states, once per step (or the Λ a precision chart holds, see `STEP.put`)."""
+    return STEP.get(
+        "cov_inverse",
+        canonical,
+        lambda: inverse_from_cholesky(cov_cholesky(canonical, dim), split(canonical, dim)[1]),
+    )
 
 
 # --- charts -----------------------------------------------------------------------------------------
@@ -136,7 +216,10 @@ class MeanCov(GaussianChart):
         return canonical
 
     def in_domain(self, theta):
-        return positive_definite(self._parts(theta)[1])
+        return positive_definite(self._parts(theta)[1], cov_cholesky(theta, self.dim))
+
+    def log_det_cov(self, theta):
+        return log_det_from_cholesky(cov_cholesky(theta, self.dim))  # the factor the domain check made
 
     def pullback_gradient(self, theta, grad_canonical):
         return grad_canonical
@@ -144,7 +227,9 @@ class MeanCov(GaussianChart):
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
         _, cov = self._parts(canonical)
         g_mean, g_cov = self._parts(grad_canonical)
-        return join(matvec(cov, g_mean), symmetric(2.0 * cov @ g_cov @ cov))
+        out, block = allocate(matvec(cov, g_mean), self.dim)
+        symmetric_into(2.0 * cov @ g_cov @ cov, block)
+        return out
 
 
 class MeanPrecision(GaussianChart):
@@ -152,30 +237,47 @@ class MeanPrecision(GaussianChart):
 
     name = "mean_prec"
 
+    def _precision_cholesky(self, theta):
+        return STEP.get("precision_cholesky", theta, lambda: cholesky(self._parts(theta)[1]))
+
     def to_canonical(self, theta):
-        mean, precision = self._parts(theta)
-        return join(mean, inverse(precision))
+        def compute():
+            mean, precision = self._parts(theta)
+            canonical, block = allocate(mean, self.dim)
+            inverse_from_cholesky(self._precision_cholesky(theta), precision, out=block)
+            STEP.put("cov_inverse", canonical, precision)  # Σ⁻¹ = Λ: the gradient needs no inverse
+            return canonical
+
+        return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
         mean, cov = self._parts(canonical)
         return join(mean, inverse(cov))
 
     def in_domain(self, theta):
-        return positive_definite(self._parts(theta)[1])
+        return positive_definite(self._parts(theta)[1], self._precision_cholesky(theta))
 
     def log_det_cov(self, theta):
         # log|Σ| = −log|Λ| from Λ's Cholesky factor: no inverse formed (Λ's own conditioning remains).
-        return -log_det(self._parts(theta)[1])
+        return -log_det_from_cholesky(self._precision_cholesky(theta))
 
     def pullback_gradient(self, theta, grad_canonical):
         g_mean, g_cov = self._parts(grad_canonical)
-        cov = inverse(self._parts(theta)[1])
-        return join(g_mean, -symmetric(cov @ g_cov @ cov))
+        cov = self._parts(self.to_canonical(theta))[1]
+        out, block = allocate(g_mean, self.dim)
+        np.negative(symmetric_into(cov @ g_cov @ cov, block), out=block)
+        return out
 
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
         _, cov = self._parts(canonical)
         g_mean, g_cov = self._parts(grad_canonical)
-        return join(matvec(cov, g_mean), -2.0 * g_cov)
+        out, block = allocate(matvec(cov, g_mean), self.dim)
+        np.multiply(-2.0, g_cov, out=block)
+        return out
+
+
+def _strictly_upper(dim: int) -> np.ndarray:
+    return np.triu(np.ones((dim, dim), dtype=bool), 1)
 
 
 def _phi(matrix: np.ndarray) -> np.ndarray:
@@ -193,7 +295,11 @@ class MeanCholesky(GaussianChart):
 
     def to_canonical(self, theta):
         mean, chol = self._parts(theta)
-        return join(mean, chol @ np.swapaxes(chol, -1, -2))
+        canonical, block = allocate(mean, self.dim)
+        np.matmul(chol, np.swapaxes(chol, -1, -2), out=block)
+        # L is a factor of Σ = LLᵀ (its diagonal's signs aside, which potri's (LLᵀ)⁻¹ ignores).
+        STEP.put("cov_cholesky", canonical, chol)
+        return canonical
 
     def from_canonical(self, canonical):
         mean, cov = self._parts(canonical)
@@ -211,13 +317,18 @@ class MeanCholesky(GaussianChart):
     def pullback_gradient(self, theta, grad_canonical):
         g_mean, g_cov = self._parts(grad_canonical)
         chol = self._parts(theta)[1]
-        return join(g_mean, np.tril(2.0 * g_cov @ chol))
+        out, block = allocate(g_mean, self.dim)
+        np.matmul(2.0 * g_cov, chol, out=block)
+        np.copyto(block, 0.0, where=_strictly_upper(self.dim))  # tril
+        return out
 
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
         _, cov = self._parts(canonical)
         g_mean, g_cov = self._parts(grad_canonical)
         chol = self._parts(theta)[1]
-        return join(matvec(cov, g_mean), chol @ _phi(2.0 * np.swapaxes(chol, -1, -2) @ g_cov @ chol))
+        out, block = allocate(matvec(cov, g_mean), self.dim)
+        np.matmul(chol, _phi(2.0 * np.swapaxes(chol, -1, -2) @ g_cov @ chol), out=block)
+        return out
 
 
 class NaturalParameters(GaussianChart):
@@ -228,10 +339,26 @@ class NaturalParameters(GaussianChart):
 
     name = "natural"
 
+    def _precision(self, theta):
+        """Λ = −2η₂ and its Cholesky factor, once per step."""
+
+        def compute():
+            precision = -2.0 * self._parts(theta)[1]
+            return precision, cholesky(precision)
+
+        return STEP.get("precision", theta, compute)
+
     def to_canonical(self, theta):
-        eta_1, eta_2 = self._parts(theta)
-        cov = inverse(-2.0 * eta_2)
-        return join(matvec(cov, eta_1), cov)
+        def compute():
+            eta_1 = self._parts(theta)[0]
+            precision, chol = self._precision(theta)
+            canonical, cov = allocate(eta_1, self.dim)
+            inverse_from_cholesky(chol, precision, out=cov)
+            canonical[:, : self.dim] = matvec(cov, eta_1)
+            STEP.put("cov_inverse", canonical, precision)  # Σ⁻¹ = Λ: the gradient needs no inverse
+            return canonical
+
+        return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
         mean, cov = self._parts(canonical)
@@ -239,10 +366,12 @@ class NaturalParameters(GaussianChart):
         return join(matvec(precision, mean), -0.5 * precision)
 
     def in_domain(self, theta):
-        return positive_definite(-self._parts(theta)[1])
+        # Λ = 2·(−η₂) exactly: its factor decides definiteness as −η₂'s would.
+        precision, chol = self._precision(theta)
+        return positive_definite(precision, chol)
 
     def log_det_cov(self, theta):
-        return -log_det(-2.0 * self._parts(theta)[1])  # Λ = −2η₂
+        return -log_det_from_cholesky(self._precision(theta)[1])  # Λ = −2η₂
 
     def pullback_gradient(self, theta, grad_canonical):
         return _expectation_natural_gradient(self._parts, self.to_canonical(theta), grad_canonical)
@@ -258,7 +387,12 @@ def _expectation_natural_gradient(parts, canonical, grad_canonical):
     mean, cov = parts(canonical)
     g_mean, g_cov = parts(grad_canonical)
     cov_g = matvec(cov, g_mean)
-    return join(cov_g, symmetric(2.0 * cov @ g_cov @ cov) + outer(cov_g, mean) + outer(mean, cov_g))
+    out, block = allocate(cov_g, cov.shape[-1])
+    symmetric_into(2.0 * cov @ g_cov @ cov, block)
+    cross = outer(cov_g, mean)
+    block += cross
+    block += np.swapaxes(cross, -1, -2)  # outer(mean, cov_g), the same products
+    return out
 
 
 class ExpectationParameters(GaussianChart):
@@ -267,15 +401,21 @@ class ExpectationParameters(GaussianChart):
     name = "expectation"
 
     def to_canonical(self, theta):
-        mean, second = self._parts(theta)
-        return join(mean, second - outer(mean, mean))
+        def compute():
+            mean, second = self._parts(theta)
+            canonical, block = allocate(mean, self.dim)
+            np.subtract(second, outer(mean, mean), out=block)
+            return canonical
+
+        return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
         mean, cov = self._parts(canonical)
         return join(mean, cov + outer(mean, mean))
 
     def in_domain(self, theta):
-        return positive_definite(self._parts(self.to_canonical(theta))[1])
+        canonical = self.to_canonical(theta)
+        return positive_definite(self._parts(canonical)[1], cov_cholesky(canonical, self.dim))
 
     def pullback_gradient(self, theta, grad_canonical):
         mean, _ = self._parts(theta)
@@ -294,7 +434,15 @@ class Diagonal(GaussianChart):
     affine = True  # Σ = diag(v) is linear in v
 
     def to_canonical(self, theta):
-        return join(theta[:, : self.dim], diagonal_matrix(theta[:, self.dim :]))
+        def compute():
+            var = theta[:, self.dim :]
+            canonical = join(theta[:, : self.dim], diagonal_matrix(var))
+            # Σ⁻¹ = diag(1/v), the very numbers an LU inverse of diag(v) gives, without its d³ work.
+            with np.errstate(divide="ignore"):
+                STEP.put("cov_inverse", canonical, diagonal_matrix(1.0 / var))
+            return canonical
+
+        return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
         mean, cov = self._parts(canonical)
@@ -324,9 +472,15 @@ class DiagonalNatural(GaussianChart):
     family = MEAN_FIELD
 
     def to_canonical(self, theta):
-        eta_1, eta_2 = theta[:, : self.dim], theta[:, self.dim :]
-        var = -0.5 / eta_2
-        return join(eta_1 * var, diagonal_matrix(var))
+        def compute():  # once per step: the gradient's pull-back asks for it again
+            eta_1, eta_2 = theta[:, : self.dim], theta[:, self.dim :]
+            var = -0.5 / eta_2
+            canonical = join(eta_1 * var, diagonal_matrix(var))
+            with np.errstate(divide="ignore"):
+                STEP.put("cov_inverse", canonical, diagonal_matrix(1.0 / var))  # as for `diagonal`
+            return canonical
+
+        return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
         mean, cov = self._parts(canonical)
@@ -447,16 +601,20 @@ class GaussianFamilyTarget(Target):
     def loss_at(self, chart, theta, canonical):
         return self.loss(canonical, chart.log_det_cov(theta))
 
-    @staticmethod
-    def _log_det_cov(cov, log_det_cov):
-        return log_det(cov) if log_det_cov is None else log_det_cov
+    def _log_det_cov(self, canonical, log_det_cov):
+        if log_det_cov is not None:
+            return log_det_cov
+        return log_det_from_cholesky(cov_cholesky(canonical, self.dim))
 
-    def _grad_from(self, cov, g_mean, hessian):
-        return join(g_mean, 0.5 * (hessian - inverse(cov)))
+    def _grad_from(self, canonical, g_mean, hessian):
+        out, block = allocate(g_mean, self.dim)
+        np.subtract(hessian, cov_inverse(canonical, self.dim), out=block)
+        block *= 0.5
+        return out
 
     def grad(self, canonical):
         mean, cov = split(canonical, self.dim)
-        return self._grad_from(cov, *self.expected_gradient_hessian(mean, cov))
+        return self._grad_from(canonical, *self.expected_gradient_hessian(mean, cov))
 
     def draw_samples(self, canonical, rngs) -> np.ndarray:
         """S reparameterised draws θ = μ + chol(Σ)ε per run, (B, S, d), from each run's generator."""
@@ -467,8 +625,7 @@ class GaussianFamilyTarget(Target):
     def estimate_grad(self, canonical, rngs=None):
         if self.mc_samples is None:
             return self.grad(canonical)
-        cov = split(canonical, self.dim)[1]
-        return self._grad_from(cov, *self.sampled_gradient_hessian(self.draw_samples(canonical, rngs)))
+        return self._grad_from(canonical, *self.sampled_gradient_hessian(self.draw_samples(canonical, rngs)))
 
     def fisher(self, canonical):
         raise NotImplementedError("Gaussian charts use closed-form natural gradients (docs/maths.md §1.2)")
@@ -540,7 +697,7 @@ class GaussianND(GaussianFamilyTarget):
         mean, cov = split(canonical, self.dim)
         error = mean - self.target_mean
         trace = np.einsum("ij,bij->b", self.target_precision, cov)
-        logdet = self._log_det_cov(cov, log_det_cov)
+        logdet = self._log_det_cov(canonical, log_det_cov)
         mahalanobis = np.einsum("bi,ij,bj->b", error, self.target_precision, error)
         return 0.5 * (trace - self.dim - logdet - self.precision_logdet + mahalanobis)
 

@@ -26,7 +26,7 @@ from ngbench.targets.gaussian_family import (
     FULL,
     MEAN_FIELD,
     GaussianFamilyTarget,
-    inverse,
+    cov_inverse,
     join,
     split,
 )
@@ -68,17 +68,27 @@ def sigmoid(a: np.ndarray) -> np.ndarray:
     return np.where(a >= 0.0, 1.0, small) / (1.0 + small)
 
 
-def log_sigmoid(a: np.ndarray) -> np.ndarray:
-    """log σ(a) = −log(1 + e⁻ᵃ), accurate where σ(a) underflows (a ≲ −745) or rounds to 1."""
-    return -np.logaddexp(0.0, -a)
+def log_sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """log σ(a) = −log(1 + e⁻ᵃ), accurate where σ(a) underflows (a ≲ −745) or rounds to 1.
+
+    `out` may be `a` itself: the result is then written over it.
+    """
+    out = np.negative(a, out=out)
+    return np.negative(np.logaddexp(0.0, out, out=out), out=out)
 
 
-def log_expectation(log_values: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
-    """log Σₖ wₖ exp(log_valuesₖ) over the last axis, without forming the (possibly underflowing) values."""
-    terms = log_values + log_weights
+def log_expectation(
+    log_values: np.ndarray, log_weights: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """log Σₖ wₖ exp(log_valuesₖ) over the last axis, without forming the (possibly underflowing) values.
+
+    `out`, of `log_values`' shape (it may be `log_values` itself), holds the terms on the way.
+    """
+    terms = np.add(log_values, log_weights, out=out)
     top = terms.max(axis=-1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)  # all −∞ (or a +∞): let the sum below say so
-    return (top + np.log(np.exp(terms - top).sum(axis=-1, keepdims=True)))[..., 0]
+    exponentials = np.exp(np.subtract(terms, top, out=terms), out=terms)
+    return (top + np.log(exponentials.sum(axis=-1, keepdims=True)))[..., 0]
 
 
 class LogisticVI(GaussianFamilyTarget):
@@ -133,6 +143,8 @@ class LogisticVI(GaussianFamilyTarget):
         self.delta = False
         self._reference: dict | None = None
         self._memo = None
+        self._scratch = None
+        self._test_scratch = None
 
     @classmethod
     def from_spec(cls, spec: dict) -> LogisticVI:
@@ -158,6 +170,13 @@ class LogisticVI(GaussianFamilyTarget):
     def _nodes(self, centre, spread):
         return centre[..., None] + spread[..., None] * self.nodes  # (B, N, K)
 
+    def _buffers(self, count: int) -> tuple[np.ndarray, ...]:
+        """Four (count, nodes) float arrays and one boolean, made once per size and reused."""
+        shape = (count, self.nodes.size)
+        if self._scratch is None or self._scratch[0].shape != shape:
+            self._scratch = tuple(np.empty(shape) for _ in range(4)) + (np.empty(shape, dtype=bool),)
+        return self._scratch
+
     def _train_expectations(self, mean, cov):
         """Over the training projections: centre, spread, E[softplus(a)], E[σ(a)] and E[σ(a)z]/s.
 
@@ -171,27 +190,39 @@ class LogisticVI(GaussianFamilyTarget):
         ):
             return self._memo[2]
         centre, spread = self._projections(self.train_x, mean, cov)
-        a = self._nodes(centre, spread)
-        # One exp for both functions, stable for either sign of a.
-        small = np.exp(-np.abs(a))
-        expected_softplus = (np.maximum(a, 0.0) + np.log1p(small)) @ self.weights
-        reciprocal = 1.0 / (1.0 + small)
-        p = np.where(a >= 0.0, reciprocal, small * reciprocal)
+        batch, count = centre.shape
+        expected_softplus, probabilities, stein = (np.empty((batch, count)) for _ in range(3))
+        # Run by run, in buffers kept between calls: one run's (N, nodes) arrays stay in cache, and
+        # no step pays the page faults of fresh arrays of the whole batch's size. The operations
+        # are those of the whole-batch expressions in the comments, in the same order, so every
+        # number is the same.
+        a, small, term, scratch, nonnegative = self._buffers(count)
+        weighted_nodes = self.weights * self.nodes
+        for run in range(batch):
+            np.multiply(spread[run, :, None], self.nodes, out=a)
+            a += centre[run, :, None]  # a = centre + spread·z
+            # One exp for both functions, stable for either sign of a: small = exp(−|a|).
+            np.exp(np.negative(np.abs(a, out=small), out=small), out=small)
+            # softplus(a) = max(a, 0) + log1p(small)
+            np.maximum(a, 0.0, out=term)
+            term += np.log1p(small, out=scratch)
+            np.matmul(term, self.weights, out=expected_softplus[run])
+            # σ(a) = where(a ≥ 0, 1/(1 + small), small/(1 + small)), as small · (1/(1 + small))
+            reciprocal = np.divide(1.0, np.add(small, 1.0, out=scratch), out=scratch)
+            p = np.multiply(small, reciprocal, out=small)
+            np.copyto(p, reciprocal, where=np.greater_equal(a, 0.0, out=nonnegative))
+            np.matmul(p, self.weights, out=probabilities[run])
+            np.matmul(p, weighted_nodes, out=stein[run])
         # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
-        result = (
-            centre,
-            spread,
-            expected_softplus,
-            p @ self.weights,
-            (p @ (self.weights * self.nodes)) / spread,
-        )
+        stein /= spread
+        result = (centre, spread, expected_softplus, probabilities, stein)
         self._memo = (mean.copy(), cov.copy(), result)
         return result
 
     def loss(self, canonical, log_det_cov=None):
         mean, cov = split(canonical, self.dim)
         centre, _, expected_softplus, _, _ = self._train_expectations(mean, cov)
-        logdet = self._log_det_cov(cov, log_det_cov)
+        logdet = self._log_det_cov(canonical, log_det_cov)
         delta, dim = self.prior_precision, self.dim
         return (
             expected_softplus.sum(axis=1)
@@ -251,7 +282,7 @@ class LogisticVI(GaussianFamilyTarget):
             centre, spread, _, p, _ = self._train_expectations(mean, cov)
             g_mean = self._gradient(mean, p)
             residual = (sigmoid(self._nodes(centre, spread)) - y[:, None]) ** 2 @ self.weights
-        grad = join(g_mean, 0.5 * (self._curvature(residual) - inverse(cov)))
+        grad = join(g_mean, 0.5 * (self._curvature(residual) - cov_inverse(canonical, self.dim)))
         return chart.natural_gradient(theta, canonical, grad, None)
 
     def test_log_loss(self, canonical) -> np.ndarray:
@@ -263,8 +294,24 @@ class LogisticVI(GaussianFamilyTarget):
         """
         mean, cov = split(canonical, self.dim)
         centre, spread = self._projections(self.test_x, mean, cov)
-        signed = (2.0 * self.test_y - 1.0)[:, None] * self._nodes(centre, spread)
-        return -log_expectation(log_sigmoid(signed), self.log_weights).mean(axis=1)
+        sign = (2.0 * self.test_y - 1.0)[:, None]
+        log_predictive = np.empty(centre.shape)
+        # Run by run in one reused buffer, as `_train_expectations`; the same operations as
+        # −log_expectation(log_sigmoid(sign · a), log w) of the whole batch, in the same order.
+        signed = self._test_buffer(centre.shape[1])
+        for run in range(centre.shape[0]):
+            np.multiply(spread[run, :, None], self.nodes, out=signed)
+            signed += centre[run, :, None]
+            signed *= sign
+            log_predictive[run] = log_expectation(
+                log_sigmoid(signed, out=signed), self.log_weights, out=signed
+            )
+        return -log_predictive.mean(axis=1)
+
+    def _test_buffer(self, count: int) -> np.ndarray:
+        if self._test_scratch is None or self._test_scratch.shape != (count, self.nodes.size):
+            self._test_scratch = np.empty((count, self.nodes.size))
+        return self._test_scratch
 
     def observe(self, canonical, chart):
         return np.column_stack([super().observe(canonical, chart)[:, 0], self.test_log_loss(canonical)])

@@ -1,0 +1,229 @@
+"""Cost per run-step of the d-dimensional targets, each against the floor of its own arithmetic.
+
+    python benchmarks/step_costs.py [--quick] [--dims 50 100 200] [--repeats 5]
+
+A run-step is one iteration of one run in the vectorized runner (loss, domain checks, observation,
+direction and update), measured over a batch of `BATCH` runs as the default grid's cells have
+(7 learning rates × 4 seeds). Each figure is timed (CPU time of this process) alternately with its
+floor in the same process, and the ratio of the fastest of each is printed, so the ratios hold on
+a loaded machine where the times do not. `--quick`: d = 100, mean field at d = 100 and 400, fewer
+steps and repeats. Floors (issue 18):
+
+  gaussian_nd, full covariance  one batched Cholesky + one batched d×d matmul of the batch's shapes
+  mean-field charts             a pass over the run's 2d numbers and one d×d matvec (the target's own
+                                O(d²) term); printed per d, to show the growth
+  logistic_vi, quadrature       one np.exp + one np.log1p over the (runs × N × nodes) node array
+
+BLAS is pinned to one thread, as Snakemake pins it in solver jobs.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from ngbench.methods import METHODS
+from ngbench.runner import run_batch
+from ngbench.targets import make_target
+
+BATCH = 28
+FULL_CHARTS = ("mean_cov", "mean_chol", "mean_prec", "natural", "expectation")
+MEAN_FIELD_CHARTS = ("diagonal", "diagonal_natural")
+METHOD_NAMES = ("gd", "ngd", "adam")
+
+
+def _seconds(function) -> float:
+    # CPU time of this process, not wall time: on a shared machine a process waiting for a core
+    # does not count (BLAS runs on this thread, see the module's first lines).
+    started = time.process_time()
+    function()
+    return time.process_time() - started
+
+
+def paired(function, floor, repeats: int) -> tuple[float, float, float]:
+    """(seconds of `function`, of `floor`, their ratio), each the fastest of `repeats` alternated
+    timings: on a shared machine the fastest is the one least slowed by the others' work."""
+    function(), floor()  # warm caches and lazy imports
+    times, floors = [], []
+    for _ in range(repeats):
+        times.append(_seconds(function))
+        floors.append(_seconds(floor))
+    return min(times), min(floors), min(times) / min(floors)
+
+
+def runner_steps(target, chart_name: str, method: str, steps: int, init: dict):
+    """A closure running `steps` steps of BATCH runs that all stay active (a small learning rate)."""
+    chart = target.chart(chart_name)
+    seeds = tuple(range(4))
+    start = np.tile(target.initial_states(init, seeds), (BATCH // len(seeds), 1))
+    lr = np.full(BATCH, 1e-6)  # small enough that no chart leaves its domain in the timed steps
+    seed = np.tile(np.array(seeds), BATCH // len(seeds))
+
+    def run():
+        result = run_batch(target, chart, METHODS[method], start, lr, steps, 0.0, seeds=seed)
+        assert (result.status == "budget").all(), f"a timed run stopped early: {set(result.status)}"
+
+    return run
+
+
+def full_covariance_floor(dim: int, steps: int):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((BATCH, dim, dim))
+    spd = a @ np.swapaxes(a, 1, 2) / dim + np.eye(dim)
+
+    def floor():
+        for _ in range(steps + 1):
+            np.linalg.cholesky(spd)
+            np.matmul(spd, spd)
+
+    return floor
+
+
+def gaussian_nd_table(dims, steps: int, repeats: int, charts=FULL_CHARTS, methods=METHOD_NAMES) -> list[dict]:
+    rows = []
+    init = {"mean": {"uniform": [-2.0, 2.0]}, "var": 0.1}
+    for dim in dims:
+        target = make_target({"name": "gaussian_nd", "dim": dim, "condition_number": 100.0, "seed": 0})
+        floor = full_covariance_floor(dim, steps)
+        for chart in charts:
+            for method in methods:
+                seconds, floor_seconds, ratio = paired(
+                    runner_steps(target, chart, method, steps, init), floor, repeats
+                )
+                per = 1e6 / (BATCH * (steps + 1))
+                rows.append(
+                    {
+                        "figure": f"gaussian_nd d={dim} {chart} {method}",
+                        "us": seconds * per,
+                        "floor": "chol+matmul",
+                        "floor_us": floor_seconds * per,
+                        "ratio": ratio,
+                        "target": 3.0,
+                    }
+                )
+    return rows
+
+
+def mean_field_floor(target, steps: int):
+    """The target's own O(d²) per run: one pass over 2d numbers and one d × d matvec (Λ*(μ − μ*))."""
+    rng = np.random.default_rng(0)
+    state = rng.standard_normal((BATCH, 2 * target.dim))
+
+    def floor():
+        for _ in range(steps + 1):
+            (state[:, : target.dim] - target.target_mean) @ target.target_precision
+            state * 2.0
+
+    return floor
+
+
+def mean_field_table(dims, steps: int, repeats: int) -> list[dict]:
+    rows = []
+    init = {"mean": {"uniform": [-2.0, 2.0]}, "var": 0.1}
+    for dim in dims:
+        target = make_target({"name": "gaussian_nd", "dim": dim, "condition_number": 100.0, "seed": 0})
+        floor = mean_field_floor(target, steps)
+        for chart in MEAN_FIELD_CHARTS:
+            for method in ("gd", "ngd"):
+                seconds, floor_seconds, ratio = paired(
+                    runner_steps(target, chart, method, steps, init), floor, repeats
+                )
+                per = 1e6 / (BATCH * (steps + 1))
+                rows.append(
+                    {
+                        "figure": f"gaussian_nd d={dim} {chart} {method}",
+                        "us": seconds * per,
+                        "floor": "O(d²) matvec",
+                        "floor_us": floor_seconds * per,
+                        "ratio": ratio,
+                        "target": None,
+                    }
+                )
+    return rows
+
+
+def logistic_floor(target, steps: int):
+    """One np.exp and one np.log1p over the (runs × N × nodes) array of quadrature points."""
+    points = -np.abs(
+        np.random.default_rng(0).standard_normal((BATCH, *target.train_x.shape[:1], target.nodes.size))
+    )
+
+    def floor():
+        for _ in range(steps + 1):
+            np.log1p(np.exp(points))
+
+    return floor
+
+
+def logistic_table(
+    steps: int, repeats: int, charts=("mean_chol", "natural", "diagonal_natural")
+) -> list[dict]:
+    target = make_target({"name": "logistic_vi"})
+    target = target.with_reference(target.reference_solution())
+    floor = logistic_floor(target, steps)
+    rows = []
+    for chart in charts:
+        for method in ("gd", "ngd"):
+            run = runner_steps(target, chart, method, steps, {"mean": {"uniform": [-0.5, 0.5]}, "var": 0.01})
+            seconds, floor_seconds, ratio = paired(run, floor, repeats)
+            per = 1e6 / (BATCH * (steps + 1))
+            rows.append(
+                {
+                    "figure": f"logistic_vi {chart} {method}",
+                    "us": seconds * per,
+                    "floor": "exp+log1p",
+                    "floor_us": floor_seconds * per,
+                    "ratio": ratio,
+                    "target": 1.5,
+                }
+            )
+    return rows
+
+
+def print_header() -> None:
+    print(f"{'per run-step':<44}{'µs':>9}  {'floor':<14}{'µs':>9}{'ratio':>8}{'target':>8}")
+
+
+def print_rows(rows: list[dict]) -> None:
+    for row in rows:
+        mark = "" if row["target"] is None or row["ratio"] <= row["target"] else "  over"
+        target = "" if row["target"] is None else f"≤{row['target']:g}"
+        print(
+            f"{row['figure']:<44}{row['us']:>9.1f}  {row['floor']:<14}{row['floor_us']:>9.1f}"
+            f"{row['ratio']:>7.2f}x{target:>8}{mark}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="d = 100 only, fewer steps and repeats")
+    parser.add_argument("--dims", type=int, nargs="+", default=[50, 100, 200])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    dims, steps, repeats = ([100], 5, 3) if args.quick else (args.dims, 10, args.repeats)
+    mean_field_dims = [100, 400] if args.quick else [100, 200, 400]
+    print(f"batch of {BATCH} runs, {steps} steps per timing, fastest of {repeats} alternated repeats")
+    print_header()
+    for dim in dims:
+        print_rows(gaussian_nd_table([dim], steps, repeats))
+    for dim in mean_field_dims:
+        print_rows(mean_field_table([dim], steps, repeats))
+    print_rows(logistic_table(steps, repeats))
+
+
+if __name__ == "__main__":
+    main()
