@@ -45,6 +45,7 @@ FIGURES = {"analysis_figures.py", "figure_paths.py"}
 STATISTICS = {"aggregate.py", "costs.py"} | FIGURES  # the figures draw the tuned runs (stats.tuned_runs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("edited", "scripts", "targets"),
     [

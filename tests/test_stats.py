@@ -673,6 +673,7 @@ def test_swap_test_identity_pattern_is_the_reported_comparison():
         assert got == pytest.approx(np.sum(np.sign(kept) * rankdata(np.abs(kept))), abs=1e-9)
 
 
+@pytest.mark.slow
 def test_swap_test_holds_its_level_when_the_methods_are_the_same_procedure():
     """Two identical procedures over an lr grid that trades speed for success: cross-fitted tuning
     picks different lrs for them by luck, which a test at fixed lrs mistakes for a difference. The

@@ -138,6 +138,7 @@ def test_slopes_recover_a_known_power_law_and_count_failures():
     assert fitted.loc["gd", "values_with_successes"] == 3 and fitted.loc["gd", "slope"] == pytest.approx(2.0)
 
 
+@pytest.mark.slow
 def test_a_swept_row_runs_to_its_why_tables(tmp_path):
     config = with_row()
     write_config(tmp_path, config)
