@@ -133,6 +133,9 @@ def test_tables_carry_the_statistics(sweep):
         )
         assert cells[column["median 5%"]] == expected
     assert "∞" in markdown  # the tiny learning rate never reaches 1e-8
+    from ngbench import __version__
+
+    assert latex.splitlines()[0] == f"% made by ngbench {__version__} from config row experiments.sweep"
     for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\caption{", "\\label{tab:sweep-iterations}"):
         assert rule in latex
     assert latex.count("\\\\\n") == len(stats) + 1  # header + one line per statistic

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ngbench import portable
+from ngbench import __version__, portable
 from ngbench.headline import experiment_claims
 from ngbench.stats import DEFAULT_TUNING_RULE, best_learning_rates, iteration_counts, ngd_against_baselines
 
@@ -251,8 +251,16 @@ def _latex_text(text: str) -> str:
     )
 
 
-def to_latex(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS, note: str = "") -> str:
-    """A booktabs table; one without rows keeps its header and says why in a row spanning the columns."""
+def to_latex(
+    table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS, note: str = "", source: str = ""
+) -> str:
+    """A booktabs table; one without rows keeps its header and says why in a row spanning the columns.
+
+    Its first line, a LaTeX comment, names the ngbench release and the config row (`source`, by
+    default `experiments.<experiment>`) that made it, so a table found in a draft can be traced back
+    and regenerated. The release, not the commit: a commit id would change every table on every
+    commit.
+    """
     rendered = _rendered(table, kind, infinity="$\\infty$", missing="--")
     for column in rendered.columns:
         rendered[column] = rendered[column].str.replace("_", "\\_", regex=False)
@@ -261,7 +269,8 @@ def to_latex(table: pd.DataFrame, experiment: str, kind: TableKind = ITERATIONS,
     label = f"tab:{experiment.replace('_', '-')}-{kind.label}"
     column_format = "l" * 2 + "r" * (rendered.shape[1] - 2)
     empty = _latex_text(note or "No rows.") if table.empty else ""
-    return booktabs_table(rendered, caption, label, column_format, empty=empty)
+    origin = f"% made by ngbench {__version__} from config row {source or 'experiments.' + experiment}\n"
+    return origin + booktabs_table(rendered, caption, label, column_format, empty=empty)
 
 
 def booktabs_table(cells: pd.DataFrame, caption: str, label: str, column_format: str, empty: str = "") -> str:
