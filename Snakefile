@@ -23,6 +23,7 @@ localrules:
     headline,
     why_tables,
     profiles,
+    ledger,
     why_figure,
     profile_figure,
     costs,

@@ -146,6 +146,8 @@ class Config:
     sweeps: dict = dataclasses.field(default_factory=dict)
     # Kind of figure ("paths", "panels", "single") → size preset (ngbench.plots.PRESETS).
     figure_sizes: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The config's ledger of literature claims (ngbench.ledger.Claim), in its order.
+    claims: tuple = ()
 
 
 SIGNIFICANCE = 0.05
@@ -624,7 +626,13 @@ def parse_config(config: dict) -> Config:
         raise ConfigError(
             "\n  ".join([lines[0], *(translate(line.strip(), sweeps) for line in lines[1:])])
         ) from None
-    return replace(plan, sweeps=sweeps)
+    from ngbench.ledger import parse_claims
+
+    errors: list[str] = []
+    claims = parse_claims(config.get("claims") or {}, plan.experiments, sweeps, errors)
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+    return replace(plan, sweeps=sweeps, claims=tuple(claims))
 
 
 def _parse_expanded(config: dict) -> Config:

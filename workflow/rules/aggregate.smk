@@ -114,3 +114,21 @@ rule profiles:
         "../envs/ngbench.yaml"
     script:
         "../scripts/profiles.py"
+
+
+rule ledger:
+    """Every literature claim of the config, checked against the tables it names."""
+    input:
+        ledger_inputs,
+    output:
+        csv="results/stats/ledger.csv",
+        markdown="results/tables/ledger.md",
+    params:
+        claims=ledger_params,
+        library=library("ledger.py"),
+    log:
+        "logs/ledger.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/ledger.py"

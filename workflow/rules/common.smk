@@ -107,7 +107,17 @@ def result_files():
         + ["results/tables/headline.md"]
         + sweep_files()
         + profile_files()
+        + (["results/stats/ledger.csv", "results/tables/ledger.md"] if PLAN.claims else [])
     )
+
+
+def ledger_inputs(wildcards):
+    """The tables the config's claims read."""
+    return sorted({claim.table_path() for claim in PLAN.claims if claim.check})
+
+
+def ledger_params(wildcards):
+    return [asdict(claim) for claim in PLAN.claims]
 
 
 def profile_files():
