@@ -51,6 +51,7 @@ STATISTICS = {"aggregate.py", "costs.py"} | FIGURES  # the figures draw the tune
     [
         ("src/ngbench/plots.py", FIGURES, set(TARGETS)),
         ("src/ngbench/stats.py", STATISTICS, set(TARGETS)),
+        ("src/ngbench/inference.py", STATISTICS, set(TARGETS)),  # not the solvers: no rerun of runs
         ("src/ngbench/tables.py", {"aggregate.py"}, set(TARGETS)),
         ("src/ngbench/runner.py", set(SCRIPTS), set(TARGETS)),  # every script reads its statuses
         ("src/ngbench/targets/quadratic.py", set(SCRIPTS), {"quadratic"}),

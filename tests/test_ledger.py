@@ -95,3 +95,16 @@ def test_a_claim_needs_a_check_or_what_it_needs():
         check_config(with_claim({"source": "s", "statement": "t"}), SCHEMA)
     plan = check_config(with_claim({"source": "s", "statement": "t", "needs": "x"}), SCHEMA)
     assert plan.claims[0].needs == "x" and plan.claims[0].check is None
+
+
+def test_the_ledgers_column_lists_are_the_tables_own():
+    from ngbench.ledger import STATISTIC_COLUMNS
+    from ngbench.stats import BASELINE_COLUMNS, GROUP_COLUMNS, STAT_COLUMNS, best_learning_rates
+    from ngbench.why import SLOPE_COLUMNS
+    from tests.test_stats import synthetic_summaries
+
+    assert STATISTIC_COLUMNS["iterations"] == GROUP_COLUMNS + STAT_COLUMNS
+    assert STATISTIC_COLUMNS["paired"] == BASELINE_COLUMNS
+    assert STATISTIC_COLUMNS["slopes"] == SLOPE_COLUMNS
+    best = best_learning_rates(synthetic_summaries(), 1e-8)
+    assert set(STATISTIC_COLUMNS["best_lr"]) <= set(best.columns)

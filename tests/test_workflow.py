@@ -319,8 +319,9 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     # runs + summaries of 10 charts (a solver job each, every method in it), two references,
     # 3 statistics and 3 × 2 tables of 6 experiments, 3 blog figures, the convergence,
     # lr-sensitivity, ECDF and invariance figures of tiny_sweep and tiny_gaussian_nd, and
-    # tiny_logistic's first three (it has one chart: nothing to audit)
-    assert len(files) == 10 * 2 + 2 + 6 * 3 + 6 * 3 * 2 + (3 + 4 + 4 + 3) * 2
+    # tiny_logistic's first three (it has one chart: nothing to audit); each experiment's claims,
+    # the headline, and the profiles (3 statistics, 2 tables, 1 figure)
+    assert len(files) == 10 * 2 + 2 + 6 * 3 + 6 * 3 * 2 + (3 + 4 + 4 + 3) * 2 + 6 + 1 + 3 + 2 + 2
     _, mismatch, errors = filecmp.cmpfiles(run_two_cores, tmp_path, [str(f) for f in files], shallow=False)
     assert not mismatch and not errors
 
@@ -494,7 +495,8 @@ def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
         for line in dry.stdout.splitlines()
         if line.startswith(("rule ", "localrule "))
     }
-    assert rules and rules <= {"figure_paths", "analysis_figures", "invariance_figure", "all"}, rules
+    figures = {"figure_paths", "analysis_figures", "invariance_figure", "why_figure", "profile_figure"}
+    assert rules and rules <= figures | {"all"}, rules
 
 
 def test_snakemake_exits_when_its_work_is_done(tmp_path):

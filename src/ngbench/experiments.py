@@ -158,10 +158,10 @@ def power_warnings(experiment: Experiment) -> list[str]:
 
     Every seed is one pair of a comparison (cross-fitting lets every seed report). The paired test
     can give at best p = 2·2⁻ⁿ (all n pairs one way), never below its Monte Carlo floor
-    (`ngbench.inference.swap_test_floor`), and Holm multiplies the smallest p of an experiment by
+    (`ngbench.power.swap_test_floor`), and Holm multiplies the smallest p of an experiment by
     its number of comparisons (charts × methods other than NGD).
     """
-    from ngbench.inference import swap_test_floor
+    from ngbench.power import swap_test_floor
 
     where = f"experiments.{experiment.name}.seeds"
     n = len(experiment.seeds)

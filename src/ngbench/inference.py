@@ -22,9 +22,8 @@ from functools import cache
 import numpy as np
 
 LEVEL = 0.90  # every interval of ngbench: 90 %, 5 % in each tail
-# Random swap patterns of the paired test (ngbench.stats.swap_test) when 2ⁿ is more than one more
-# than this; its p-value's floor is then 1/(SWAP_RESAMPLES + 1).
-SWAP_RESAMPLES = 1999
+from ngbench.power import SWAP_RESAMPLES, swap_test_floor  # noqa: E402,F401 (re-exported)
+
 _DECIMAL = decimal.Context(prec=40)
 
 
@@ -90,17 +89,6 @@ def min_attainable_p(pairs: int) -> float:
     if pairs <= 0:
         return math.nan
     return float(min(Fraction(1), Fraction(2, 2**pairs)))
-
-
-def swap_test_floor(seeds: int) -> float:
-    """The smallest p the swap test can give with `seeds` informative seeds: 2/2ⁿ (all of them one
-    way) when it enumerates every pattern, never below 1/(SWAP_RESAMPLES + 1) when it samples."""
-    if seeds <= 0:
-        return 1.0
-    exact = Fraction(2, 2**seeds)
-    if 2**seeds > SWAP_RESAMPLES + 1:
-        exact = max(exact, Fraction(1, SWAP_RESAMPLES + 1))
-    return float(min(Fraction(1), exact))
 
 
 def sign_test_p(wins: int, losses: int) -> float:

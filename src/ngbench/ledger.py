@@ -128,26 +128,89 @@ def to_markdown(table: pd.DataFrame) -> str:
     return header + table.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
+# The columns a check may name as its statistic, per table: written out rather than imported, so the
+# config check (which solver jobs import) does not depend on the statistics' code;
+# tests/test_ledger.py holds them equal to the tables' own column lists.
+STATISTIC_COLUMNS = {
+    "iterations": [
+        "experiment",
+        "target",
+        "parameterization",
+        "method",
+        "lr",
+        "tolerance",
+        "runs",
+        "successes",
+        "success_rate",
+        "success_low",
+        "success_high",
+        "median_iters",
+        "median_iters_low",
+        "median_iters_high",
+        "q25_iters",
+        "q75_iters",
+        "median_grad_evals",
+        "median_solves",
+        "median_final_test_log_loss",
+        "art",
+    ],
+    "best_lr": [
+        "learning_rates_tried",
+        "best_lr",
+        "tuning_seeds",
+        "tuning_successes",
+        "tuning_art",
+        "reporting_seeds",
+        "runs",
+        "successes",
+        "median_iters",
+        "art",
+    ],
+    "paired": [
+        "experiment",
+        "parameterization",
+        "baseline",
+        "tolerance",
+        "ngd_lr",
+        "baseline_lr",
+        "pairs",
+        "ngd_successes",
+        "baseline_successes",
+        "both_succeed",
+        "only_ngd",
+        "only_baseline",
+        "ngd_faster",
+        "baseline_faster",
+        "ties",
+        "favours",
+        "log_speedup",
+        "log_speedup_low",
+        "log_speedup_high",
+        "p_success",
+        "p_fixed_lr",
+        "p_value",
+        "min_attainable_p",
+        "p_holm",
+    ],
+    "slopes": [
+        "row",
+        "field",
+        "parameterization",
+        "method",
+        "tolerance",
+        "scale",
+        "values_with_successes",
+        "successful_runs",
+        "slope",
+        "slope_low",
+        "slope_high",
+    ],
+}
+
+
 def statistic_columns(table: str) -> list[str]:
     """The columns a check may name as its statistic, per table."""
-    from ngbench.stats import BASELINE_COLUMNS, GROUP_COLUMNS, STAT_COLUMNS
-    from ngbench.why import SLOPE_COLUMNS
-
-    return {
-        "iterations": GROUP_COLUMNS + STAT_COLUMNS,
-        "best_lr": [
-            "best_lr",
-            "tuning_successes",
-            "tuning_art",
-            "runs",
-            "successes",
-            "median_iters",
-            "art",
-            "learning_rates_tried",
-        ],
-        "paired": BASELINE_COLUMNS,
-        "slopes": SLOPE_COLUMNS,
-    }[table]
+    return STATISTIC_COLUMNS[table]
 
 
 def parse_claims(section: dict, experiments: dict, sweeps: dict, errors: list[str]) -> list[Claim]:

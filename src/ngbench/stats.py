@@ -263,10 +263,11 @@ def tuned_runs(summaries: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     assignments = []
     seeds = sorted({int(s) for s in summaries["seed"].unique()})
     for fold in folds(seeds):
-        chosen = best[best["fold"] == fold.name][["experiment", "parameterization", "method", "best_lr"]]
+        named = [k for k in ("experiment", "parameterization", "method") if k in best]
+        chosen = best[best["fold"] == fold.name][[*named, "best_lr"]]
         assignments.append(chosen.merge(pd.DataFrame({"seed": list(fold.reporting)}), how="cross"))
     assigned = pd.concat(assignments, ignore_index=True)
-    keys = [k for k in ("experiment", "parameterization", "method") if k in summaries]
+    keys = [k for k in ("experiment", "parameterization", "method") if k in summaries and k in assigned]
     assigned = assigned[[*keys, "seed", "best_lr"]].astype({"seed": summaries["seed"].dtype})
     merged = summaries.merge(assigned, on=[*keys, "seed"], how="inner")
     return merged[merged["lr"] == merged["best_lr"]].drop(columns="best_lr")

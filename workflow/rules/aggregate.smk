@@ -60,7 +60,7 @@ rule costs:
 
 
 rule headline:
-    """The results in words, every experiment's claims in config order: the README's results block."""
+    """The results in words, every experiment's claims by name: the README's results block."""
     input:
         claims_files,
     output:

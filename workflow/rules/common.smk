@@ -129,13 +129,14 @@ def profile_files():
 
 def all_summaries_and_best_lrs(wildcards):
     return {
-        "summaries": [path for e in PLAN.experiments for path in chart_files("summaries", e)],
-        "best_lr": [f"results/stats/{e}_best_lr.csv" for e in PLAN.experiments],
+        "summaries": [path for e in sorted(PLAN.experiments) for path in chart_files("summaries", e)],
+        "best_lr": [f"results/stats/{e}_best_lr.csv" for e in sorted(PLAN.experiments)],
     }
 
 
 def main_tolerances(wildcards):
-    return {name: experiment.main_tolerance for name, experiment in PLAN.experiments.items()}
+    # Sorted: the config's row order is no setting, and reordering its rows reruns nothing.
+    return {name: PLAN.experiments[name].main_tolerance for name in sorted(PLAN.experiments)}
 
 
 def sweep_files():
@@ -161,7 +162,8 @@ def sweep_params(wildcards):
 
 
 def claims_files(wildcards):
-    return expand("results/tables/{experiment}_claims.md", experiment=PLAN.experiments)
+    # By name, not in the config's order: reordering rows changes neither the inputs nor the headline.
+    return expand("results/tables/{experiment}_claims.md", experiment=sorted(PLAN.experiments))
 
 
 def solver_outputs():
