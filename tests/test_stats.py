@@ -704,3 +704,30 @@ def test_swap_test_finds_a_real_difference_and_reports_its_floor():
     # 8 seeds: all 2⁸ swap patterns enumerated; NGD 4× faster at every lr wins every seed.
     assert row["min_attainable_p"] == pytest.approx(2 / 2**8)
     assert row["p_value"] == pytest.approx(2 / 2**8)
+
+
+def test_swapping_every_seed_mirrors_the_statistic_because_both_methods_are_tuned_again():
+    """All seeds swapped: NGD now has GD's sweeps and tunes to GD's lr, and the other way round, so
+    the statistic is exactly the observed one negated — only if each pattern is tuned afresh."""
+    from ngbench.stats import _swap_statistics, _sweep_arrays, best_learning_rates
+
+    rng = np.random.default_rng(2)
+    fast_at_large = {0.01: (1.0, 150.0), 0.1: (1.0, 40.0)}
+    summaries = two_method_sweeps(rng, 10, fast_at_large, differ=3.0)
+    # GD only works at the small lr: the two methods tune to different learning rates.
+    gd_large = (summaries["method"] == "gd") & (summaries["lr"] == 0.1)
+    summaries.loc[gd_large, ["hit_iter", "status"]] = [np.nan, "diverged"]
+    best = best_learning_rates(summaries, 1e-8).set_index("method")
+    assert set(best.loc["ngd", "best_lr"]) == {0.1} and set(best.loc["gd", "best_lr"]) == {0.01}
+    _, seeds, *arrays = _sweep_arrays(summaries, ("ngd", "gd"), 1e-8)
+    patterns = np.array([np.zeros(len(seeds), dtype=bool), np.ones(len(seeds), dtype=bool)])
+    observed, mirrored = _swap_statistics(arrays, seeds, patterns, "success_first")
+    assert observed > 0 and mirrored == -observed
+
+
+def test_the_reported_median_is_a_median_of_skewed_runtimes():
+    from ngbench.stats import best_learning_rates
+
+    runtimes = {("gd", 0.1): [10, 10, 11, 11, 100, 100]}  # reported per fold: 10, 11, 100
+    row = best_learning_rates(synthetic_summaries(runtimes), 1e-8).iloc[0]
+    assert row["median_iters"] == 11  # the mean would be 40.3
