@@ -713,7 +713,8 @@ def test_swapping_every_seed_mirrors_the_statistic_because_both_methods_are_tune
 
     rng = np.random.default_rng(2)
     fast_at_large = {0.01: (1.0, 150.0), 0.1: (1.0, 40.0)}
-    summaries = two_method_sweeps(rng, 10, fast_at_large, differ=3.0)
+    # GD at 0.01 (median 45) against NGD at 0.1 (median 40): each wins some seeds.
+    summaries = two_method_sweeps(rng, 10, fast_at_large, differ=0.3)
     # GD only works at the small lr: the two methods tune to different learning rates.
     gd_large = (summaries["method"] == "gd") & (summaries["lr"] == 0.1)
     summaries.loc[gd_large, ["hit_iter", "status"]] = [np.nan, "diverged"]
@@ -722,7 +723,8 @@ def test_swapping_every_seed_mirrors_the_statistic_because_both_methods_are_tune
     _, seeds, *arrays = _sweep_arrays(summaries, ("ngd", "gd"), 1e-8)
     patterns = np.array([np.zeros(len(seeds), dtype=bool), np.ones(len(seeds), dtype=bool)])
     observed, mirrored = _swap_statistics(arrays, seeds, patterns, "success_first")
-    assert observed > 0 and mirrored == -observed
+    assert 0 < abs(observed) < 55  # not every pair one way (10 pairs: ranks sum to 55)
+    assert mirrored == -observed
 
 
 def test_the_reported_median_is_a_median_of_skewed_runtimes():
