@@ -57,7 +57,7 @@ START_TESTS = ("test_starts.py", "test_config.py", "test_runner.py", "test_gauss
 
 RUNNER, METHODS, SOLVE = "src/ngbench/runner.py", "src/ngbench/methods.py", "src/ngbench/solve.py"
 IO, EXPERIMENTS, STARTS = "src/ngbench/io.py", "src/ngbench/experiments.py", "src/ngbench/starts.py"
-COMMON, SOLVE_RULES = "workflow/rules/common.smk", "workflow/rules/solve.smk"
+SOLVE_RULES = "workflow/rules/solve.smk"
 
 MUTATIONS = [
     # --- runner ---------------------------------------------------------------------------------
