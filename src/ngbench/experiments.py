@@ -16,6 +16,7 @@ import numpy as np
 
 from ngbench import portable
 from ngbench.methods import METHODS
+from ngbench.plugins import PluginError
 from ngbench.starts import INIT_STREAM, draw_coordinate, initial_states  # noqa: F401 (re-exported)
 from ngbench.targets import SpecError, make_target
 
@@ -340,6 +341,9 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         return None
     try:
         target = make_target(row["target"])
+    except PluginError as exc:
+        errors.append(f"{where}.target (plugin {exc.plugin}): {exc}")
+        return None
     except SpecError as exc:
         field = f"target.{exc.field}" if exc.field else "target"
         errors.append(f"{where}.{field}: {exc.reason}")
@@ -409,6 +413,13 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
     if len(errors) > before:
         return None
     _check_init(target, init, seeds, where, errors)
+    if "plugin" in row["target"] and len(errors) == before:
+        # The checker's cheap part, before any job: a wrong gradient would otherwise show only as
+        # runs that never converge (python -m ngbench.check runs the whole suite).
+        from ngbench.check import start_problems
+
+        plugin = f"{where}.target (plugin {row['target']['plugin']})"
+        errors.extend(f"{plugin}: {problem}" for problem in start_problems(target, init, seeds))
     if len(errors) > before:
         return None
     return Experiment(
@@ -432,6 +443,24 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
             if target.charts[p].family == target.charts[row["parameterizations"][0]].family
         ),
     )
+
+
+def _checked_by_plugin_or_not(name: str, row: dict, errors: list[str]) -> Experiment | None:
+    """`_check_experiment`, where an exception a plugin target raises in any method becomes an error
+    line naming the plugin (and where in the user's file), not a traceback from inside ngbench."""
+    target = row.get("target")
+    if not (isinstance(target, dict) and "plugin" in target):
+        return _check_experiment(name, row, errors)
+    try:
+        return _check_experiment(name, row, errors)
+    except Exception as error:
+        from pathlib import Path
+
+        from ngbench.plugins import describe, split_reference
+
+        path = split_reference(target["plugin"])[0]
+        errors.append(f"experiments.{name}.target (plugin {target['plugin']}): {describe(error, Path(path))}")
+        return None
 
 
 def _check_figure(
@@ -640,7 +669,7 @@ def _parse_expanded(config: dict) -> Config:
     tolerances = _check_tolerances(config["tolerances"], "tolerances", errors)
     experiments = {}
     for name, row in config["experiments"].items():
-        experiment = _check_experiment(name, row, errors)
+        experiment = _checked_by_plugin_or_not(name, row, errors)
         if experiment is not None:
             own = row.get("tolerances")
             row_tolerances = (

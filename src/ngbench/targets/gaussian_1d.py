@@ -215,6 +215,16 @@ class Gaussian1D(Target):
         var = canonical[:, 1]
         return _diagonal_jacobian(np.full(var.shape, 1.0 / self.target_var), 0.5 / var**2)
 
+    # The distribution whose Fisher `fisher` is, q = N(mean, var), for the conformance checker's
+    # Monte Carlo of the score (ngbench.check).
+    def sample_model(self, canonical, rng, count):
+        mean, var = _split(canonical)
+        return mean[:, None] + np.sqrt(var)[:, None] * rng.standard_normal((canonical.shape[0], count))
+
+    def model_log_density(self, canonical, draws):
+        mean, var = _split(canonical)
+        return -0.5 * np.log(2 * np.pi * var)[:, None] - (draws - mean[:, None]) ** 2 / (2 * var[:, None])
+
     def to_plot(self, canonical):
         return canonical[:, 0], np.sqrt(canonical[:, 1])
 

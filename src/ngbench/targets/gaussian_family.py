@@ -630,6 +630,11 @@ class GaussianFamilyTarget(Target):
     def fisher(self, canonical):
         raise NotImplementedError("Gaussian charts use closed-form natural gradients (docs/maths.md §1.2)")
 
+    def tangent(self, canonical, directions):
+        """Directions of (μ, Σ) with the Σ block symmetrised, for the conformance checker's differences."""
+        mean, block = split(directions, self.dim)
+        return join(mean, symmetric(block))
+
     @property
     def observed_columns(self) -> tuple[str, ...]:
         # In one dimension the whole state fits the `mean, var` columns, as for gaussian_1d.

@@ -125,6 +125,16 @@ class Mixture(Target):
         scores, _ = self._scores(canonical, points)
         return self._damped(np.einsum("m,bmi,bmj->bij", weights, scores, scores))
 
+    # The model whose Fisher `fisher` is (less λI, `damping`), for the conformance checker (ngbench.check).
+    def sample_model(self, canonical, rng, count):
+        first = rng.random((canonical.shape[0], count)) < self.weight
+        means = np.where(first, canonical[:, :1], canonical[:, 1:2])
+        return means + np.sqrt(self.var) * rng.standard_normal(means.shape)
+
+    def model_log_density(self, canonical, draws):
+        log_joint = self._log_joint(canonical, draws)
+        return portable.logaddexp(log_joint[..., 0], log_joint[..., 1])
+
     def empirical_fisher(self, canonical):
         scores, _ = self._scores(canonical, self._data(canonical))
         return self._damped(np.einsum("bmi,bmj->bij", scores, scores) / self.data.size)

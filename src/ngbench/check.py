@@ -1,0 +1,402 @@
+"""Conformance checker: is a target's maths right? The suite every built-in target passes.
+
+    python -m ngbench.check models/my_model.py:MyModel --spec '{"scale": 2.0}' --init '{"a": 1.0}'
+    python -m ngbench.check quadratic --spec '{"eigenvalues": [1, 10], "optimum": [0, 0]}' --init '{...}'
+
+At the starts `init` draws (as a config row's `init`, seeds 0, 1, 2), for every chart × offered
+curvature × method of the target:
+
+* `gradient`: ∇ℒ against central differences of ℒ along directions in the target's tangent space
+  (every coordinate axis, or random directions beyond 12 coordinates), in canonical coordinates and
+  pulled back to every chart (Jᵀ∇ℒ against differences of ℒ∘c);
+* `round_trip`: c(θ(c)) = c and θ(c(θ)) = θ on every chart, each point in its domain;
+* each offered curvature (`supported`): symmetric; positive semi-definite where it is a Fisher (all
+  but the Hessian); the Hessian against differences of the gradient; the Fisher against Monte Carlo
+  of the score's outer product, E[s sᵀ] with s = ∇_c log p(x | c) by differences of the target's
+  `model_log_density` at draws of its `sample_model` (the distribution whose Fisher it is);
+* `closed_form`: a chart's own `natural_gradient` against the generic JᵀFJ solve;
+* `run`: a few steps of every method on every chart at a small learning rate, without a run `failed`.
+
+Each check prints one verdict line with the largest error found and its tolerance; the exit status
+is 1 if any failed. A check the target gives no means for (no sampler, a Fisher offered only as a
+closed-form direction) prints `skip` and why. `start_problems` is the cheap part the config check
+runs for plugin rows before any job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from ngbench.charts import Chart
+from ngbench.methods import METHODS, method_direction
+from ngbench.targets import SpecError, Target, make_target
+
+# The preconditioner each method needs from the target (`ngd` the Fisher, `ef` the empirical one...).
+CURVATURE_OF_METHOD = {
+    "ngd": "fisher",
+    "ef": "empirical_fisher",
+    "em": "complete_data_fisher",
+    "newton": "hessian",
+}
+NOT_PSD = {"hessian"}  # indefinite away from a minimum; every Fisher is an expectation of s sᵀ
+
+GRADIENT_TOLERANCE = 1e-6  # relative to Σᵢ|gᵢvᵢ|: a five-point stencil reaches ~1e-9
+SYMMETRY_TOLERANCE = 1e-10
+PSD_TOLERANCE = 1e-10  # the smallest eigenvalue may lie this far below 0, relative to the largest
+ROUND_TRIP_TOLERANCE = 1e-9
+CLOSED_FORM_TOLERANCE = 1e-8
+MONTE_CARLO_Z = 6.0  # standard errors: the largest of ~k² entries × 3 points is about 3.5 by chance
+MONTE_CARLO_DRAWS = 20_000
+MAX_AXES = 12
+RANDOM_DIRECTIONS = 8
+CHECK_SEEDS = (0, 1, 2)
+
+
+def supported(target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(methods, curvatures) the target offers: the one place the checker reads its declaration."""
+    methods = tuple(m for m in target.methods if m in METHODS)
+    curvatures = tuple(dict.fromkeys(CURVATURE_OF_METHOD[m] for m in methods if m in CURVATURE_OF_METHOD))
+    return methods, curvatures
+
+
+@dataclass(frozen=True)
+class Verdict:
+    check: str
+    where: str  # chart or curvature
+    passed: bool | None  # None: skipped
+    error: float = float("nan")
+    tolerance: float = float("nan")
+    note: str = ""
+
+    def line(self) -> str:
+        word = {True: "pass", False: "FAIL", None: "skip"}[self.passed]
+        if self.passed is None:
+            numbers = ""
+        elif self.check == "run":
+            numbers = f"  failed runs {self.error:g}  tolerance {self.tolerance:g}"
+        else:
+            numbers = f"  max error {self.error:.3g}  tolerance {self.tolerance:.3g}"
+        note = f"  ({self.note})" if self.note else ""
+        return f"{word:4}  {self.check:12} {self.where:28}{numbers}{note}"
+
+
+def _judge(check, where, error, tolerance, note="") -> Verdict:
+    error = float(error)
+    return Verdict(check, where, bool(error <= tolerance), error, tolerance, note)
+
+
+# --- directions and differences -------------------------------------------------------------------
+
+
+def tangent(target: Target, canonical: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Directions (B, k) moved into the target's tangent space (a symmetric matrix block stays symmetric)."""
+    project = getattr(target, "tangent", None)
+    return directions if project is None else project(canonical, directions)
+
+
+def _directions(size: int, count_rng: np.random.Generator) -> np.ndarray:
+    """Unit directions (m, k): every axis for a few coordinates, random ones beyond."""
+    if size <= MAX_AXES:
+        return np.eye(size)
+    raw = count_rng.standard_normal((RANDOM_DIRECTIONS, size))
+    return raw / np.linalg.norm(raw, axis=1, keepdims=True)
+
+
+def _scaled(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Directions (B, m, k) scaled coordinate-wise to the points' size, so a step stays in the domain."""
+    scale = np.maximum(np.abs(points), 1e-2)
+    return directions[None, :, :] * scale[:, None, :]
+
+
+def _five_point(function, points: np.ndarray, directions: np.ndarray, step: float = 1e-3) -> np.ndarray:
+    """d/dt function(points + t·v) at t = 0: (B, m, ...) from points (B, k) and directions v (B, m, k)."""
+    batch, count, size = directions.shape
+    base = np.repeat(points, count, axis=0)
+    flat = directions.reshape(batch * count, size)
+
+    def at(k):
+        return np.asarray(function(base + k * step * flat))
+
+    derivative = (-at(2) + 8.0 * at(1) - 8.0 * at(-1) + at(-2)) / (12.0 * step)
+    return derivative.reshape(batch, count, *derivative.shape[1:])
+
+
+def _noise_floor(target: Target, points: np.ndarray) -> np.ndarray:
+    """Below this, a directional derivative is rounding noise of the differences (~1e-12·|ℒ|/step)."""
+    return 1e-6 * (1.0 + np.abs(target.loss(points)))[:, None]
+
+
+def _relative(error: np.ndarray, scale: np.ndarray, floor: float = 1e-12) -> float:
+    return float(np.max(np.abs(error) / np.maximum(scale, floor))) if error.size else 0.0
+
+
+# --- the checks ------------------------------------------------------------------------------------
+
+
+def check_gradient(target: Target, points: np.ndarray, rng) -> Verdict:
+    directions = tangent_directions(target, points, rng)
+    grad = target.grad(points)
+    analytic = np.einsum("bk,bmk->bm", grad, directions)
+    numeric = _five_point(target.loss, points, directions)
+    scale = np.einsum("bk,bmk->bm", np.abs(grad), np.abs(directions)) + _noise_floor(target, points)
+    return _judge("gradient", "canonical", _relative(analytic - numeric, scale), GRADIENT_TOLERANCE)
+
+
+def tangent_directions(target: Target, points: np.ndarray, rng) -> np.ndarray:
+    raw = _scaled(points, _directions(points.shape[1], rng))
+    batch, count, size = raw.shape
+    flat = tangent(target, np.repeat(points, count, axis=0), raw.reshape(batch * count, size))
+    return flat.reshape(batch, count, size)
+
+
+def check_chart(target: Target, name: str, chart: Chart, points: np.ndarray, rng) -> list[Verdict]:
+    """Round trip, domain, and the pulled-back gradient Jᵀ∇ℒ against differences of ℒ∘c along tangents."""
+    theta = chart.from_canonical(points)
+    back = chart.to_canonical(theta)
+    again = chart.from_canonical(back)
+    scale = np.maximum(np.abs(points), 1.0)
+    round_trip = max(
+        _relative(back - points, scale), _relative(again - theta, np.maximum(np.abs(theta), 1.0))
+    )
+    verdicts = [_judge("round_trip", name, round_trip, ROUND_TRIP_TOLERANCE)]
+    if not chart.in_domain(theta).all():
+        verdicts.append(
+            Verdict("domain", name, False, note="a start's chart coordinates are outside the chart's domain")
+        )
+    # Chart tangents: images of canonical tangents, so they keep whatever structure θ has.
+    canonical_directions = tangent_directions(target, points, rng)
+    small = 1e-6
+    batch, count, size = canonical_directions.shape
+    base = np.repeat(points, count, axis=0)
+    flat = canonical_directions.reshape(batch * count, size)
+    chart_directions = (
+        chart.from_canonical(base + small * flat) - chart.from_canonical(base - small * flat)
+    ) / (2 * small)
+    chart_directions = chart_directions.reshape(batch, count, -1)
+    pulled = chart.pullback_gradient(theta, target.grad(points))
+    analytic = np.einsum("bk,bmk->bm", pulled, chart_directions)
+    numeric = _five_point(lambda t: target.loss(chart.to_canonical(t)), theta, chart_directions, step=1e-4)
+    scale = np.einsum("bk,bmk->bm", np.abs(pulled), np.abs(chart_directions)) + _noise_floor(target, points)
+    # A canonical direction the chart cannot follow (off the diagonal, for a mean-field chart) maps to 0.
+    moves = np.linalg.norm(chart_directions, axis=2) > 1e-9 * np.linalg.norm(chart_directions, axis=2).max()
+    error = _relative((analytic - numeric)[moves], scale[moves])
+    verdicts.append(_judge("gradient", name, error, 1e-5, "Jᵀ∇ℒ"))
+    return verdicts
+
+
+def _curvature(target: Target, name: str, points: np.ndarray):
+    """The curvature matrices (B, k, k), or None where the target offers it only as a direction."""
+    try:
+        return np.asarray(getattr(target, name)(points))
+    except (NotImplementedError, AttributeError):
+        return None
+
+
+def check_curvature(target: Target, name: str, points: np.ndarray, rng) -> list[Verdict]:
+    matrix = _curvature(target, name, points)
+    if matrix is None:
+        return [Verdict("curvature", name, None, note="offered only as a closed-form direction")]
+    largest = np.maximum(np.abs(matrix).max(axis=(1, 2)), 1e-300)[:, None, None]
+    verdicts = [
+        _judge(
+            "symmetric",
+            name,
+            np.max(np.abs(matrix - np.swapaxes(matrix, 1, 2)) / largest),
+            SYMMETRY_TOLERANCE,
+        )
+    ]
+    if name not in NOT_PSD:
+        eigenvalues = np.linalg.eigvalsh(0.5 * (matrix + np.swapaxes(matrix, 1, 2)))
+        below = np.max(np.maximum(-eigenvalues[:, 0], 0.0) / np.maximum(eigenvalues[:, -1], 1e-300))
+        verdicts.append(_judge("psd", name, below, PSD_TOLERANCE, "−λ_min/λ_max"))
+    if name == "hessian":
+        directions = tangent_directions(target, points, rng)
+        analytic = np.einsum("bij,bmj->bmi", matrix, directions)
+        numeric = _five_point(target.grad, points, directions)
+        scale = np.einsum("bij,bmj->bmi", np.abs(matrix), np.abs(directions)) + 1e-9 * np.abs(matrix).max()
+        verdicts.append(
+            _judge("against", name, _relative(analytic - numeric, scale), 1e-5, "differences of ∇ℒ")
+        )
+    elif name == "fisher":
+        verdicts.append(check_fisher_monte_carlo(target, matrix, points, rng))
+    else:
+        verdicts.append(Verdict("against", name, None, note="no independent computation for this curvature"))
+    return verdicts
+
+
+def check_fisher_monte_carlo(target: Target, fisher: np.ndarray, points: np.ndarray, rng) -> Verdict:
+    """F against the Monte Carlo mean of s sᵀ, s the score by differences of `model_log_density`."""
+    sample = getattr(target, "sample_model", None)
+    log_density = getattr(target, "model_log_density", None)
+    if sample is None or log_density is None:
+        return Verdict(
+            "against", "fisher", None, note="no sample_model/model_log_density to draw the score from"
+        )
+    size = points.shape[1]
+    if size > MAX_AXES:
+        return Verdict(
+            "against", "fisher", None, note=f"{size} coordinates: too many for a Monte Carlo check"
+        )
+    damping = float(getattr(target, "damping", 0.0))
+    worst = 0.0
+    for point, matrix in zip(points, fisher, strict=True):
+        draws = sample(point[None, :], rng, MONTE_CARLO_DRAWS)  # (1, n, ...)
+        step = 1e-5 * np.maximum(np.abs(point), 1e-2)
+        scores = []
+        for axis in range(size):
+            shift = np.zeros(size)
+            shift[axis] = step[axis]
+            up = log_density((point + shift)[None, :], draws)[0]
+            down = log_density((point - shift)[None, :], draws)[0]
+            scores.append((up - down) / (2 * step[axis]))
+        scores = np.stack(scores, axis=1)  # (n, k)
+        products = scores[:, :, None] * scores[:, None, :]
+        estimate = products.mean(axis=0) + damping * np.eye(size)
+        standard_error = products.std(axis=0) / np.sqrt(products.shape[0])
+        floor = 1e-9 * np.abs(matrix).max()
+        worst = max(worst, float(np.max(np.abs(matrix - estimate) / (standard_error + floor))))
+    return _judge(
+        "against",
+        "fisher",
+        worst,
+        MONTE_CARLO_Z,
+        f"Monte Carlo of s sᵀ, {MONTE_CARLO_DRAWS} draws, in standard errors",
+    )
+
+
+def check_closed_form(target: Target, name: str, chart: Chart, points: np.ndarray) -> Verdict:
+    if type(chart).natural_gradient is Chart.natural_gradient:
+        return Verdict(
+            "closed_form", name, None, note="no closed-form natural gradient: the generic solve is used"
+        )
+    if _curvature(target, "fisher", points) is None:
+        return Verdict("closed_form", name, None, note="the Fisher is offered only through the closed forms")
+    theta = chart.from_canonical(points)
+    grad = target.grad(points)
+    closed = chart.natural_gradient(theta, points, grad, target.fisher)
+    generic = chart.generic_natural_gradient(theta, points, grad, target.fisher)
+    return _judge(
+        "closed_form",
+        name,
+        _relative(closed - generic, np.abs(generic).max() + 1e-300),
+        CLOSED_FORM_TOLERANCE,
+    )
+
+
+def check_run(
+    target: Target, name: str, method: str, points: np.ndarray, seeds, learning_rate: float, steps: int
+) -> Verdict:
+    from ngbench.runner import run_batch
+
+    chart = target.charts[name]
+    if method == "newton" and not chart.affine:
+        return Verdict("run", f"{name} × {method}", None, note="newton needs an affine chart")
+    try:
+        result = run_batch(
+            target,
+            chart,
+            method_direction(method),
+            points,
+            np.full(points.shape[0], learning_rate),
+            steps,
+            converged_gap=0.0,
+            seeds=np.asarray(seeds),
+        )
+    except Exception as error:  # noqa: BLE001 — the verdict is the point
+        return Verdict("run", f"{name} × {method}", False, note=f"raised {type(error).__name__}: {error}")
+    failed = int((result.status == "failed").sum())
+    note = result.first_fault or f"{steps} steps at lr {learning_rate:g}: " + ", ".join(
+        sorted(set(result.status))
+    )
+    return Verdict("run", f"{name} × {method}", failed == 0, float(failed), 0.0, note)
+
+
+def run_checks(
+    target: Target,
+    init: dict,
+    learning_rate: float = 1e-3,
+    steps: int = 5,
+    seeds=CHECK_SEEDS,
+    run: bool = True,
+):
+    """Every verdict for a target at the starts `init` draws; yields them as they come."""
+    rng = np.random.default_rng(20261201)
+    points = target.initial_states(init, tuple(seeds))
+    methods, curvatures = supported(target)
+    yield check_gradient(target, points, rng)
+    for name, chart in sorted(target.charts.items()):
+        yield from check_chart(target, name, chart, points, rng)
+    for curvature in curvatures:
+        yield from check_curvature(target, curvature, points, rng)
+    if "fisher" in curvatures:
+        for name, chart in sorted(target.charts.items()):
+            yield check_closed_form(target, name, chart, points)
+    if not run:
+        return
+    if target.needs_reference:
+        target.with_reference(target.reference_solution())
+    for name in sorted(target.charts):
+        for method in methods:
+            yield check_run(target, name, method, points, seeds, learning_rate, steps)
+
+
+def start_problems(target: Target, init: dict, seeds) -> list[str]:
+    """The checker's cheap part, for the config check: the gradient at the row's first start."""
+    verdict = check_gradient(target, target.initial_states(init, tuple(seeds)[:1]), np.random.default_rng(0))
+    if verdict.passed:
+        return []
+    return [
+        f"grad: differs from finite differences of loss at the first start by {verdict.error:.3g} "
+        f"(relative; tolerance {verdict.tolerance:.3g}): run python -m ngbench.check on it"
+    ]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ngbench.check", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "target", help="a built-in target's name, or path/to/file.py:Class (relative to here)"
+    )
+    parser.add_argument(
+        "--spec", default="{}", help="the target's fields as JSON, as in a config row's `target`"
+    )
+    parser.add_argument(
+        "--init",
+        default=None,
+        help="starts as JSON, as a config row's `init` (default: the class's `example_init`)",
+    )
+    parser.add_argument(
+        "--gradient", default=None, help="the gradient estimator, e.g. '{\"mc\": 4}' (default exact)"
+    )
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of the short runs")
+    parser.add_argument("--steps", type=int, default=5, help="steps of the short runs")
+    args = parser.parse_args(argv)
+    try:
+        spec = json.loads(args.spec)
+        key = "plugin" if ":" in args.target else "name"
+        target = make_target(
+            {key: args.target, **spec}, gradient=json.loads(args.gradient) if args.gradient else None
+        )
+        init = json.loads(args.init) if args.init else getattr(target, "example_init", None)
+    except (SpecError, json.JSONDecodeError) as error:
+        print(f"ngbench.check: {args.target}: {error}", file=sys.stderr)
+        return 2
+    if init is None:
+        print(
+            f"ngbench.check: {args.target}: give --init (starts, as a config row's `init`)", file=sys.stderr
+        )
+        return 2
+    failed = 0
+    for verdict in run_checks(target, init, args.lr, args.steps):
+        print(verdict.line(), flush=True)
+        failed += verdict.passed is False
+    print(f"{failed} check(s) failed" if failed else "every check passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
