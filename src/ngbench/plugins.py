@@ -204,7 +204,3 @@ def plugin_files(reference: str, base: Path | None = None) -> list[Path]:
             continue  # hashed as bytes; importing it reports the problem
     return sorted(seen | data)
 
-
-def library_imports(reference: str, base: Path | None = None) -> list[str]:
-    """The sources of the plugin's files, for `ngbench.digests` to follow their `ngbench` imports."""
-    return [path.read_text() for path in plugin_files(reference, base) if path.suffix == ".py"]
