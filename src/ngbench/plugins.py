@@ -22,7 +22,7 @@ from pathlib import Path
 from ngbench.targets.base import SpecError, Target
 
 REFERENCE = re.compile(r"^(?P<path>[^:]+\.py):(?P<cls>[A-Za-z_][A-Za-z0-9_]*)$")
-_LOADED: dict[tuple[Path, int], type] = {}
+_LOADED: dict[tuple[Path, int], object] = {}  # (file, hash of its bytes) → module
 
 
 class PluginError(SpecError):
@@ -84,15 +84,15 @@ def load_plugin(reference: str, base: Path | None = None) -> type[Target]:
             ) from None
         finally:
             sys.path.remove(folder)
-        cls = getattr(module, class_name, None)
-        if cls is None:
-            raise PluginError(reference, "plugin", f"{relative} defines no {class_name}")
-        if not (isinstance(cls, type) and issubclass(cls, Target)):
-            raise PluginError(
-                reference, "plugin", f"{class_name} is not a subclass of ngbench.targets.base.Target"
-            )
-        _LOADED[key] = cls
-    return _LOADED[key]
+        _LOADED[key] = module
+    cls = getattr(_LOADED[key], class_name, None)
+    if cls is None:
+        raise PluginError(reference, "plugin", f"{relative} defines no {class_name}")
+    if not (isinstance(cls, type) and issubclass(cls, Target)):
+        raise PluginError(
+            reference, "plugin", f"{class_name} is not a subclass of ngbench.targets.base.Target"
+        )
+    return cls
 
 
 def plugin_fields(spec: dict) -> dict:
@@ -203,4 +203,3 @@ def plugin_files(reference: str, base: Path | None = None) -> list[Path]:
         except (SyntaxError, UnicodeDecodeError):
             continue  # hashed as bytes; importing it reports the problem
     return sorted(seen | data)
-
