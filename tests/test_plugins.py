@@ -80,6 +80,17 @@ def test_the_command_prints_a_verdict_per_check_and_fails_on_a_wrong_gradient(ca
     assert "every check passed" in capsys.readouterr().out
 
 
+def test_a_target_that_raises_fails_those_checks_and_the_others_still_run(capsys):
+    spec = '{"eigenvalues": [1.0, 10.0], "optimum": [1.0, -0.5]}'
+    assert (
+        check.main([f"{BROKEN}:RaisesInLoss", "--spec", spec, "--init", '{"theta_0": 2.0, "theta_1": 1.0}'])
+        == 1
+    )
+    out = capsys.readouterr().out
+    assert "FAIL  gradient     canonical" in out and "raised RuntimeError: the user's loss has a bug" in out
+    assert "pass  symmetric    fisher" in out and "pass  against      hessian" in out
+
+
 def test_the_worked_example_passes_every_check_from_its_own_starts():
     target = make_target({"plugin": EXAMPLE, "dof": 4})
     verdicts = list(check.run_checks(target, target.example_init))

@@ -316,6 +316,15 @@ def check_run(
     return Verdict("run", f"{name} × {method}", failed == 0, float(failed), 0.0, note)
 
 
+def _guarded(check: str, where: str, compute, *args) -> list:
+    """A check's verdicts, or one failing verdict naming what the target raised (its own code's fault)."""
+    try:
+        verdicts = compute(*args)
+    except Exception as error:  # noqa: BLE001 — a target that raises fails the check, and the rest go on
+        return [Verdict(check, where, False, note=f"raised {type(error).__name__}: {error}")]
+    return verdicts if isinstance(verdicts, list) else [verdicts]
+
+
 def run_checks(
     target: Target,
     init: dict,
@@ -328,18 +337,22 @@ def run_checks(
     rng = np.random.default_rng(20261201)
     points = target.initial_states(init, tuple(seeds))
     methods, curvatures = supported(target)
-    yield check_gradient(target, points, rng)
+    yield from _guarded("gradient", "canonical", check_gradient, target, points, rng)
     for name, chart in sorted(target.charts.items()):
-        yield from check_chart(target, name, chart, points, rng)
+        yield from _guarded("chart", name, check_chart, target, name, chart, points, rng)
     for curvature in curvatures:
-        yield from check_curvature(target, curvature, points, rng)
+        yield from _guarded("curvature", curvature, check_curvature, target, curvature, points, rng)
     if "fisher" in curvatures:
         for name, chart in sorted(target.charts.items()):
-            yield check_closed_form(target, name, chart, points)
+            yield from _guarded("closed_form", name, check_closed_form, target, name, chart, points)
     if not run:
         return
     if target.needs_reference:
-        target.with_reference(target.reference_solution())
+        reference = _guarded("reference", "reference_solution", lambda: [target.reference_solution()])
+        if isinstance(reference[0], Verdict):
+            yield reference[0]
+            return
+        target.with_reference(reference[0])
     for name in sorted(target.charts):
         for method in methods:
             yield check_run(target, name, method, points, seeds, learning_rate, steps)
