@@ -200,7 +200,13 @@ def project(tmp_path):
         shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "examples", tmp_path / "work", ignore=shutil.ignore_patterns("__pycache__"))
     models = tmp_path / "work" / "models"
-    (models / "helpers.py").write_text("SHIFT = 0.0\n")
+    (models / "tables").mkdir()
+    (models / "tables" / "extra.csv").write_text("x\n1\n")
+    (models / "helpers.py").write_text(
+        "from pathlib import Path\n\n"
+        'EXTRA = Path(__file__).parent / "tables" / "extra.csv"\n'
+        'ELSEWHERE = "/etc/hostname"  # absolute: not the project\'s\n'
+    )
     plugin = models / "student_t.py"
     plugin.write_text(
         plugin.read_text().replace(
@@ -232,6 +238,7 @@ def _digests(project: Path) -> dict[str, str]:
             for case in [
                 ("work/models/newcomb.csv", {"plugin"}),  # named by the plugin: its data
                 ("work/models/helpers.py", {"plugin"}),  # a sibling module it imports
+                ("work/models/tables/extra.csv", {"plugin"}),  # named by that module
                 ("src/ngbench/targets/quadratic.py", {"quadratic"}),  # not the plugin's: no rerun of it
                 ("src/ngbench/charts.py", set(BUILT_IN) | {"plugin"}),  # the plugin imports it, as all do
                 ("src/ngbench/plugins.py", set(BUILT_IN) | {"plugin"}),  # make_target runs it for every row
@@ -249,7 +256,7 @@ def test_editing_a_plugin_file_changes_only_its_rows_digest(project, edited, cha
 
 def test_the_plugins_files_are_found_without_importing_it(project):
     files = plugin_files("models/student_t.py:StudentT", project / "work")
-    assert {path.name for path in files} == {"student_t.py", "helpers.py", "newcomb.csv"}
+    assert {path.name for path in files} == {"student_t.py", "helpers.py", "newcomb.csv", "extra.csv"}
 
 
 # --- the worked example, run as a user would -------------------------------------------------------

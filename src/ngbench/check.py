@@ -13,7 +13,8 @@ curvature × method of the target:
 * each offered curvature (`supported`): symmetric; positive semi-definite where it is a Fisher (all
   but the Hessian); the Hessian against differences of the gradient; the Fisher against Monte Carlo
   of the score's outer product, E[s sᵀ] with s = ∇_c log p(x | c) by differences of the target's
-  `model_log_density` at draws of its `sample_model` (the distribution whose Fisher it is);
+  `model_log_density` at draws of its `sample_model` (the distribution whose Fisher it is); the
+  empirical Fisher against meanₙ sₙsₙᵀ by differences of its per-datum `datum_losses`;
 * `closed_form`: a chart's own `natural_gradient` against the generic JᵀFJ solve;
 * `run`: a few steps of every method on every chart at a small learning rate, without a run `failed`.
 
@@ -224,9 +225,42 @@ def check_curvature(target: Target, name: str, points: np.ndarray, rng) -> list[
         )
     elif name == "fisher":
         verdicts.append(check_fisher_monte_carlo(target, matrix, points, rng))
+    elif name == "empirical_fisher":
+        verdicts.append(check_empirical_fisher(target, matrix, points))
     else:
         verdicts.append(Verdict("against", name, None, note="no independent computation for this curvature"))
     return verdicts
+
+
+def _scores(values_at, point: np.ndarray) -> np.ndarray:
+    """∂/∂c of each entry of `values_at(c)` (c of shape (1, k), values (n,)) at `point`, by central
+    differences along every axis: (n, k), the scores of n draws or data."""
+    step = 1e-5 * np.maximum(np.abs(point), 1e-2)
+    columns = []
+    for axis in range(point.size):
+        shift = np.zeros(point.size)
+        shift[axis] = step[axis]
+        up, down = values_at((point + shift)[None, :]), values_at((point - shift)[None, :])
+        columns.append((up - down) / (2 * step[axis]))
+    return np.stack(columns, axis=1)
+
+
+def check_empirical_fisher(target: Target, matrix: np.ndarray, points: np.ndarray) -> Verdict:
+    """meanₙ ∇ℓₙ∇ℓₙᵀ (+ λI, `damping`) from differences of the target's `datum_losses` (B, N)."""
+    datum_losses = getattr(target, "datum_losses", None)
+    if datum_losses is None:
+        return Verdict("against", "empirical_fisher", None, note="no datum_losses to take the scores of")
+    if points.shape[1] > MAX_AXES:
+        return Verdict("against", "empirical_fisher", None, note="too many coordinates for differences")
+    damping = float(getattr(target, "damping", 0.0))
+    worst = 0.0
+    for point, offered in zip(points, matrix, strict=True):
+        scores = _scores(lambda c: datum_losses(c)[0], point)
+        expected = scores.T @ scores / scores.shape[0] + damping * np.eye(point.size)
+        worst = max(worst, _relative(offered - expected, np.abs(expected).max()))
+    return _judge(
+        "against", "empirical_fisher", worst, 1e-6, "meanₙ sₙsₙᵀ, sₙ by differences of datum_losses"
+    )
 
 
 def check_fisher_monte_carlo(target: Target, fisher: np.ndarray, points: np.ndarray, rng) -> Verdict:
@@ -246,15 +280,7 @@ def check_fisher_monte_carlo(target: Target, fisher: np.ndarray, points: np.ndar
     worst = 0.0
     for point, matrix in zip(points, fisher, strict=True):
         draws = sample(point[None, :], rng, MONTE_CARLO_DRAWS)  # (1, n, ...)
-        step = 1e-5 * np.maximum(np.abs(point), 1e-2)
-        scores = []
-        for axis in range(size):
-            shift = np.zeros(size)
-            shift[axis] = step[axis]
-            up = log_density((point + shift)[None, :], draws)[0]
-            down = log_density((point - shift)[None, :], draws)[0]
-            scores.append((up - down) / (2 * step[axis]))
-        scores = np.stack(scores, axis=1)  # (n, k)
+        scores = _scores(lambda c, draws=draws: log_density(c, draws)[0], point)
         products = scores[:, :, None] * scores[:, None, :]
         estimate = products.mean(axis=0) + damping * np.eye(size)
         standard_error = products.std(axis=0) / np.sqrt(products.shape[0])

@@ -163,19 +163,38 @@ def _local_imports(source: str, folder: Path) -> list[Path]:
     return found
 
 
+def _path_literals(tree: ast.AST):
+    """Relative paths a source spells out: string literals, and `/` chains ending in literals
+    (`Path(__file__).parent / "data" / "counts.csv"` gives "data/counts.csv")."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.value
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            parts, current = [], node
+            while isinstance(current, ast.BinOp) and isinstance(current.op, ast.Div):
+                parts.append(current.right)
+                current = current.left
+            parts.append(current)
+            literal = []
+            for part in parts:  # from the right: the trailing literal parts
+                if not (isinstance(part, ast.Constant) and isinstance(part.value, str)):
+                    break
+                literal.insert(0, part.value)
+            if len(literal) > 1:
+                yield "/".join(literal)
+
+
 def _named_files(source: str, folder: Path) -> list[Path]:
-    """Files a source names by a string literal relative to its folder (a data file, say)."""
+    """Files a source names by a relative path from its folder (a data file, say)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and 0 < len(node.value) < 256:
-            if "\n" in node.value or "\0" in node.value:
-                continue
-            try:
-                path = folder / node.value
-                if path.is_file():
-                    found.append(path)
-            except (OSError, ValueError):
-                continue
+    for text in _path_literals(ast.parse(source)):
+        if not 0 < len(text) < 256 or "\n" in text or "\0" in text or Path(text).is_absolute():
+            continue
+        try:
+            if (folder / text).is_file():
+                found.append(folder / text)
+        except (OSError, ValueError):
+            continue
     return found
 
 

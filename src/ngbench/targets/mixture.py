@@ -100,8 +100,12 @@ class Mixture(Target):
     # --- Target interface ---------------------------------------------------------------------------
 
     def loss(self, canonical):
+        return self.datum_losses(canonical).mean(axis=1)
+
+    def datum_losses(self, canonical):
+        """−log p(xₙ | θ) of each datum, (B, N); the empirical Fisher is meanₙ ∇ℓₙ∇ℓₙᵀ of these."""
         log_joint = self._log_joint(canonical, self._data(canonical))
-        return -portable.logaddexp(log_joint[..., 0], log_joint[..., 1]).mean(axis=1)
+        return -portable.logaddexp(log_joint[..., 0], log_joint[..., 1])
 
     def grad(self, canonical):
         scores, _ = self._scores(canonical, self._data(canonical))
