@@ -15,7 +15,8 @@ curvature × method of the target:
   of the score's outer product, E[s sᵀ] with s = ∇_c log p(x | c) by differences of the target's
   `model_log_density` at draws of its `sample_model` (the distribution whose Fisher it is); the
   empirical Fisher against meanₙ sₙsₙᵀ by differences of its per-datum `datum_losses`;
-* `closed_form`: a chart's own `natural_gradient` against the generic JᵀFJ solve;
+* `closed_form`: a chart's own `natural_gradient` against the generic JᵀFJ solve, or, where the
+  target forms no Fisher matrix (the Gaussian family), against Monte Carlo of wᵀF_θn = wᵀ∇_θℒ;
 * `run`: a few steps of every method on every chart at a small learning rate, without a run `failed`.
 
 Each check prints one verdict line with the largest error found and its tolerance; the exit status
