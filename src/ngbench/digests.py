@@ -89,20 +89,10 @@ def _data_files(root: Path, modules) -> list[Path]:
     ]
 
 
-def _left_out_for(own_roots, root: Path, target_modules) -> frozenset[str]:
-    """The registered targets' modules a job of one target does not run: those `own_roots` do not import.
-
-    The registry package the target modules sit in (`ngbench.targets`, which imports every target to
-    register them) is not followed.
-    """
-    registries = frozenset(module.rpartition(".")[0] for _, module in target_modules)
-    needed = module_closure(own_roots, root, registries)
-    return frozenset(module for _, module in target_modules if module not in needed)
-
-
 def _digest(root: Path, modules, user_files=(), base: Path = Path(".")) -> str:
     digest = hashlib.sha256()
-    for path in [_module_file(root, name) for name in sorted(modules)] + _data_files(root, modules):
+    modules = sorted(modules)
+    for path in [_module_file(root, name) for name in modules] + _data_files(root, modules):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     for path in user_files:
@@ -125,7 +115,11 @@ def script_digest(
     left_out = frozenset()
     if target is not None:
         own = dict(target_modules)[target]
-        left_out = _left_out_for([own], root, target_modules)
+        # What the target's own module imports, not counting the registry package it sits in
+        # (`ngbench.targets` imports every target, to register them).
+        registries = frozenset(module.rpartition(".")[0] for _, module in target_modules)
+        needed = module_closure([own], root, registries)
+        left_out = frozenset(module for _, module in target_modules if module not in needed)
         roots |= {own}
     return _digest(root, module_closure(roots, root, left_out))
 
@@ -150,6 +144,10 @@ def plugin_digest(
                 own |= imported_modules(path.read_text(), root)
             except SyntaxError:
                 continue  # hashed all the same; loading it reports the problem
-    left_out = _left_out_for(own, root, target_modules)
+    # As for a registered target: the registry package is not followed, so of the built-in targets
+    # only the modules the plugin imports itself count.
+    registries = frozenset(module.rpartition(".")[0] for _, module in target_modules)
+    needed = module_closure(own, root, registries)
+    left_out = frozenset(module for _, module in target_modules if module not in needed)
     roots = imported_modules(Path(script).read_text(), root) | own
     return _digest(root, module_closure(roots, root, left_out), files, base)
