@@ -323,6 +323,7 @@ def test_pdffonts_reports_no_type_3(tmp_path):
         pytest.skip("pdffonts (poppler-utils) is not installed; the byte check above still runs")
     figure, _ = all_figures("two_column", "one_column")["convergence"]
     plots.save_figure(figure, tmp_path / "f.png", tmp_path / "f.pdf")
+    plt.close("all")
     listing = subprocess.run(
         ["pdffonts", str(tmp_path / "f.pdf")], capture_output=True, text=True, check=True
     )
@@ -336,6 +337,7 @@ def test_figures_are_the_same_bytes_every_time(tmp_path):
         figure, _ = all_figures("two_column", "one_column")["convergence"]
         png, pdf = tmp_path / f"{attempt}.png", tmp_path / f"{attempt}.pdf"
         plots.save_figure(figure, png, pdf, "t", "s")
+        plt.close("all")
         outputs.append((png.read_bytes(), pdf.read_bytes()))
     assert outputs[0] == outputs[1]
 
