@@ -307,15 +307,9 @@ def test_the_size_check_sees_mathtext_and_unicode_scripts(tmp_path):
 
 
 def test_log_ticks_are_plain_numbers():
-    assert [plots.plain_number(v) for v in (1e-8, 2e-3, 0.05, 1.0, 300.0, 1e4, 2.5e-16)] == [
-        "1e-8",
-        "2e-3",
-        "0.05",
-        "1",
-        "300",
-        "1e4",
-        "2.5e-16",
-    ]
+    values = (1e-8, 2e-3, 0.05, 1.0, 300.0, 1e4, 2.5e-16, -0.5)
+    expected = ["1e-8", "2e-3", "0.05", "1", "300", "1e4", "2.5e-16", "-0.5"]
+    assert [plots.plain_number(v) for v in values] == [e.replace("-", "−") for e in expected]
 
 
 def test_pdffonts_reports_no_type_3(tmp_path):

@@ -169,14 +169,16 @@ class PlainLogFormatter(LogFormatter):
 
 
 def plain_number(value: float) -> str:
-    """'1e-8', '2e-3', '0.05', '1', '300', '1e4': a tick value in at most a few characters."""
+    """'1e−8', '2e−3', '0.05', '1', '300', '1e4': a tick value in at most a few characters, with a
+    minus sign (U+2212) as matplotlib writes on its other axes."""
     if value == 0:
         return "0"
     exponent = int(np.floor(np.log10(abs(value)) + 1e-9))
     if -2 <= exponent <= 3:
-        return f"{value:.4g}"
-    mantissa = float(f"{value / 10.0**exponent:.3g}")
-    return f"{mantissa:g}e{exponent}"
+        text = f"{value:.4g}"
+    else:
+        text = f"{float(f'{value / 10.0**exponent:.3g}'):g}e{exponent}"
+    return text.replace("-", "\N{MINUS SIGN}")
 
 
 # A mathtext string with a sub- or superscript ('$\\theta_0$', '$x^{2}$').
