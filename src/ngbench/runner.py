@@ -77,6 +77,7 @@ def run_batch(
     divergence_factor: float = 1e8,
     seeds: np.ndarray | None = None,
     stop_at_target: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BatchResult:
     """Run θ ← θ − lr·direction(θ) for `steps` steps from canonical `start` (B, k), lr of shape (B,).
 
@@ -89,6 +90,9 @@ def run_batch(
     high-dimensional target a few metrics, so the history stays O(steps × B). A stochastic target
     draws its gradient noise from one generator per run keyed by the run's seed (`seeds`, shape
     (B,)): runs of one seed see the same noise whatever their chart, method or learning rate.
+
+    `progress`, if given, is called before each iteration t ≥ 1 with (t, runs still active): steps
+    taken so far, for a progress line (ngbench.solve.StepProgress).
     """
     start = np.asarray(start, dtype=float)
     lr = np.asarray(lr, dtype=float)
@@ -119,6 +123,8 @@ def run_batch(
         rates = lr[:, None]
         evaluate, observe = partial(_evaluate, target, chart), partial(_observe, target, chart)
         for t in range(steps + 1):
+            if progress is not None and t:
+                progress(t, active.size)
             evaluated, failed, fault = _guarded(evaluate, theta)
             if evaluated is None:  # every run's state raised: none has a row at t
                 status[active], stop_iter[active] = "failed", t

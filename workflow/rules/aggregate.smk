@@ -1,5 +1,7 @@
 rule aggregate:
     """Iteration counts, tuned learning rates and paired tests of NGD against each other method, from the run summaries."""
+    message:
+        "statistics and tables of {wildcards.experiment}"
     input:
         summary_files,
     output:
@@ -42,6 +44,8 @@ rule aggregate:
 
 rule costs:
     """Wall time per run-step and to tolerance, from the solvers' timings: machine-dependent, not committed."""
+    message:
+        "costs of {wildcards.experiment}"
     input:
         summaries=summary_files,
         timings=lambda w: chart_files("timings", w.experiment),
@@ -61,6 +65,8 @@ rule costs:
 
 rule headline:
     """The results in words, every experiment's claims by name: the README's results block."""
+    message:
+        "headline table"
     input:
         claims_files,
     output:
@@ -77,6 +83,8 @@ rule headline:
 
 rule why_tables:
     """A swept row's why-tables: tuned iterations against the swept property, and their slopes."""
+    message:
+        "why-tables of {wildcards.row}"
     input:
         unpack(sweep_inputs),
     output:
@@ -97,6 +105,8 @@ rule why_tables:
 
 rule profiles:
     """Performance and data profiles of every method across every (experiment, chart, seed) problem."""
+    message:
+        "performance and data profiles"
     input:
         unpack(all_summaries_and_best_lrs),
     output:
@@ -118,6 +128,8 @@ rule profiles:
 
 rule ledger:
     """Every literature claim of the config, checked against the tables it names."""
+    message:
+        "ledger of the config's claims"
     input:
         ledger_inputs,
     output:

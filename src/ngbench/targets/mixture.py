@@ -33,7 +33,8 @@ class Mixture(Target):
     charts = {"identity": IdentityChart("identity", ("theta_0", "theta_1"))}
     methods = ("gd", "ngd", "ef", "em", "newton", "adam")
     needs_reference = True
-    plot_labels = ("mean of component 0, $\\theta_0$", "mean of component 1, $\\theta_1$")
+    # No symbol: the subscript of θ₀ would be under 7 pt, or make the whole label 10 pt (plots.SCRIPT_SCALE).
+    plot_labels = ("mean of component 0", "mean of component 1")
 
     def __init__(self, weight: float, var: float, means, n: int, data_seed: int, damping: float):
         if not 0 < weight < 1 or weight == 0.5:
