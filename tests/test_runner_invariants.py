@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ngbench.methods import adam, gradient
+from ngbench.methods import METHODS, gradient
+
+adam = METHODS["adam"]
 from ngbench.runner import FAILURE_STATUSES, first_hits, run_batch
 from ngbench.targets import make_target
 from tests.oracles import BLOG_TARGET
