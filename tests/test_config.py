@@ -218,8 +218,18 @@ BAD_CONFIGS = [
         f"{FIG3}.methods.0.schedule.decay.kappa",
         "outside (0, 1]",
     ),
-    (f"{FIG3}.methods", [{"ngd": {"schedule": {"cosine": {}}}}], f"{FIG3}.methods.0.schedule.cosine", "unknown"),
-    (f"{FIG3}.methods", [{"ngd": {"schedule": {"average": 1}}}], f"{FIG3}.methods.0.schedule.average", "true"),
+    (
+        f"{FIG3}.methods",
+        [{"ngd": {"schedule": {"cosine": {}}}}],
+        f"{FIG3}.methods.0.schedule.cosine",
+        "unknown",
+    ),
+    (
+        f"{FIG3}.methods",
+        [{"ngd": {"schedule": {"average": 1}}}],
+        f"{FIG3}.methods.0.schedule.average",
+        "true",
+    ),
     (f"{MC}.methods", ["gd", "lbfgs"], f"{MC}.methods.1", "needs exact gradients"),
     (f"{SWEEP}.methods", ["gd", "newton"], f"{SWEEP}.methods.1", "needs affine charts"),
     # learning rates, seeds, steps

@@ -719,7 +719,10 @@ def unavailability(method: Method, target: Target, charts: dict[str, Chart]) -> 
             f"available: {', '.join(available_methods(target))})"
         )
     if method.deterministic_only and target.stochastic:
-        return f"{method.base!r} needs exact gradients (its line search compares losses); this row's are sampled"
+        return (
+            f"{method.base!r} needs exact gradients (its line search compares losses): not "
+            f"{target.name!r} with sampled ones"
+        )
     curved = [name for name, chart in charts.items() if method.affine_only and not chart.affine]
     if curved:
         return (
