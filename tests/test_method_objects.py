@@ -279,3 +279,26 @@ def test_every_registered_method_is_complete():
         assert set(method.settings) == set(method.hyperparameters)
         for setting, value in method.settings.items():
             assert method.hyperparameters[setting].problem(value) is None, (name, setting)
+
+
+def test_a_rows_variants_reach_its_solver_jobs_and_a_change_reruns_that_row_only():
+    """Two variants of Adam are two methods of the row's jobs (their params carry the names, which
+    spell the settings); changing one hyperparameter changes that row's job params and no other's."""
+    from ngbench.experiments import parse_config
+    from tests.test_config import mutate
+
+    row = "experiments.fig3_gaussian_vi.methods"
+    before = parse_config(mutate(row, ["gd", "ngd", {"adam": {"beta2": 0.99}}, {"adam": {"beta2": 0.9}}]))
+    after = parse_config(mutate(row, ["gd", "ngd", {"adam": {"beta2": 0.99}}, {"adam": {"beta2": 0.95}}]))
+    params = before.experiments["fig3_gaussian_vi"].chart_params("mean_var")
+    assert params["methods"] == ["gd", "ngd", "adam_beta2_0.9", "adam_beta2_0.99"]
+    changed = {
+        (name, chart)
+        for name, experiment in before.experiments.items()
+        for chart in experiment.parameterizations
+        if experiment.chart_params(chart) != after.experiments[name].chart_params(chart)
+    }
+    assert changed == {
+        ("fig3_gaussian_vi", chart) for chart in before.experiments["fig3_gaussian_vi"].parameterizations
+    }
+    assert method_named("adam_beta2_0.95").settings["beta2"] == 0.95
