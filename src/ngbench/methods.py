@@ -1,12 +1,18 @@
-"""Update rules on chart coordinates: θ ← θ − ρ · direction(θ).
+"""Methods: update rules on chart coordinates, each one self-describing `Method` object in `REGISTRY`.
 
-A method is a function of the batch; the runner owns the loop, so every target and chart shares one
-update loop. The `StepContext` carries what a method may need beyond the state: the per-run random
-generators of a stochastic gradient, the per-run memory of a stateful method (Adam's moments) and
-the iteration number. The runner drops a stopped run's rows from it along with its state.
+A method is a preconditioner of the gradient (one a target offers: `PRECONDITIONERS`), an optional
+stateful transform after it (`TRANSFORMS`: heavy-ball momentum, Adam's moments), hyperparameters
+with defaults, a step-size schedule (`Schedule`), and its display name and style. Its `update` gives
+θₜ₊₁ = θₜ − ρₜ·step by default; a method with its own rule (L-BFGS's line search) overrides
+`advance`. The runner owns the loop, so every target and chart shares one. The `StepContext`
+carries what a method may need beyond the state: the per-run random generators of a stochastic
+gradient, the per-run memory of a stateful method (its optax-like state) and the iteration number.
+The runner drops a stopped run's rows from it along with its state.
 
 A method replaces its memory arrays and never writes into them: when a batched step raises, the
 runner computes it again run by run from the memory it had before (see `ngbench.runner`).
+Config entries, variant names and their checks: `make_method`, `method_named`,
+`method_specification_problems` (docs/extending.md, "A new method").
 """
 
 from __future__ import annotations
@@ -648,10 +654,6 @@ def _number(text: str) -> int | float:
 def _base_of(name: str) -> str | None:
     """The registered method a (variant's) name starts with: the longest that fits."""
     return max((b for b in REGISTRY if name == b or name.startswith(f"{b}_")), key=len, default=None)
-
-
-def method_direction(name: str) -> Method:
-    return method_named(name)
 
 
 def ordered(names) -> list[str]:
