@@ -63,7 +63,7 @@ class StudentT(Target):
     name = "student_t"
     # Trajectory files keep the coordinates named theta_0, theta_1 (ngbench.io.STATE_COLUMNS): μ and σ.
     state_names = ("theta_0", "theta_1")
-    methods = ("gd", "ngd", "adam")
+    curvatures = ("none", "fisher")  # the Fisher is offered: gd, ngd, adam and the other methods run
     needs_reference = True  # no closed-form optimum: `reference_solution` finds it
     plot_labels = ("location $\\mu$", "scale $\\sigma$")
     init_domains = {"theta_1": Interval(0.0, np.inf, "a scale must be > 0")}

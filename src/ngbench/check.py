@@ -35,16 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ngbench.charts import Chart
-from ngbench.methods import METHODS, method_direction
+from ngbench.methods import REGISTRY, unavailability
 from ngbench.targets import SpecError, Target, make_target
 
-# The preconditioner each method needs from the target (`ngd` the Fisher, `ef` the empirical one...).
-CURVATURE_OF_METHOD = {
-    "ngd": "fisher",
-    "ef": "empirical_fisher",
-    "em": "complete_data_fisher",
-    "newton": "hessian",
-}
 NOT_PSD = {"hessian"}  # indefinite away from a minimum; every Fisher is an expectation of s sᵀ
 
 GRADIENT_TOLERANCE = 1e-6  # relative to Σᵢ|gᵢvᵢ|: a five-point stencil reaches ~1e-9
@@ -60,9 +53,13 @@ CHECK_SEEDS = (0, 1, 2)
 
 
 def supported(target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(methods, curvatures) the target offers: the one place the checker reads its declaration."""
-    methods = tuple(m for m in target.methods if m in METHODS)
-    curvatures = tuple(dict.fromkeys(CURVATURE_OF_METHOD[m] for m in methods if m in CURVATURE_OF_METHOD))
+    """(methods, curvatures) the target offers: the registered methods whose preconditioner it declares
+    in `curvatures` (and whose other needs, such as exact gradients, it meets), and those curvatures
+    apart from `none`. The one place the checker reads a target's declaration."""
+    methods = tuple(
+        name for name, method in REGISTRY.items() if unavailability(method, target, {}) is None
+    )
+    curvatures = tuple(c for c in target.curvatures if c != "none")
     return methods, curvatures
 
 
@@ -375,13 +372,14 @@ def check_run(
     from ngbench.runner import run_batch
 
     chart = target.charts[name]
-    if method == "newton" and not chart.affine:
-        return Verdict("run", f"{name} × {method}", None, note="newton needs an affine chart")
+    reason = unavailability(REGISTRY[method], target, {name: chart})
+    if reason is not None:
+        return Verdict("run", f"{name} × {method}", None, note=reason)
     try:
         result = run_batch(
             target,
             chart,
-            method_direction(method),
+            REGISTRY[method],
             points,
             np.full(points.shape[0], learning_rate),
             steps,

@@ -17,7 +17,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
@@ -27,6 +26,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from ngbench import __version__  # noqa: E402
 from ngbench.io import atomic_write  # noqa: E402
+from ngbench.methods import METHODS, ordered, styles  # noqa: E402
 from ngbench.runner import FAILURE_STATUSES  # noqa: E402
 from ngbench.stats import tuned_lr_label, tuned_runs  # noqa: E402
 from ngbench.targets.base import Target  # noqa: E402
@@ -81,33 +81,17 @@ STYLE = {
     "figure.constrained_layout.w_pad": 0.03,
 }
 
-# seaborn's colour-blind-safe palette (the Okabe–Ito colours), and a marker and dash pattern of each
-# method's own, so no two methods are told apart by colour alone (in greyscale print, or by a reader
-# who confuses two of the colours). "x" is no method's marker: it means a run failed, or no success.
-_PALETTE = seaborn.color_palette("colorblind").as_hex()
-METHOD_STYLE = {
-    "gd": {"color": _PALETTE[3], "marker": "o", "linestyle": (0, (4, 1.5)), "label": "GD"},
-    "ngd": {"color": _PALETTE[0], "marker": "s", "linestyle": "-", "label": "NGD"},
-    "ef": {"color": _PALETTE[2], "marker": "^", "linestyle": (0, (5, 1.5, 1, 1.5)), "label": "EF"},
-    "em": {"color": _PALETTE[4], "marker": "D", "linestyle": (0, (1, 1.2)), "label": "EM"},
-    "newton": {
-        "color": _PALETTE[9],
-        "marker": "P",
-        "linestyle": (0, (8, 1.5, 2, 1.5)),
-        "label": "Newton",
-    },
-    "adam": {
-        "color": _PALETTE[1],
-        "marker": "v",
-        "linestyle": (0, (4, 1.2, 1, 1.2, 1, 1.2)),
-        "label": "Adam",
-    },
-}
+# Each method's colour (seaborn's colour-blind-safe palette, the Okabe–Ito colours), marker, dash
+# pattern and names come from its definition (ngbench.methods), so no two methods are told apart by
+# colour alone (in greyscale print, or by a reader who confuses two of the colours). "x" is no
+# method's marker: it means a run failed, or no success. Variants of one method share its colour and
+# take their own marker and dashes (`ngbench.methods.styles`).
+METHOD_STYLE = {name: method.style | {"label": method.label} for name, method in METHODS.items()}
 # What a legend says of each method once, where the panel has no room.
-METHOD_LONG_NAME = {
-    "ef": "EF (empirical Fisher)",
-    "em": "EM (complete-data Fisher)",
-}
+METHOD_LONG_NAME = {name: method.long_name for name, method in METHODS.items() if method.long_name}
+# The styles of the variants among the methods of the figures drawn so far (set by `_ordered`): a
+# variant's marker depends on which other variants of its method it is drawn with.
+_VARIANT_STYLES: dict[str, dict] = {}
 FAILURE_MARKER = "x"
 # The loss gap, without mathtext's superscript star (`SCRIPT_SCALE`).
 GAP_SYMBOL = "ℒ − ℒ*"
@@ -123,11 +107,17 @@ PDF_METADATA = {
 
 
 def method_style(method: str) -> dict:
-    return METHOD_STYLE[method]
+    if method in METHOD_STYLE:
+        return METHOD_STYLE[method]
+    if method not in _VARIANT_STYLES:
+        _VARIANT_STYLES.update(styles([method]))
+    return _VARIANT_STYLES[method]
 
 
 def method_name(method: str) -> str:
-    return METHOD_LONG_NAME.get(method, METHOD_STYLE[method]["label"])
+    if method in METHOD_STYLE:
+        return METHOD_LONG_NAME.get(method, METHOD_STYLE[method]["label"])
+    return method_style(method)["long_name"]
 
 
 def provenance(rows: dict[str, dict]) -> str:
@@ -407,6 +397,7 @@ def select_paths(
     """The trajectory of one seed per method at the learning rate the figure asks for, and whether
     that lr is the method's fastest (fewest steps to `tolerance`) of all the row's learning rates."""
     paths = {}
+    _ordered(learning_rates)  # the variants' styles among the figure's methods
     for method, lr in learning_rates.items():
         runs = trajectories[
             (trajectories["parameterization"] == parameterization)
@@ -436,8 +427,9 @@ ROUNDING_LEVEL = 1e-13
 
 def _ordered(methods) -> list[str]:
     """Methods in the registry's order, so every figure lists them alike."""
-    present = set(methods)
-    return [m for m in METHOD_STYLE if m in present]
+    names = ordered(methods)
+    _VARIANT_STYLES.update(styles(names))
+    return names
 
 
 def _fit_height(fig, axes, height: float) -> None:

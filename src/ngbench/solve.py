@@ -30,7 +30,7 @@ from ngbench.io import (
     repeated_names,
     with_provenance,
 )
-from ngbench.methods import SOLVES_PER_STEP, method_direction
+from ngbench.methods import method_named
 from ngbench.runner import FAILURE_STATUSES, STATUSES, BatchResult, first_hits, run_batch
 from ngbench.targets import make_target
 
@@ -106,7 +106,7 @@ def _solve(target, params: dict, step_progress=None) -> CellResult:
     """One cell's run and tables, without provenance: the caller attaches that of its whole file.
     `step_progress` is the runner's `progress` callback (see `StepProgress`)."""
     chart = target.chart(params["parameterization"])
-    direction = method_direction(params["method"])
+    method = method_named(params["method"])
     learning_rates = np.array(learning_rate_grid(params["learning_rates"]))
     seeds = np.array(seed_list(params["seeds"]), dtype=np.int64)
     tolerances = tuple(float(t) for t in params["tolerances"])
@@ -120,7 +120,7 @@ def _solve(target, params: dict, step_progress=None) -> CellResult:
     result = run_batch(
         target,
         chart,
-        direction,
+        method,
         start,
         lr,
         int(params["steps"]),
@@ -165,7 +165,7 @@ def _solve(target, params: dict, step_progress=None) -> CellResult:
     trajectories = _trajectory_table(
         result, keys, lr, seed, f_star, target.observed_columns, params.get("thin")
     )
-    step_cost = (target.grad_evaluations, SOLVES_PER_STEP[params["method"]])
+    step_cost = (target.grad_evaluations, method.solves_per_step)
     summaries = _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, target.observed_columns)
     return CellResult(trajectories=trajectories, summaries=summaries, result=result, seconds=seconds)
 

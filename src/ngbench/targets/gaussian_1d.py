@@ -171,7 +171,7 @@ class Gaussian1D(Target):
     name = "gaussian_1d"
     state_names = ("mean", "var")
     charts = CHARTS
-    methods = ("gd", "ngd", "newton", "adam")
+    curvatures = ("none", "fisher", "hessian")
     plot_labels = ("mean $\\mu$", "standard deviation $\\sigma$")
     init_domains = {"var": POSITIVE_VARIANCE}
 

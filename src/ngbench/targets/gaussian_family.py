@@ -537,7 +537,7 @@ class GaussianFamilyTarget(Target):
 
     state_names: tuple[str, ...] = ()
     gradient_estimators = ("mc",)
-    methods = ("gd", "ngd", "adam")
+    curvatures = ("none", "fisher")
 
     def __init__(self, dim: int):
         if not (isinstance(dim, int) and dim >= 1):
@@ -674,7 +674,7 @@ class GaussianND(GaussianFamilyTarget):
     """
 
     name = "gaussian_nd"
-    methods = ("gd", "ngd", "newton", "adam")
+    curvatures = ("none", "fisher", "hessian")
 
     def __init__(self, dim: int, condition_number: float, seed: int = 0):
         super().__init__(dim)

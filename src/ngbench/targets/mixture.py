@@ -31,7 +31,7 @@ class Mixture(Target):
     name = "mixture"
     state_names = ("theta_0", "theta_1")
     charts = {"identity": IdentityChart("identity", ("theta_0", "theta_1"))}
-    methods = ("gd", "ngd", "ef", "em", "newton", "adam")
+    curvatures = ("none", "fisher", "empirical_fisher", "complete_data_fisher", "hessian")
     needs_reference = True
     # No symbol: the subscript of θ₀ would be under 7 pt, or make the whole label 10 pt (plots.SCRIPT_SCALE).
     plot_labels = ("mean of component 0", "mean of component 1")

@@ -64,7 +64,7 @@ def _float_array(value, field: str) -> np.ndarray:
 
 class Quadratic(Target):
     name = "quadratic"
-    methods = ("gd", "ngd", "newton", "adam")
+    curvatures = ("none", "fisher", "hessian")
     plot_labels = ("$\\theta_0$", "$\\theta_1$")
 
     def __init__(self, matrix, optimum, linear_map=None, matrix_field: str = "matrix"):
