@@ -1,6 +1,7 @@
 """Where the time goes: the pipeline against its own floor and against a blog-style loop.
 
     python benchmarks/run_benchmark.py [--quick] [--runs 3] [--config config/bench.yaml] [--scaling]
+    python benchmarks/run_benchmark.py --no-op [--repeats 5]
 
 `--scaling` adds how (1) and (3) grow with trajectories, steps, and d (gaussian_nd). `--quick` runs
 the figures below once, and the step costs at d = 100 only (a few minutes on 2 cores).
@@ -17,6 +18,11 @@ Each run measures, as whole processes (wall seconds, peak resident memory from w
   6. aggregate  peak memory of the aggregation step, on the grid's summaries and on 10⁵ runs
 and the ratios between them within the run; the report gives the median of each over the runs.
 The machine is shared and noisy: quote medians and ratios, not single times.
+
+`--no-op` times only Snakemake start-ups, each against Snakemake's own no-op of a one-rule workflow
+measured in turn with it (medians of `--repeats` runs each): the no-op of the benchmark grid once it
+is up to date (built with 10 steps: the same jobs, sooner), and the dry run (`-n`) of the default
+config, which checks every row and builds every target as a no-op of the full workflow would.
 """
 
 from __future__ import annotations
@@ -55,6 +61,76 @@ def snakemake(workdir: Path, *args: str) -> list[str]:
     """The pipeline's `results` target: the same work as the floor (trajectories, statistics, tables)."""
     command = [PYTHON, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2"]
     return [*command, *args, "results"]
+
+
+ONE_RULE_WORKFLOW = 'rule done:\n    output:\n        "done.txt",\n    shell:\n        "touch {output}"\n'
+
+
+def no_op_figures(repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of each start-up, `repeats` times, each round timing the three in turn (the
+    machine's load then weighs on all of them alike)."""
+    with tempfile.TemporaryDirectory(prefix="ngbench-noop-") as scratch:
+        scratch = Path(scratch)
+        one_rule = scratch / "one_rule"
+        one_rule.mkdir()
+        (one_rule / "Snakefile").write_text(ONE_RULE_WORKFLOW)
+        baseline = [
+            PYTHON,
+            "-m",
+            "snakemake",
+            "-s",
+            str(one_rule / "Snakefile"),
+            "-d",
+            str(one_rule),
+            "--cores",
+            "1",
+        ]
+        timed(baseline)  # makes done.txt: every later call is a no-op
+        grid = yaml.safe_load((REPO / "config" / "bench.yaml").read_text())
+        for row in grid["experiments"].values():
+            row["steps"] = 10
+        bench = scratch / "bench"
+        (bench / "config").mkdir(parents=True)
+        (bench / "config" / "config.yaml").write_text(yaml.safe_dump(grid))
+        timed(snakemake(bench))
+        full = scratch / "full"
+        shutil.copytree(REPO / "config", full / "config")
+        dry_run = [
+            PYTHON,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(full),
+            "--cores",
+            "2",
+            "-n",
+        ]
+        times: dict[str, list[float]] = {"one-rule no-op": [], "bench no-op": [], "full dry run": []}
+        for _ in range(repeats):
+            times["one-rule no-op"].append(timed(baseline)[0])
+            wall, _, output = timed(snakemake(bench))
+            if jobs_run(output) != 0:
+                raise RuntimeError("a rerun of the benchmark grid with nothing changed ran jobs")
+            times["bench no-op"].append(wall)
+            times["full dry run"].append(timed(dry_run)[0])
+        return times
+
+
+def report_no_op(times: dict[str, list[float]]) -> None:
+    baseline = statistics.median(times["one-rule no-op"])
+    print(
+        f"\nstart-up, medians of {len(times['one-rule no-op'])} runs each, taken in turn "
+        "(issue 18, target 6: ≤ 1.2×)"
+    )
+    print(f"{'Snakemake no-op, one-rule workflow':<52}{baseline:>8.2f} s")
+    for key, label in (
+        ("bench no-op", "ngbench no-op, benchmark grid up to date"),
+        ("full dry run", "ngbench dry run (-n), default config"),
+    ):
+        median = statistics.median(times[key])
+        print(f"{label:<52}{median:>8.2f} s  {median / baseline:.2f}x")
 
 
 def jobs_run(output: str) -> int:
@@ -244,7 +320,12 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "config" / "bench.yaml")
     parser.add_argument("--scaling", action="store_true", help="also print the scaling table")
     parser.add_argument("--quick", action="store_true", help="one run, step costs at d = 100 only")
+    parser.add_argument("--no-op", action="store_true", help="only the start-up figures, then stop")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each start-up (median)")
     args = parser.parse_args()
+    if args.no_op:
+        report_no_op(no_op_figures(args.repeats))
+        return
     step_costs = [PYTHON, str(REPO / "benchmarks" / "step_costs.py")] + (["--quick"] if args.quick else [])
     # Its own process: it pins BLAS to one thread before numpy loads, as Snakemake does for a job.
     subprocess.run(step_costs, check=True)
@@ -254,6 +335,7 @@ def main() -> None:
         print(f"\nrun {index + 1} of {1 if args.quick else args.runs} ...", flush=True)
         runs.append(measure(args.config.resolve(), config))
     report(runs)
+    report_no_op(no_op_figures(args.repeats))
     if args.scaling:
         scaling(config)
         dimension_scaling()
