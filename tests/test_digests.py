@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 from pathlib import Path
 
@@ -76,6 +77,37 @@ def test_imports_are_read_in_every_form(tmp_path):
     found = imported_modules(source, root, package="ngbench")
     assert {"ngbench", "ngbench.io", "ngbench.plots", "ngbench.targets", "ngbench.targets.base"} <= found
     assert "ngbench.stats" in found and "numpy" not in found
+
+
+@pytest.mark.parametrize(
+    ("source", "module"),
+    [
+        ("import os; import ngbench.io\n", "ngbench.io"),  # after `;`: not on a line of its own
+        ("if True: from ngbench import plots\n", "ngbench.plots"),
+        ("from ngbench.targets.base import \\\n    Target\n", "ngbench.targets.base"),  # continued
+        ("from ngbench import (\n    plots,  # the figures\n    stats,\n)\n", "ngbench.stats"),
+        ("def f():\n    from ngbench import why\n", "ngbench.why"),
+    ],
+)
+def test_an_import_in_any_layout_is_found(source, module):
+    assert module in imported_modules(source, REPO / "src")
+
+
+def test_the_fast_reading_of_every_repository_module_matches_a_whole_file_parse():
+    """Every library module, script and plugin of the repository: the same imports either way."""
+    from ngbench import digests
+
+    files = [*(REPO / "src").rglob("*.py"), *(REPO / "workflow" / "scripts").glob("*.py")]
+    files += [*(REPO / "tests" / "plugins").rglob("*.py")]
+    for path in files:
+        source = path.read_text()
+        fast = [ast.dump(node) for node in digests._import_nodes(source)]
+        whole = [
+            ast.dump(node)
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+        ]
+        assert sorted(node for node in fast if "Import" in node[:12]) == sorted(whole), path
 
 
 def test_every_rule_hashes_the_script_it_runs():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import re
 from functools import cache
 from pathlib import Path
 
@@ -40,13 +41,36 @@ def imported_modules(source: str, root: Path, package: str = "") -> set[str]:
     return set(_imported_modules(source, root, package))
 
 
+# An import statement on a line of its own (indented or not; a parenthesized name list may span
+# lines). Every `import` keyword of a module normally sits in one of these.
+IMPORT_STATEMENT = re.compile(
+    r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]+(?:\([^)]*\)|[^\n]*)|import[ \t]+[^\n]*)", re.M
+)
+IMPORT_WORD = re.compile(r"\bimport\b")
+
+
+def _import_nodes(source: str) -> list[ast.AST]:
+    """The file's import statements, read from the lines that hold them: ~100 times faster than
+    parsing the whole file, which was most of a no-op's time in this module. Where some `import`
+    word lies outside those lines (an import after `;` or `:`, a backslash continuation, or only
+    the word in a comment) or a line does not parse alone, the whole file is parsed instead; a
+    docstring line that reads like an import counts as one, which can only rerun more."""
+    statements = IMPORT_STATEMENT.findall(source)
+    if sum(len(IMPORT_WORD.findall(s)) for s in statements) == len(IMPORT_WORD.findall(source)):
+        try:
+            return [node for statement in statements for node in ast.parse(statement.strip()).body]
+        except SyntaxError:
+            pass
+    return list(ast.walk(ast.parse(source)))
+
+
 @cache
 def _imported_modules(source: str, root: Path, package: str) -> frozenset[str]:
-    """Keyed by the source text itself, so an edited file is parsed anew: a workflow start hashes
+    """Keyed by the source text itself, so an edited file is read anew: a workflow start hashes
     ~100 jobs' scripts, each through the same few dozen modules, and parsing them once per job was
     most of a dry run's time (9 of 13 s profiled on the default config)."""
     found = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _import_nodes(source):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
