@@ -149,6 +149,9 @@ class Config:
     figure_sizes: dict[str, str] = dataclasses.field(default_factory=dict)
     # The config's ledger of literature claims (ngbench.ledger.Claim), in its order.
     claims: tuple = ()
+    # The config as checked (by `check_config`): each swept row replaced by its experiments, the
+    # schema's defaults filled in. What jobs and metadata cite.
+    expanded: dict | None = None
 
 
 SIGNIFICANCE = 0.05
@@ -532,12 +535,32 @@ def _check_figure(
     )
 
 
-def schema_problems(config: dict, schema: dict) -> list[str]:
-    """Every JSON-schema violation as one `dotted.path: message` line (snakemake's validate stops at one)."""
+def _filling_defaults(validator_class):
+    """The validator, also setting each missing property that has a `default` (as
+    `snakemake.utils.validate` does, after the jsonschema FAQ): one pass both checks and fills."""
+    from jsonschema import validators
+
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        for name, subschema in properties.items():
+            if "default" in subschema:
+                instance.setdefault(name, subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def schema_problems(config: dict, schema: dict, fill_defaults: bool = False) -> list[str]:
+    """Every JSON-schema violation as one `dotted.path: message` line (snakemake's validate stops at one).
+
+    With `fill_defaults`, `config` gets the schema's defaults where it has no value.
+    """
     from jsonschema import Draft202012Validator
 
+    validator_class = _filling_defaults(Draft202012Validator) if fill_defaults else Draft202012Validator
     lines = []
-    for error in Draft202012Validator(schema).iter_errors(config):
+    for error in validator_class(schema).iter_errors(config):
         alternatives = None
         while error.context:
             # A oneOf: report the alternative that got deepest into the value, the one the user meant.
@@ -628,16 +651,25 @@ def duplicate_keys(yaml_text: str) -> list[str]:
 
 def check_config(config: dict, schema: dict) -> Config:
     """Sweeps expanded first (ngbench.sweeps), then schema problems (all of them), then the checks a
-    schema cannot express; a problem in a swept row names the field and value the user wrote."""
+    schema cannot express; a problem in a swept row names the field and value the user wrote.
+
+    The schema is checked once, filling its defaults into a copy (`Config.expanded`); the checks
+    after it read the config as written.
+    """
+    import copy
+
     from ngbench.sweeps import expand_sweeps, translate
 
     expanded, sweeps, problems = expand_sweeps(config)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-    problems = sorted({translate(problem, sweeps) for problem in schema_problems(expanded, schema)})
+    expanded = copy.deepcopy(expanded)
+    problems = sorted(
+        {translate(problem, sweeps) for problem in schema_problems(expanded, schema, fill_defaults=True)}
+    )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-    return parse_config(config)
+    return replace(parse_config(config), expanded=expanded)
 
 
 def _check_tolerances(values, where: str, errors: list[str]) -> tuple[float, ...]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # The workflow and its scripts import the library of this checkout, whatever else is installed (or
 # under --sdm conda), so the code a job runs is the code its `library` param hashes.
@@ -17,7 +16,6 @@ sys.path.insert(0, str(LIBRARY_ROOT))
 
 from ngbench.digests import plugin_digest, script_digest
 from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
-from ngbench.sweeps import expand_sweeps
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 from ngbench.targets import TARGETS
 
@@ -39,10 +37,9 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 for warning in PLAN.warnings:
     print(f"ngbench: warning: {warning}", file=sys.stderr)
-# The config as checked, each swept row replaced by its experiments: what jobs and metadata cite.
-EXPANDED = expand_sweeps(config)[0]
-# Passes by now; it fills the schema's defaults.
-validate(EXPANDED, str(SCHEMA))
+# The config as checked, each swept row replaced by its experiments and the schema's defaults
+# filled in (in the same pass as the check): what jobs and metadata cite.
+EXPANDED = PLAN.expanded
 
 
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
