@@ -19,8 +19,9 @@ import yaml
 # This checkout's library, whatever is installed: a benchmark of a clone measures that clone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ngbench.experiments import initial_states, parse_config
+from ngbench.experiments import parse_config
 from ngbench.solve import thinned_iterations
+from ngbench.starts import initial_states
 
 
 def chart_rules(a: float, s2: float):

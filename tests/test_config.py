@@ -12,11 +12,11 @@ import yaml
 from ngbench.experiments import (
     ConfigError,
     check_config,
-    initial_states,
     learning_rate_grid,
     parse_config,
     seed_list,
 )
+from ngbench.starts import initial_states
 
 REPO = Path(__file__).resolve().parents[1]
 

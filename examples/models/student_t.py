@@ -30,7 +30,6 @@ class LocationLogScale(Chart):
     """θ = (μ, log σ)."""
 
     name = "location_log_scale"
-    coordinate_names = ("location", "log_scale")
 
     def __init__(self, dof: float):
         self.dof = dof  # the closed-form natural gradient needs ν
@@ -83,7 +82,7 @@ class StudentT(Target):
         self.dof = float(dof)
         self.data = np.loadtxt(DATA, delimiter=",", skiprows=1)
         self.charts = {
-            "location_scale": IdentityChart("location_scale", ("location", "scale")),
+            "location_scale": IdentityChart("location_scale"),
             "location_log_scale": LocationLogScale(self.dof),
         }
         self._reference = None

@@ -20,7 +20,6 @@ FisherFn = Callable[[np.ndarray], np.ndarray]
 
 class Chart:
     name: str = ""
-    coordinate_names: tuple[str, ...] = ()
     # The family of distributions the chart spans: charts of one family share f* and are compared
     # by the invariance audit; a mean-field chart of a Gaussian target spans a smaller one.
     family: str = "full"
@@ -68,9 +67,8 @@ class IdentityChart(Chart):
 
     affine = True
 
-    def __init__(self, name: str, coordinate_names: tuple[str, ...]):
+    def __init__(self, name: str):
         self.name = name
-        self.coordinate_names = coordinate_names
 
     def to_canonical(self, theta):
         return theta

@@ -19,7 +19,6 @@ import numpy as np
 from ngbench import portable
 from ngbench.methods import make_method, method_specification_problems, ordered, unavailability
 from ngbench.plugins import PluginError
-from ngbench.starts import INIT_STREAM, draw_coordinate, initial_states  # noqa: F401 (re-exported)
 from ngbench.targets import SpecError, make_target
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -117,12 +116,9 @@ class Experiment:
             "stop_at_target": self.stop_at_target,
         }
 
-    def cell_params(self, parameterization: str, method: str) -> dict:
-        """One method's share of `chart_params`: what `ngbench.solve.solve_cell` runs."""
-        return method_params(self.chart_params(parameterization), method)
-
 
 def method_params(chart_params: dict, method: str) -> dict:
+    """One method's share of `Experiment.chart_params`: what `ngbench.solve.solve_cell` runs."""
     cell = {key: value for key, value in chart_params.items() if key != "methods"}
     cell["method"] = method
     return cell
@@ -140,7 +136,6 @@ class FigureSpec:
 
 @dataclass(frozen=True)
 class Config:
-    tolerances: tuple[float, ...]
     experiments: dict[str, Experiment]
     figures: dict[str, FigureSpec]
     # Not errors: what a row is allowed to do but cannot conclude (e.g. too few seeds for a test).
@@ -752,7 +747,6 @@ def _parse_expanded(config: dict) -> Config:
     warnings = tuple(note for experiment in experiments.values() for note in power_warnings(experiment))
     figure_sizes = {**DEFAULT_FIGURE_SIZES, **(config.get("figure_sizes") or {})}
     return Config(
-        tolerances=tolerances,
         experiments=experiments,
         figures=figures,
         warnings=warnings,

@@ -81,18 +81,27 @@ def _versions() -> dict:
 
 
 def solve_cell(params: dict, reference: dict | None = None) -> CellResult:
-    """Run one cell described by `Experiment.cell_params(...)`.
+    """Run one cell described by `method_params(Experiment.chart_params(...), method)`.
 
     `reference` is the target's reference solution (f* and its minimisers) for targets whose optimum
     has no closed form; see `reference_solution`.
     """
     cell = _solve(_target_of(params, reference), params)
-    provenance = {"cell": params, "reference": reference, "versions": _versions()}
     return replace(
-        cell,
-        trajectories=with_provenance(cell.trajectories, provenance),
-        summaries=with_provenance(cell.summaries, provenance),
+        cell, **_with_provenance({kind: getattr(cell, kind) for kind in TABLES}, params, reference)
     )
+
+
+# The tables of a cell and of a chart, each written to its own file with its provenance.
+TABLES = ("trajectories", "summaries")
+
+
+def _with_provenance(
+    tables: dict, params: dict, reference: dict | None, versions: dict | None = None
+) -> dict:
+    """The tables, each carrying the params, the reference and the versions that made them."""
+    provenance = {"cell": params, "reference": reference, "versions": versions or _versions()}
+    return {kind: with_provenance(table, provenance) for kind, table in tables.items()}
 
 
 def _target_of(params: dict, reference: dict | None):
@@ -203,12 +212,8 @@ def solve_chart(
         cells[method] = _solve(target, cell_params, step_progress)
         if progress is not None:
             progress(progress_line(params, cells, time.perf_counter() - started))
-    provenance = {"cell": params, "reference": reference, "versions": versions}
-    tables = {}
-    for kind in ("trajectories", "summaries"):
-        table = pa.concat_tables([getattr(cell, kind) for cell in cells.values()])
-        tables[kind] = with_provenance(table, provenance)
-    return ChartResult(cells=cells, **tables)
+    tables = {kind: pa.concat_tables([getattr(cell, kind) for cell in cells.values()]) for kind in TABLES}
+    return ChartResult(cells=cells, **_with_provenance(tables, params, reference, versions))
 
 
 def progress_line(params: dict, cells: dict[str, CellResult], elapsed: float) -> str:

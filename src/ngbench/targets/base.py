@@ -149,7 +149,8 @@ class Target:
         """For targets with `needs_reference`: {"optimum_loss": f*, "optimum": [...], ...}."""
         raise NotImplementedError
 
-    def with_reference(self, reference: dict) -> Target:
+    def with_reference(self, reference: dict) -> None:
+        """Keep the reference solution (f* and the minimisers) this target measures gaps against."""
         raise NotImplementedError
 
     def loss(self, canonical: np.ndarray) -> np.ndarray:

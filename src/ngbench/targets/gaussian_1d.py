@@ -28,7 +28,7 @@ def _diagonal_jacobian(d_mean: np.ndarray, d_var: np.ndarray) -> np.ndarray:
 
 class MeanVar(IdentityChart):
     def __init__(self):
-        super().__init__("mean_var", ("mean", "var"))
+        super().__init__("mean_var")
 
     def in_domain(self, theta):
         return theta[:, 1] > 0
@@ -41,7 +41,6 @@ class MeanVar(IdentityChart):
 
 class MeanStd(Chart):
     name = "mean_std"
-    coordinate_names = ("mean", "std")
 
     def to_canonical(self, theta):
         return np.stack([theta[:, 0], theta[:, 1] ** 2], axis=1)
@@ -63,7 +62,6 @@ class MeanStd(Chart):
 
 class MeanLogStd(Chart):
     name = "mean_logstd"
-    coordinate_names = ("mean", "log_std")
 
     def to_canonical(self, theta):
         return np.stack([theta[:, 0], portable.exp(2.0 * theta[:, 1])], axis=1)
@@ -82,7 +80,6 @@ class MeanLogStd(Chart):
 
 class MeanLogVar(Chart):
     name = "mean_logvar"
-    coordinate_names = ("mean", "log_var")
 
     def to_canonical(self, theta):
         return np.stack([theta[:, 0], portable.exp(theta[:, 1])], axis=1)
@@ -103,7 +100,6 @@ class Natural(Chart):
     """η = (μ/v, −1/(2v)); its natural gradient is the gradient in expectation coordinates (§2.1)."""
 
     name = "natural"
-    coordinate_names = ("eta_1", "eta_2")
 
     def to_canonical(self, theta):
         eta_1, eta_2 = _split(theta)
@@ -135,7 +131,6 @@ class Expectation(Chart):
     """m = (μ, μ² + v); its natural gradient is the gradient in natural coordinates (§2.1)."""
 
     name = "expectation"
-    coordinate_names = ("m_1", "m_2")
 
     def to_canonical(self, theta):
         m_1, m_2 = _split(theta)

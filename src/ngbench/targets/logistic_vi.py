@@ -356,9 +356,8 @@ class LogisticVI(GaussianFamilyTarget):
             }
         return {"optimum_loss": families[FULL]["optimum_loss"], "families": families}
 
-    def with_reference(self, reference: dict) -> LogisticVI:
+    def with_reference(self, reference: dict) -> None:
         self._reference = reference
-        return self
 
     def _family_reference(self, family: str) -> dict:
         if self._reference is None:

@@ -30,7 +30,7 @@ STATIONARY_GRADIENT = 1e-8
 class Mixture(Target):
     name = "mixture"
     state_names = ("theta_0", "theta_1")
-    charts = {"identity": IdentityChart("identity", ("theta_0", "theta_1"))}
+    charts = {"identity": IdentityChart("identity")}
     curvatures = ("none", "fisher", "empirical_fisher", "complete_data_fisher", "hessian")
     needs_reference = True
     # No symbol: the subscript of θ₀ would be under 7 pt, or make the whole label 10 pt (plots.SCRIPT_SCALE).
@@ -192,9 +192,8 @@ class Mixture(Target):
             "local_minima": optima,
         }
 
-    def with_reference(self, reference: dict) -> Mixture:
+    def with_reference(self, reference: dict) -> None:
         self._reference = reference
-        return self
 
     def _require_reference(self) -> dict:
         if self._reference is None:

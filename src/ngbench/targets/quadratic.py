@@ -20,10 +20,9 @@ class LinearChart(Chart):
     name = "linear"
     affine = True
 
-    def __init__(self, matrix: np.ndarray, coordinate_names: tuple[str, ...]):
+    def __init__(self, matrix: np.ndarray):
         self.matrix = matrix
         self.inverse = portable.inverse_2x2(matrix) if matrix.shape == (2, 2) else np.linalg.inv(matrix)
-        self.coordinate_names = coordinate_names
 
     # Products by einsum, not `@`: `@` calls a BLAS kernel chosen per CPU, einsum sums in one order.
     def to_canonical(self, theta):
@@ -85,7 +84,7 @@ class Quadratic(Target):
         self.matrix = matrix
         self.theta_star = optimum
         self.state_names = tuple(f"theta_{i}" for i in range(optimum.size))
-        self.charts = {"identity": IdentityChart("identity", self.state_names)}
+        self.charts = {"identity": IdentityChart("identity")}
         if linear_map is not None:
             linear_map = _float_array(linear_map, "linear_map")
             if linear_map.shape != matrix.shape:
@@ -94,8 +93,7 @@ class Quadratic(Target):
                 )
             if np.linalg.cond(linear_map) > 1e12:
                 raise SpecError("linear_map", "must be invertible (condition number ≤ 1e12)")
-            names = tuple(f"phi_{i}" for i in range(optimum.size))
-            self.charts["linear"] = LinearChart(linear_map, names)
+            self.charts["linear"] = LinearChart(linear_map)
 
     @classmethod
     def from_spec(cls, spec: dict) -> Quadratic:
