@@ -366,94 +366,35 @@ def _built_target(spec: dict, built: dict | None):
 def _check_experiment(
     name: str, row: dict, errors: list[str], built: dict | None = None
 ) -> Experiment | None:
+    """One row, check by check (each appends its problems under the field at fault): its numbers,
+    target, gradient, charts, methods, grid, then (on a row clean so far) its starts."""
     where = f"experiments.{name}"
     if not NAME_PATTERN.match(name):
         errors.append(f"{where}: name must match [a-z][a-z0-9_]* (it is used in result paths)")
         return None
     before = len(errors)
-    for key in ("target", "init", "learning_rates", "steps", "divergence_factor", "gradient", "thin"):
-        if key in row:
-            errors.extend(f"{path}: {problem}" for path, problem in _non_finite(row[key], f"{where}.{key}"))
+    _check_finite(row, where, errors)
     if len(errors) > before:
         return None
-    try:
-        target = _built_target(row["target"], built)
-    except PluginError as exc:
-        errors.append(f"{where}.target (plugin {exc.plugin}): {exc}")
-        return None
-    except SpecError as exc:
-        field = f"target.{exc.field}" if exc.field else "target"
-        errors.append(f"{where}.{field}: {exc.reason}")
-        return None
-    except ValueError as exc:
-        errors.append(f"{where}.target: {exc}")
+    target = _check_target(row["target"], where, errors, built)
+    if target is None:
         return None
     gradient = row.get("gradient", "exact")
-    try:
-        target.set_gradient(gradient)
-    except SpecError as exc:
-        field = f"gradient.{exc.field}" if exc.field else "gradient"
-        errors.append(f"{where}.{field}: {exc.reason}")
-    chosen = row["parameterizations"]
-    for index, item in enumerate(chosen):
-        if item not in target.charts:
-            errors.append(
-                f"{where}.parameterizations.{index}: {item!r} is not available for target {target.name!r} "
-                f"(known: {', '.join(sorted(target.charts))})"
-            )
-    for index in _repeats(chosen):
-        errors.append(f"{where}.parameterizations.{index}: duplicate entry {chosen[index]!r}")
+    _check_gradient(target, gradient, where, errors)
+    _check_charts(target, row["parameterizations"], where, errors)
     methods = _check_methods(target, row, where, errors)
-
-    learning_rates = _check_learning_rates(row["learning_rates"], where, errors)
-    seeds = seed_list(row["seeds"])
-    if not seeds:
-        errors.append(f"{where}.seeds: empty grid")
-    for index in _repeats(seeds):
-        errors.append(f"{where}.seeds.{index}: duplicate seed {seeds[index]}")
-    if row["steps"] > MAX_STEPS:
-        errors.append(f"{where}.steps: {row['steps']} is beyond the bound of {MAX_STEPS}")
-    if len(learning_rates) * len(seeds) > MAX_RUNS_PER_CELL:
-        errors.append(
-            f"{where}.seeds: {len(learning_rates)} learning rates × {len(seeds)} seeds is beyond "
-            f"{MAX_RUNS_PER_CELL} runs per cell"
-        )
-    # A cell keeps its loss and what the target observes for every iterate of every run in memory.
-    history_bytes = (
-        (row["steps"] + 1) * len(learning_rates) * len(seeds) * (1 + len(target.observed_columns)) * 8
-    )
-    if history_bytes > MAX_CELL_HISTORY_BYTES:
-        errors.append(
-            f"{where}.steps: {row['steps']} steps × {len(learning_rates) * len(seeds)} runs per cell need "
-            f"{history_bytes / 1e9:.1f} GB of history (bound {MAX_CELL_HISTORY_BYTES / 1e9:.0f} GB): "
-            "use fewer steps, seeds or learning rates, or split the row"
-        )
-    # ... and the states of all its runs, with the temporaries of a step (about ten copies).
-    state_bytes = len(learning_rates) * len(seeds) * target.state_size * 8 * STEP_TEMPORARIES
-    if state_bytes > MAX_CELL_STATE_BYTES:
-        errors.append(
-            f"{where}.seeds: {len(learning_rates) * len(seeds)} runs per cell (learning rates × seeds) of "
-            f"{target.state_size} numbers each need about {state_bytes / 1e9:.1f} GB per step (bound "
-            f"{MAX_CELL_STATE_BYTES / 1e9:.0f} GB): use fewer seeds or learning rates, or split the row"
-        )
-
-    init = row["init"]
+    learning_rates, seeds = _check_grid(target, row, where, errors)
     if len(errors) > before:
         return None
-    _check_init(target, init, seeds, where, errors)
+    _check_init(target, row["init"], seeds, where, errors)
     if "plugin" in row["target"] and len(errors) == before:
-        # The checker's cheap part, before any job: a wrong gradient would otherwise show only as
-        # runs that never converge (python -m ngbench.check runs the whole suite).
-        from ngbench.check import start_problems
-
-        plugin = f"{where}.target (plugin {row['target']['plugin']})"
-        errors.extend(f"{plugin}: {problem}" for problem in start_problems(target, init, seeds))
+        _check_plugin_start(target, row, seeds, where, errors)
     if len(errors) > before:
         return None
     return Experiment(
         name=name,
         target=canonical(row["target"]),
-        init=canonical(init),
+        init=canonical(row["init"]),
         parameterizations=tuple(row["parameterizations"]),
         methods=methods,
         learning_rates=learning_rates,
@@ -471,6 +412,94 @@ def _check_experiment(
             if target.charts[p].family == target.charts[row["parameterizations"][0]].family
         ),
     )
+
+
+def _check_finite(row: dict, where: str, errors: list[str]) -> None:
+    """Every number of the row's numeric fields finite (and no boolean where a number goes)."""
+    for key in ("target", "init", "learning_rates", "steps", "divergence_factor", "gradient", "thin"):
+        if key in row:
+            errors.extend(f"{path}: {problem}" for path, problem in _non_finite(row[key], f"{where}.{key}"))
+
+
+def _check_target(spec: dict, where: str, errors: list[str], built: dict | None):
+    """The row's target, built (None, with the problem at `where.target[.FIELD]`, if it cannot be)."""
+    try:
+        return _built_target(spec, built)
+    except PluginError as exc:
+        errors.append(f"{where}.target (plugin {exc.plugin}): {exc}")
+    except SpecError as exc:
+        field = f"target.{exc.field}" if exc.field else "target"
+        errors.append(f"{where}.{field}: {exc.reason}")
+    except ValueError as exc:
+        errors.append(f"{where}.target: {exc}")
+    return None
+
+
+def _check_gradient(target, gradient, where: str, errors: list[str]) -> None:
+    """The row's gradient estimator, set on the target (it may change what the target observes)."""
+    try:
+        target.set_gradient(gradient)
+    except SpecError as exc:
+        field = f"gradient.{exc.field}" if exc.field else "gradient"
+        errors.append(f"{where}.{field}: {exc.reason}")
+
+
+def _check_charts(target, chosen: list, where: str, errors: list[str]) -> None:
+    """The row's parameterizations: each a chart of the target, none twice."""
+    for index, item in enumerate(chosen):
+        if item not in target.charts:
+            errors.append(
+                f"{where}.parameterizations.{index}: {item!r} is not available for target {target.name!r} "
+                f"(known: {', '.join(sorted(target.charts))})"
+            )
+    for index in _repeats(chosen):
+        errors.append(f"{where}.parameterizations.{index}: duplicate entry {chosen[index]!r}")
+
+
+def _check_grid(
+    target, row: dict, where: str, errors: list[str]
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """The learning rates and seeds, the step budget, and what a cell of them holds in memory."""
+    learning_rates = _check_learning_rates(row["learning_rates"], where, errors)
+    seeds = seed_list(row["seeds"])
+    if not seeds:
+        errors.append(f"{where}.seeds: empty grid")
+    for index in _repeats(seeds):
+        errors.append(f"{where}.seeds.{index}: duplicate seed {seeds[index]}")
+    if row["steps"] > MAX_STEPS:
+        errors.append(f"{where}.steps: {row['steps']} is beyond the bound of {MAX_STEPS}")
+    runs = len(learning_rates) * len(seeds)
+    if runs > MAX_RUNS_PER_CELL:
+        errors.append(
+            f"{where}.seeds: {len(learning_rates)} learning rates × {len(seeds)} seeds is beyond "
+            f"{MAX_RUNS_PER_CELL} runs per cell"
+        )
+    # A cell keeps its loss and what the target observes for every iterate of every run in memory.
+    history_bytes = (row["steps"] + 1) * runs * (1 + len(target.observed_columns)) * 8
+    if history_bytes > MAX_CELL_HISTORY_BYTES:
+        errors.append(
+            f"{where}.steps: {row['steps']} steps × {runs} runs per cell need "
+            f"{history_bytes / 1e9:.1f} GB of history (bound {MAX_CELL_HISTORY_BYTES / 1e9:.0f} GB): "
+            "use fewer steps, seeds or learning rates, or split the row"
+        )
+    # ... and the states of all its runs, with the temporaries of a step (about ten copies).
+    state_bytes = runs * target.state_size * 8 * STEP_TEMPORARIES
+    if state_bytes > MAX_CELL_STATE_BYTES:
+        errors.append(
+            f"{where}.seeds: {runs} runs per cell (learning rates × seeds) of "
+            f"{target.state_size} numbers each need about {state_bytes / 1e9:.1f} GB per step (bound "
+            f"{MAX_CELL_STATE_BYTES / 1e9:.0f} GB): use fewer seeds or learning rates, or split the row"
+        )
+    return learning_rates, seeds
+
+
+def _check_plugin_start(target, row: dict, seeds: tuple[int, ...], where: str, errors: list[str]) -> None:
+    """The checker's cheap part, before any job: a wrong gradient would otherwise show only as runs
+    that never converge (python -m ngbench.check runs the whole suite)."""
+    from ngbench.check import start_problems
+
+    plugin = f"{where}.target (plugin {row['target']['plugin']})"
+    errors.extend(f"{plugin}: {problem}" for problem in start_problems(target, row["init"], seeds))
 
 
 def _checked_by_plugin_or_not(
@@ -721,6 +750,17 @@ def parse_config(config: dict) -> Config:
     return replace(plan, sweeps=sweeps, claims=tuple(claims))
 
 
+def _with_tuning(
+    experiment: Experiment, row: dict, config: dict, tolerances: tuple[float, ...], errors: list[str]
+) -> Experiment:
+    """The row's tolerances and tuning rule: its own, else the config's."""
+    own = row.get("tolerances")
+    if own is not None:
+        tolerances = _check_tolerances(own, f"experiments.{experiment.name}.tolerances", errors)
+    rule = row.get("tuning_rule", config.get("tuning_rule", "success_first"))
+    return replace(experiment, tolerances=tolerances, tuning_rule=rule)
+
+
 def _parse_expanded(config: dict) -> Config:
     errors: list[str] = []
     tolerances = _check_tolerances(config["tolerances"], "tolerances", errors)
@@ -729,14 +769,7 @@ def _parse_expanded(config: dict) -> Config:
     for name, row in config["experiments"].items():
         experiment = _checked_by_plugin_or_not(name, row, errors, built)
         if experiment is not None:
-            own = row.get("tolerances")
-            row_tolerances = (
-                tolerances
-                if own is None
-                else _check_tolerances(own, f"experiments.{name}.tolerances", errors)
-            )
-            rule = row.get("tuning_rule", config.get("tuning_rule", "success_first"))
-            experiments[name] = replace(experiment, tolerances=row_tolerances, tuning_rule=rule)
+            experiments[name] = _with_tuning(experiment, row, config, tolerances, errors)
     figures = {}
     for name, row in (config.get("figures") or {}).items():
         figure = _check_figure(name, row, experiments, config["experiments"], errors)
