@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ngbench import portable
+from ngbench.jobs import JobSpec
 from ngbench.methods import make_method, method_specification_problems, ordered, unavailability
 from ngbench.plugins import PluginError
 from ngbench.targets import SpecError, make_target
@@ -93,28 +94,32 @@ class Experiment:
         """The (parameterization, method) cells of this row."""
         return [(p, m) for p in self.parameterizations for m in self.methods]
 
-    def chart_params(self, parameterization: str) -> dict:
+    def job(self, parameterization: str) -> JobSpec:
         """Everything one solver job depends on: every method of the row in one chart, and nothing else.
 
         Snakemake reruns a job when its params change; a job per chart means adding a chart to a row
         reruns no existing job. Methods are listed in the registry's order, so reordering them in
         the config reruns nothing either.
         """
-        return {
-            "experiment": self.name,
-            "target": self.target,
-            "init": self.init,
-            "parameterization": parameterization,
-            "methods": ordered(self.methods),
-            "learning_rates": list(self.learning_rates),
-            "seeds": list(self.seeds),
-            "steps": self.steps,
-            "divergence_factor": self.divergence_factor,
-            "thin": self.thin,
-            "gradient": self.gradient,
-            "tolerances": list(self.tolerances),
-            "stop_at_target": self.stop_at_target,
-        }
+        return JobSpec(
+            experiment=self.name,
+            target=self.target,
+            init=self.init,
+            parameterization=parameterization,
+            methods=self.methods,
+            learning_rates=self.learning_rates,
+            seeds=self.seeds,
+            steps=self.steps,
+            divergence_factor=self.divergence_factor,
+            thin=self.thin,
+            gradient=self.gradient,
+            tolerances=self.tolerances,
+            stop_at_target=self.stop_at_target,
+        )
+
+    def chart_params(self, parameterization: str) -> dict:
+        """The solver job's Snakemake params: `job(parameterization).to_params()`."""
+        return self.job(parameterization).to_params()
 
 
 def method_params(chart_params: dict, method: str) -> dict:

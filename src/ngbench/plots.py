@@ -404,7 +404,8 @@ def select_paths(
             & (trajectories["method"] == method)
             & (trajectories["seed"] == seed)
         ].sort_values(["lr", "iter"])
-        rows = runs[np.isclose(runs["lr"], lr, rtol=1e-9, atol=0.0)]
+        # The figure's lr is the grid's own number (the config check found it), as is the column's.
+        rows = runs[runs["lr"] == lr]
         if rows.empty:
             raise ValueError(f"no trajectory for {parameterization}/{method} at lr {lr} seed {seed}")
         steps = {float(other): _reached(group, tolerance) for other, group in runs.groupby("lr", sort=True)}

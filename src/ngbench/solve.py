@@ -30,6 +30,7 @@ from ngbench.io import (
     repeated_names,
     with_provenance,
 )
+from ngbench.jobs import JobSpec
 from ngbench.methods import method_named
 from ngbench.runner import FAILURE_STATUSES, STATUSES, BatchResult, first_hits, run_batch
 from ngbench.targets import make_target
@@ -206,7 +207,7 @@ def solve_chart(
     target = _target_of(params, reference)
     started = time.perf_counter()
     cells = {}
-    for method in params["methods"]:
+    for method in JobSpec.from_params(params).methods:
         cell_params = method_params(params, method)
         step_progress = None if progress is None else StepProgress(cell_params, progress, clock)
         cells[method] = _solve(target, cell_params, step_progress)
