@@ -115,17 +115,16 @@ def _target_of(params: dict, reference: dict | None):
 def _solve(target, params: dict, step_progress=None) -> CellResult:
     """One cell's run and tables, without provenance: the caller attaches that of its whole file.
     `step_progress` is the runner's `progress` callback (see `StepProgress`)."""
-    chart = target.chart(params["parameterization"])
+    job = JobSpec.from_params({**params, "methods": [params["method"]]})
+    chart = target.chart(job.parameterization)
     method = method_named(params["method"])
-    learning_rates = np.array(learning_rate_grid(params["learning_rates"]))
-    seeds = np.array(seed_list(params["seeds"]), dtype=np.int64)
-    tolerances = tuple(float(t) for t in params["tolerances"])
+    tolerances = job.tolerances
 
-    starts = target.initial_states(params["init"], tuple(int(s) for s in seeds))
+    starts = target.initial_states(job.init, job.seeds)
     # Runs are ordered learning-rate major, seed minor; every run of a seed shares its start.
-    lr = np.repeat(learning_rates, len(seeds))
-    seed = np.tile(seeds, len(learning_rates))
-    start = np.tile(starts, (len(learning_rates), 1))
+    lr_index, seed = job.runs()
+    lr = np.array(job.learning_rates)[lr_index]
+    start = np.tile(starts, (len(job.learning_rates), 1))
     started = time.perf_counter()
     result = run_batch(
         target,
@@ -133,12 +132,12 @@ def _solve(target, params: dict, step_progress=None) -> CellResult:
         method,
         start,
         lr,
-        int(params["steps"]),
+        job.steps,
         converged_gap=min(tolerances),
-        divergence_factor=float(params["divergence_factor"]),
+        divergence_factor=job.divergence_factor,
         seeds=seed,
         # Cell params written before the key existed describe runs that went on to the budget.
-        stop_at_target=bool(params.get("stop_at_target", False)),
+        stop_at_target=job.stop_at_target,
         progress=step_progress,
     )
     seconds = time.perf_counter() - started
@@ -172,9 +171,7 @@ def _solve(target, params: dict, step_progress=None) -> CellResult:
         "method": params["method"],
     }
     f_star = target.optimum_loss_for(chart)
-    trajectories = _trajectory_table(
-        result, keys, lr, seed, f_star, target.observed_columns, params.get("thin")
-    )
+    trajectories = _trajectory_table(result, keys, lr, seed, f_star, target.observed_columns, job.thin)
     step_cost = (target.grad_evaluations, method.solves_per_step)
     summaries = _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, target.observed_columns)
     return CellResult(trajectories=trajectories, summaries=summaries, result=result, seconds=seconds)
