@@ -66,3 +66,21 @@ def test_methods_are_in_the_registrys_order_and_runs_in_the_solvers():
     assert list(first["lr"]) == [job.learning_rates[i] for i in lr_indices]
     assert list(first["seed"]) == list(seeds)
     assert np.array_equal(lr_indices, [0, 0, 0, 1, 1, 1])
+
+
+def test_adding_one_learning_rate_changes_only_that_rows_jobs():
+    """Issue 18's guard: Snakemake reruns a solver job when its params change, so one more learning
+    rate in a row must leave every other row's job params as they were."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    name = next(n for n, row in config["experiments"].items() if "sweep" not in json.dumps(row))
+    row = config["experiments"][name]
+    grid = list(PLAN.experiments[name].learning_rates)
+    row["learning_rates"] = [*grid, grid[-1] * 1.05]
+    after = parse_config(config)
+    changed = {
+        (experiment, chart)
+        for experiment, chart in JOBS
+        if PLAN.experiments[experiment].chart_params(chart)
+        != after.experiments[experiment].chart_params(chart)
+    }
+    assert changed == {(name, chart) for chart in PLAN.experiments[name].parameterizations}
