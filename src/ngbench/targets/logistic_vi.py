@@ -17,6 +17,7 @@ f* and the optimal mean come from a reference BLR solve, checked for stationarit
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -137,14 +138,32 @@ class LogisticVI(GaussianFamilyTarget):
         self.test_x, self.test_y = design(test), labels[test]
         super().__init__(self.train_x.shape[1])
         self.prior_precision = float(prior_precision)
-        self.nodes, self.weights = gauss_hermite(quadrature_nodes)
-        with np.errstate(divide="ignore"):  # the outermost weights of a large rule underflow to 0
-            self.log_weights = np.log(self.weights)
+        self.quadrature_nodes = quadrature_nodes
         self.delta = False
         self._reference: dict | None = None
         self._memo = None
         self._scratch = None
         self._test_scratch = None
+
+    # The quadrature rule is made on first use: the config check builds the target at every
+    # Snakemake start and needs no rule, and making one imports scipy.special (~0.3 s).
+    @cached_property
+    def _rule(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nodes, weights = gauss_hermite(self.quadrature_nodes)
+        with np.errstate(divide="ignore"):  # the outermost weights of a large rule underflow to 0
+            return nodes, weights, np.log(weights)
+
+    @property
+    def nodes(self) -> np.ndarray:
+        return self._rule[0]
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self._rule[1]
+
+    @property
+    def log_weights(self) -> np.ndarray:
+        return self._rule[2]
 
     @classmethod
     def from_spec(cls, spec: dict) -> LogisticVI:
