@@ -170,7 +170,7 @@ def logistic_table(
     steps: int, repeats: int, charts=("mean_chol", "natural", "diagonal_natural")
 ) -> list[dict]:
     target = make_target({"name": "logistic_vi"})
-    target.with_reference(target.reference_solution())
+    target = target.with_reference(target.reference_solution())
     floor = logistic_floor(target, steps)
     rows = []
     for chart in charts:

@@ -90,7 +90,7 @@ def test_closed_form_natural_gradient_against_the_generic_solve(name, chart):
 def _referenced(name: str):
     target = make_target(SMALL_TARGETS[name][0])
     if target.needs_reference:
-        target.with_reference(target.reference_solution())
+        target = target.with_reference(target.reference_solution())
     return target
 
 

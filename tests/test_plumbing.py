@@ -248,3 +248,34 @@ def test_the_digest_is_of_the_sources_not_of_their_names(library):
     runner = root / "ngbench" / "runner.py"
     runner.write_text(runner.read_text().replace("1e8", "1e9", 1))
     assert all(digests()[name] != before[name] for name in TARGETS)
+
+
+def test_make_target_uses_the_target_with_reference_returns(monkeypatch):
+    """A target may return a new object from `with_reference` (its base declares a return): the
+    one returned is the one measuring gaps."""
+    from ngbench.targets import make_target
+    from ngbench.targets.mixture import Mixture
+
+    fresh = []
+
+    def returning_a_copy(self, reference):
+        import copy
+
+        other = copy.copy(self)
+        other._reference = reference
+        fresh.append(other)
+        return other
+
+    monkeypatch.setattr(Mixture, "with_reference", returning_a_copy)
+    spec = {
+        "name": "mixture",
+        "means": [-1.0, 2.0],
+        "var": 1.0,
+        "weight": 0.3,
+        "n": 50,
+        "data_seed": 0,
+        "damping": 1e-3,
+    }
+    reference = make_target(spec).reference_solution()
+    target = make_target(spec, reference)
+    assert fresh and target is fresh[-1] and target.optimum_loss == reference["optimum_loss"]

@@ -107,7 +107,7 @@ def test_stochastic_runs_stop_without_moving_the_others_noise():
         "optimum_mean": [0.0] * target.dim,
         "optimum_cov": np.eye(target.dim).tolist(),
     }
-    target.with_reference({"optimum_loss": 0.0, "families": {"full": zero, "mean_field": zero}})
+    target = target.with_reference({"optimum_loss": 0.0, "families": {"full": zero, "mean_field": zero}})
     chart = target.chart("natural")
     start = target.initial_states({"mean": {"uniform": [-0.5, 0.5]}, "var": 0.01}, (0, 1, 2))
     start = np.tile(start, (2, 1))

@@ -431,7 +431,7 @@ def run_checks(
         if isinstance(reference[0], Verdict):
             yield reference[0]
             return
-        target.with_reference(reference[0])
+        target = target.with_reference(reference[0])
     for name in sorted(target.charts):
         for method in methods:
             yield check_run(target, name, method, points, seeds, learning_rate, steps)

@@ -31,7 +31,7 @@ def make_target(spec: dict, reference: dict | None = None, gradient=None) -> Tar
         target = _registered(spec)
     target.set_gradient(gradient)
     if reference is not None:
-        target.with_reference(reference)
+        target = target.with_reference(reference)
     return target
 
 

@@ -149,8 +149,9 @@ class Target:
         """For targets with `needs_reference`: {"optimum_loss": f*, "optimum": [...], ...}."""
         raise NotImplementedError
 
-    def with_reference(self, reference: dict) -> None:
-        """Keep the reference solution (f* and the minimisers) this target measures gaps against."""
+    def with_reference(self, reference: dict) -> Target:
+        """The target measuring gaps against this reference solution (f* and the minimisers): callers
+        use what it returns (this target, updated, or a new one)."""
         raise NotImplementedError
 
     def loss(self, canonical: np.ndarray) -> np.ndarray:

@@ -375,8 +375,9 @@ class LogisticVI(GaussianFamilyTarget):
             }
         return {"optimum_loss": families[FULL]["optimum_loss"], "families": families}
 
-    def with_reference(self, reference: dict) -> None:
+    def with_reference(self, reference: dict) -> LogisticVI:
         self._reference = reference
+        return self
 
     def _family_reference(self, family: str) -> dict:
         if self._reference is None:

@@ -192,8 +192,9 @@ class Mixture(Target):
             "local_minima": optima,
         }
 
-    def with_reference(self, reference: dict) -> None:
+    def with_reference(self, reference: dict) -> Mixture:
         self._reference = reference
+        return self
 
     def _require_reference(self) -> dict:
         if self._reference is None:
