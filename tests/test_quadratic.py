@@ -266,3 +266,31 @@ def test_invariance_audit_slopes():
     spread = audit.pivot(index="lr", columns="method", values="spread")
     assert spread.loc[2e-5, "ngd"] / spread.loc[1e-5, "ngd"] == pytest.approx(4.0, rel=0.05)
     assert spread.loc[2e-5, "gd"] / spread.loc[1e-5, "gd"] == pytest.approx(2.0, rel=0.05)
+
+
+def test_condition_number_is_eigenvalues_one_and_kappa():
+    spec = {"name": "quadratic", "condition_number": 50.0, "angle_degrees": 25.0, "optimum": [0.0, 0.0]}
+    matrix = make_target(spec).matrix
+    np.testing.assert_allclose(np.linalg.eigvalsh(matrix), [1.0, 50.0], rtol=1e-12)
+    np.testing.assert_array_equal(matrix, rotated_matrix([1.0, 50.0], 25.0))
+
+
+@pytest.mark.parametrize("kappa", [1.0, 3.0, 40.0, 700.0])
+def test_gd_at_its_best_step_takes_the_theory_count_from_every_start(kappa):
+    """ngbench.theory's closed form ⌈ln(τ/gap₀)/(2 ln r)⌉, r = (κ−1)/(κ+1), against GD run at
+    ρ* = 2/(1+κ) from a row's random starts, run by run and tolerance by tolerance."""
+    from ngbench.theory import gd_best_step_on_quadratic
+
+    target = {"name": "quadratic", "condition_number": kappa, "angle_degrees": 35.0, "optimum": [0.5, -1.0]}
+    init = {"theta_0": {"uniform": [-5.0, 5.0]}, "theta_1": {"uniform": [-5.0, 5.0]}}
+    seeds = (0, 1, 2, 3, 4)
+    cell = quadratic_cell(target, [0.0, 0.0], "gd", [2.0 / (1.0 + kappa)], steps=40000, seeds=seeds)
+    cell["init"] = init
+    summaries = solve_cell(cell).summaries.to_pandas()
+    for tolerance in TOLERANCES:
+        at = summaries[np.isclose(summaries["tolerance"], tolerance)].sort_values("seed")
+        expected = gd_best_step_on_quadratic(target, init, seeds, tolerance)
+        np.testing.assert_array_equal(at["hit_iter"].to_numpy(dtype=float), expected)
+    if kappa > 1:  # Θ(κ log 1/ε): the count grows with κ at a fixed start
+        wider = gd_best_step_on_quadratic({**target, "condition_number": 10 * kappa}, init, seeds, 1e-6)
+        assert (wider > expected).all()

@@ -107,13 +107,16 @@ SLOPES = TableKind(
         "slope": ("slope", "{:.2f}"),
         "slope_low": ("5%", "{:.2f}"),
         "slope_high": ("95%", "{:.2f}"),
+        "theory_slope": ("theory", "{:.0f}"),
     },
     caption=(
         "How the cost grows with the swept property in {experiment}: the Theil–Sen slope of "
         "log(iterations to gap ≤ {tolerances}) against log(value) over every successful run, each seed "
         "at its cross-fitted learning rate, with its 90% interval (Sen); values reached: swept values "
         "where the method succeeded at least once (a slope needs 3). Slope 1: cost proportional to the "
-        "property; 0: independent of it."
+        "property; 0: independent of it. Theory: the slope theory gives where it gives one (ngbench.theory: "
+        "1 for GD on a quadratic over κ, 2 for GD in (μ, Σ) on the Gaussian KL near its optimum, 0 for a "
+        "one-step method), — where it gives none."
     ),
     label="slopes",
     estimates=(("slope_low", "slope"), ("slope_high", "slope")),

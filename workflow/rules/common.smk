@@ -158,7 +158,18 @@ def sweep_inputs(wildcards):
 def sweep_params(wildcards):
     sweep = PLAN.sweeps[wildcards.row]
     tolerances = {PLAN.experiments[e].main_tolerance for e in sweep.experiments}
-    return {"field": sweep.field, "values": list(sweep.values), "experiments": list(sweep.experiments), "tolerance": min(tolerances)}
+    # Each sub-experiment's target, starts and seeds: what theory's exact counts are computed from.
+    specs = {
+        e: {"target": PLAN.experiments[e].target, "init": PLAN.experiments[e].init, "seeds": list(PLAN.experiments[e].seeds)}
+        for e in sweep.experiments
+    }
+    return {
+        "field": sweep.field,
+        "values": list(sweep.values),
+        "experiments": list(sweep.experiments),
+        "tolerance": min(tolerances),
+        "specs": specs,
+    }
 
 
 def claims_files(wildcards):
