@@ -27,6 +27,7 @@ localrules:
     why_figure,
     profile_figure,
     costs,
+    wall_time_profiles,
     figure_paths,
     analysis_figures,
     invariance_figure,
@@ -46,6 +47,7 @@ rule all:
         costs=expand("results/costs/{experiment}.{ext}", experiment=PLAN.experiments, ext=["csv", "md"]),
         why=expand("figures/{row}_sweep.{ext}", row=PLAN.sweeps, ext=["png", "pdf"]),
         profiles=expand("figures/profiles.{ext}", ext=["png", "pdf"]),
+        wall_time_profiles=expand("results/costs/profiles.{ext}", ext=["png", "pdf"]) + ["results/costs/profile_scores.md"],
 
 
 rule results:

@@ -132,3 +132,26 @@ rule ledger:
         "../envs/ngbench.yaml"
     script:
         "../scripts/ledger.py"
+
+
+rule wall_time_profiles:
+    """Performance and data profiles on the wall-time axis, from the solvers' timings: machine-dependent, not committed."""
+    input:
+        unpack(all_summaries_best_lrs_and_timings),
+    output:
+        profiles="results/costs/profiles.csv",
+        data_profiles="results/costs/data_profiles.csv",
+        scores="results/costs/profile_scores.csv",
+        scores_markdown="results/costs/profile_scores.md",
+        png=report("results/costs/profiles.png", caption="../report/wall_time_profiles.rst", category="Why"),
+        pdf="results/costs/profiles.pdf",
+    params:
+        tolerances=main_tolerances,
+        preset=figure_size("panels"),
+        library=library("wall_time_profiles.py"),
+    log:
+        "logs/wall_time_profiles.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/wall_time_profiles.py"

@@ -134,6 +134,13 @@ def all_summaries_and_best_lrs(wildcards):
     }
 
 
+def all_summaries_best_lrs_and_timings(wildcards):
+    return {
+        **all_summaries_and_best_lrs(wildcards),
+        "timings": [path for e in sorted(PLAN.experiments) for path in chart_files("timings", e)],
+    }
+
+
 def main_tolerances(wildcards):
     # Sorted: the config's row order is no setting, and reordering its rows reruns nothing.
     return {name: PLAN.experiments[name].main_tolerance for name in sorted(PLAN.experiments)}
