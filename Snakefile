@@ -31,6 +31,7 @@ localrules:
     figure_paths,
     analysis_figures,
     invariance_figure,
+    invariance_table,
     reference,
 
 

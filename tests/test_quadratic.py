@@ -294,3 +294,40 @@ def test_gd_at_its_best_step_takes_the_theory_count_from_every_start(kappa):
     if kappa > 1:  # Θ(κ log 1/ε): the count grows with κ at a fixed start
         wider = gd_best_step_on_quadratic({**target, "condition_number": 10 * kappa}, init, seeds, 1e-6)
         assert (wider > expected).all()
+
+
+def test_invariance_slopes_tabulate_the_audit():
+    """The audit's table (the ledger's Martens 2020 entry): NGD's spread between the six Gaussian
+    charts grows with slope 2 in ρ, GD's with slope 1; on a quadratic's affine charts NGD is exactly
+    invariant, every spread is rounding, and there is no slope to report."""
+    from ngbench.audit import AUDIT_LEARNING_RATES, one_step_spread, spread_slopes
+    from ngbench.targets.gaussian_1d import CHARTS
+
+    gaussian = make_target({"name": "gaussian_1d", "mean": 3.0, "var": 1.0})
+    start = np.array([-2.0, np.e])
+    audit = one_step_spread(gaussian, start, sorted(CHARTS), ["gd", "ngd"], AUDIT_LEARNING_RATES)
+    fitted = spread_slopes(audit, start, "g", len(CHARTS)).set_index("method")
+    assert fitted.loc["ngd", "slope"] == pytest.approx(2.0, abs=0.02)
+    # GD's steps in the natural and expectation charts are large: its first-order regime ends near
+    # ρ = 1e-4 here, and the fit over ρ ≤ 1e-2 bends below 1 — nowhere near NGD's 2.
+    assert fitted.loc["gd", "slope"] < 1.2
+    gd = audit[audit["method"] == "gd"].set_index("lr")["spread"]
+    assert gd[AUDIT_LEARNING_RATES[4]] / gd[AUDIT_LEARNING_RATES[0]] == pytest.approx(10.0, rel=0.05)
+    assert fitted.loc["ngd", "slope_low"] <= fitted.loc["ngd", "slope"] <= fitted.loc["ngd", "slope_high"]
+    # An independent look at the same numbers: the spread ratio over one decade of ρ is 10^slope.
+    ngd = audit[audit["method"] == "ngd"].set_index("lr")["spread"]
+    small = [lr for lr in AUDIT_LEARNING_RATES if lr <= 1e-3]
+    assert ngd[small[-1]] / ngd[small[-5]] == pytest.approx(100.0, rel=0.05)
+    quadratic = make_target(
+        {
+            "name": "quadratic",
+            "eigenvalues": [1.0, 10.0],
+            "optimum": [0.0, 0.0],
+            "linear_map": [[2.0, 0.3], [-1.0, 0.7]],
+        }
+    )
+    start = np.array([1.0, -2.0])
+    audit = one_step_spread(quadratic, start, ["identity", "linear"], ["gd", "ngd"], AUDIT_LEARNING_RATES)
+    fitted = spread_slopes(audit, start, "q", 2).set_index("method")
+    assert fitted.loc["ngd", "points"] == 0 and np.isnan(fitted.loc["ngd", "slope"])
+    assert fitted.loc["gd", "slope"] == pytest.approx(1.0, abs=0.01)

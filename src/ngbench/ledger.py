@@ -10,7 +10,9 @@ Tables a check can read (files of `results/stats/`):
 - `iterations`: `<experiment>.csv`, one row per (chart, method, lr, tolerance);
 - `best_lr`: `<experiment>_best_lr.csv`, a row per (chart, method, fold): both folds must meet it;
 - `paired`: `<experiment>_paired.csv`, a row per (chart, baseline);
-- `slopes`: `sweeps/<row>_slopes.csv`, a row per (chart, method) of a swept row.
+- `slopes`: `sweeps/<row>_slopes.csv`, a row per (chart, method) of a swept row;
+- `invariance`: `invariance/<experiment>_slopes.csv`, a row per method of an audited experiment
+  (`ngbench.audit.spread_slopes`: how one step's spread between charts grows with ρ).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ TABLES = {
     "best_lr": "results/stats/{experiment}_best_lr.csv",
     "paired": "results/stats/{experiment}_paired.csv",
     "slopes": "results/stats/sweeps/{experiment}_slopes.csv",
+    "invariance": "results/stats/invariance/{experiment}_slopes.csv",
 }
 CONDITIONS = ("at_most", "at_least", "equals", "between", "is")
 SELECTORS = ("parameterization", "method", "baseline", "lr", "tolerance")
@@ -204,7 +207,9 @@ STATISTIC_COLUMNS = {
         "slope",
         "slope_low",
         "slope_high",
+        "theory_slope",
     ],
+    "invariance": ["experiment", "method", "charts", "points", "max_lr", "slope", "slope_low", "slope_high"],
 }
 
 
@@ -233,6 +238,17 @@ def parse_claims(section: dict, experiments: dict, sweeps: dict, errors: list[st
             continue
         else:
             known = experiments[experiment]
+        if table == "invariance" and not known.audited:
+            errors.append(
+                f"{where}.check.experiment: {experiment!r} has no invariance audit (it needs two or more "
+                "charts, several seeds and a deterministic gradient)"
+            )
+            continue
+        if table == "invariance" and "parameterization" in check:
+            errors.append(
+                f"{where}.check.parameterization: the invariance table compares every chart at once"
+            )
+            continue
         if check["statistic"] not in statistic_columns(table):
             errors.append(
                 f"{where}.check.statistic: {check['statistic']!r} is not a column of the {table} table "

@@ -106,7 +106,7 @@ def sweep_table(
     return pd.DataFrame(table, columns=SWEEP_COLUMNS)
 
 
-def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Theil–Sen slope with its 90 % interval (Sen 1968: order statistics of the pairwise slopes set
     by Kendall's τ null variance, ties in x accounted for), as scipy's `theilslopes` computes it."""
     from scipy.stats import theilslopes
@@ -140,7 +140,7 @@ def slopes(sweep, summaries: dict, best: dict, tolerance: float, specs: dict | N
         distinct = len(set(values.tolist()))
         slope = low = high = math.nan
         if distinct >= MIN_VALUES_FOR_SLOPE:
-            slope, low, high = _theil_sen(x, y)
+            slope, low, high = theil_sen(x, y)
         rows.append(
             {
                 "row": sweep.row,

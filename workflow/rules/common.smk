@@ -106,9 +106,17 @@ def result_files():
         + expand("results/tables/{experiment}{kind}.{ext}", experiment=PLAN.experiments, kind=kinds, ext=["md", "tex"])
         + ["results/tables/headline.md"]
         + sweep_files()
+        + invariance_files()
         + profile_files()
         + (["results/stats/ledger.csv", "results/tables/ledger.md"] if PLAN.claims else [])
     )
+
+
+def invariance_files():
+    """The invariance audit of every audited experiment, as tables (ngbench.audit)."""
+    return expand(
+        "results/stats/invariance/{experiment}{kind}.csv", experiment=AUDITED, kind=["", "_slopes"]
+    ) + expand("results/tables/invariance/{experiment}_slopes.md", experiment=AUDITED)
 
 
 def ledger_inputs(wildcards):

@@ -85,6 +85,23 @@ rule invariance_figure:
         "../scripts/invariance_figure.py"
 
 
+rule invariance_table:
+    """The invariance audit as tables: the spread against lr, and its fitted slope per method."""
+    output:
+        spreads="results/stats/invariance/{experiment}.csv",
+        slopes="results/stats/invariance/{experiment}_slopes.csv",
+        slopes_markdown="results/tables/invariance/{experiment}_slopes.md",
+    params:
+        row=invariance_row,
+        library=library("invariance_table.py"),
+    log:
+        "logs/invariance_table/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/invariance_table.py"
+
+
 rule why_figure:
     """A swept row's why-figure: tuned iterations against the swept property, a line per method."""
     input:
