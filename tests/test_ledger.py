@@ -76,6 +76,11 @@ def with_claim(entry):
             "has no invariance audit",
         ),
         (
+            {"table": "identities", "statistic": "holds", "identity": "delta_blr_is_newton"},
+            "claims.mine.check.experiment",
+            "no identity is checked on target 'quadratic'",
+        ),
+        (
             {"table": "invariance", "statistic": "slope", "parameterization": "identity"},
             "claims.mine.check.parameterization",
             "every chart at once",
@@ -119,5 +124,8 @@ def test_the_ledgers_column_lists_are_the_tables_own():
     from ngbench.audit import SPREAD_SLOPE_COLUMNS
 
     assert STATISTIC_COLUMNS["invariance"] == SPREAD_SLOPE_COLUMNS
+    from ngbench.identities import IDENTITY_COLUMNS
+
+    assert STATISTIC_COLUMNS["identities"] == IDENTITY_COLUMNS
     best = best_learning_rates(synthetic_summaries(), 1e-8)
     assert set(STATISTIC_COLUMNS["best_lr"]) <= set(best.columns)

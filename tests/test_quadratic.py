@@ -330,4 +330,11 @@ def test_invariance_slopes_tabulate_the_audit():
     audit = one_step_spread(quadratic, start, ["identity", "linear"], ["gd", "ngd"], AUDIT_LEARNING_RATES)
     fitted = spread_slopes(audit, start, "q", 2).set_index("method")
     assert fitted.loc["ngd", "points"] == 0 and np.isnan(fitted.loc["ngd", "slope"])
+    # In the table those rounding-level spreads are marked and missing (their digits are the CPU's).
+    from ngbench.audit import spread_table
+
+    table = spread_table(audit, start, "q")
+    ngd = table[table["method"] == "ngd"]
+    assert ngd["at_rounding_level"].all() and ngd["spread"].isna().all()
+    assert not table.loc[table["method"] == "gd", "at_rounding_level"].any()
     assert fitted.loc["gd", "slope"] == pytest.approx(1.0, abs=0.01)

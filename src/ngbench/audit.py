@@ -77,11 +77,24 @@ def audit_row(row: dict) -> tuple[pd.DataFrame, np.ndarray]:
     ), start
 
 
+def rounding_floor(start: np.ndarray) -> float:
+    return ROUNDING_SPREAD * max(1.0, float(np.linalg.norm(start)))
+
+
+def spread_table(audit: pd.DataFrame, start: np.ndarray, experiment: str) -> pd.DataFrame:
+    """The audit as a table: a spread at rounding level is marked and left missing — its last digits
+    differ from one CPU to another, and it says only that the step is exactly invariant."""
+    rounding = audit["spread"] <= rounding_floor(start)
+    return audit.assign(
+        experiment=experiment, spread=audit["spread"].where(~rounding), at_rounding_level=rounding
+    )[["experiment", "method", "lr", "spread", "at_rounding_level"]]
+
+
 def spread_slopes(audit: pd.DataFrame, start: np.ndarray, experiment: str, charts: int) -> pd.DataFrame:
     """Per method: the slope of log(spread) against log(ρ) over ρ ≤ SLOPE_MAX_LR, with its 90 % interval."""
     from ngbench.why import theil_sen
 
-    floor = ROUNDING_SPREAD * max(1.0, float(np.linalg.norm(start)))
+    floor = rounding_floor(start)
     rows = []
     for method, group in audit.groupby("method", sort=True):
         fit = group[(group["lr"] <= SLOPE_MAX_LR * (1 + 1e-12)) & (group["spread"] > floor)]

@@ -12,7 +12,9 @@ Tables a check can read (files of `results/stats/`):
 - `paired`: `<experiment>_paired.csv`, a row per (chart, baseline);
 - `slopes`: `sweeps/<row>_slopes.csv`, a row per (chart, method) of a swept row;
 - `invariance`: `invariance/<experiment>_slopes.csv`, a row per method of an audited experiment
-  (`ngbench.audit.spread_slopes`: how one step's spread between charts grows with ρ).
+  (`ngbench.audit.spread_slopes`: how one step's spread between charts grows with ρ);
+- `identities`: `identities/<experiment>.csv`, a row per exact identity checked on the experiment's
+  target (`ngbench.identities`), selected by `identity`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ TABLES = {
     "paired": "results/stats/{experiment}_paired.csv",
     "slopes": "results/stats/sweeps/{experiment}_slopes.csv",
     "invariance": "results/stats/invariance/{experiment}_slopes.csv",
+    "identities": "results/stats/identities/{experiment}.csv",
 }
+# The targets ngbench.identities checks identities on (the workflow's `identities` rule runs for these).
+IDENTITY_TARGETS = ("logistic_vi",)
 CONDITIONS = ("at_most", "at_least", "equals", "between", "is")
-SELECTORS = ("parameterization", "method", "baseline", "lr", "tolerance")
+SELECTORS = ("parameterization", "method", "baseline", "lr", "tolerance", "identity")
 LEDGER_COLUMNS = ["claim", "source", "statement", "verdict", "found", "expected", "table"]
 
 
@@ -210,6 +215,7 @@ STATISTIC_COLUMNS = {
         "theory_slope",
     ],
     "invariance": ["experiment", "method", "charts", "points", "max_lr", "slope", "slope_low", "slope_high"],
+    "identities": ["experiment", "identity", "steps", "tolerance", "holds"],
 }
 
 
@@ -242,6 +248,12 @@ def parse_claims(section: dict, experiments: dict, sweeps: dict, errors: list[st
             errors.append(
                 f"{where}.check.experiment: {experiment!r} has no invariance audit (it needs two or more "
                 "charts, several seeds and a deterministic gradient)"
+            )
+            continue
+        if table == "identities" and known.target["name"] not in IDENTITY_TARGETS:
+            errors.append(
+                f"{where}.check.experiment: no identity is checked on target {known.target['name']!r} "
+                f"(only on {', '.join(IDENTITY_TARGETS)})"
             )
             continue
         if table == "invariance" and "parameterization" in check:

@@ -6,7 +6,7 @@ rule aggregate:
         stats=report(
             "results/stats/{experiment}.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         markdown="results/tables/{experiment}.md",
@@ -14,7 +14,7 @@ rule aggregate:
         best_lr=report(
             "results/stats/{experiment}_best_lr.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         best_lr_markdown="results/tables/{experiment}_best_lr.md",
@@ -22,7 +22,7 @@ rule aggregate:
         paired=report(
             "results/stats/{experiment}_paired.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         paired_markdown="results/tables/{experiment}_paired.md",
@@ -143,7 +143,7 @@ rule wall_time_profiles:
         data_profiles="results/costs/data_profiles.csv",
         scores="results/costs/profile_scores.csv",
         scores_markdown="results/costs/profile_scores.md",
-        png=report("results/costs/profiles.png", caption="../report/wall_time_profiles.rst", category="Why"),
+        png=report("results/costs/profiles.png", caption="../report/wall_time_profiles.rst", category="2 · Why"),
         pdf="results/costs/profiles.pdf",
     params:
         tolerances=main_tolerances,
@@ -155,3 +155,58 @@ rule wall_time_profiles:
         "../envs/ngbench.yaml"
     script:
         "../scripts/wall_time_profiles.py"
+
+
+rule experiment_page:
+    """One experiment's Markdown tables as one HTML page of the report."""
+    input:
+        iterations="results/tables/{experiment}.md",
+        best_lr="results/tables/{experiment}_best_lr.md",
+        paired="results/tables/{experiment}_paired.md",
+        claims="results/tables/{experiment}_claims.md",
+    output:
+        report(
+            "results/report/tables/{experiment}.html",
+            caption="../report/experiment_page.rst",
+            category="3 · Experiments",
+            subcategory="{experiment}",
+        ),
+    params:
+        library=library("experiment_page.py"),
+    log:
+        "logs/experiment_page/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/experiment_page.py"
+
+
+rule front_page:
+    """The report's first page: the ledger, the profiles, the why-tables and figures, the headline."""
+    input:
+        unpack(front_page_inputs),
+    output:
+        report("results/report/front_page.html", caption="../report/front_page.rst", category="1 · The answer"),
+    params:
+        library=library("front_page.py"),
+    log:
+        "logs/front_page.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/front_page.py"
+
+
+rule identities:
+    """Exact identities between methods on the experiment's target (delta-method BLR = Newton), checked."""
+    output:
+        "results/stats/identities/{experiment}.csv",
+    params:
+        target=target_spec,
+        library=library("identities.py"),
+    log:
+        "logs/identities/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/identities.py"

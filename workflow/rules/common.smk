@@ -107,6 +107,7 @@ def result_files():
         + ["results/tables/headline.md"]
         + sweep_files()
         + invariance_files()
+        + identity_files()
         + profile_files()
         + (["results/stats/ledger.csv", "results/tables/ledger.md"] if PLAN.claims else [])
     )
@@ -117,6 +118,33 @@ def invariance_files():
     return expand(
         "results/stats/invariance/{experiment}{kind}.csv", experiment=AUDITED, kind=["", "_slopes"]
     ) + expand("results/tables/invariance/{experiment}_slopes.md", experiment=AUDITED)
+
+
+def identity_files():
+    """The exact identities checked on every experiment whose target has some (ngbench.identities)."""
+    from ngbench.ledger import IDENTITY_TARGETS
+
+    names = [n for n, e in PLAN.experiments.items() if e.target["name"] in IDENTITY_TARGETS]
+    return expand("results/stats/identities/{experiment}.csv", experiment=names)
+
+
+def report_page_files():
+    """The report's HTML pages: its first page and one of tables per experiment (ngbench.report_page)."""
+    return ["results/report/front_page.html"] + expand(
+        "results/report/tables/{experiment}.html", experiment=PLAN.experiments
+    )
+
+
+def front_page_inputs(wildcards):
+    rows = sorted(PLAN.sweeps)
+    return {
+        **({"ledger": "results/tables/ledger.md"} if PLAN.claims else {}),
+        "scores": "results/tables/profile_scores.md",
+        "profiles": "figures/profiles.png",
+        "slopes": [f"results/tables/sweeps/{row}_slopes.md" for row in rows],
+        "why": [f"figures/{row}_sweep.png" for row in rows],
+        "headline": "results/tables/headline.md",
+    }
 
 
 def ledger_inputs(wildcards):

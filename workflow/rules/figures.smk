@@ -3,7 +3,7 @@ rule figure_paths:
     input:
         unpack(figure_inputs),
     output:
-        png=report("figures/{figure}.png", caption="../report/figure_paths.rst", category="Blog figures"),
+        png=report("figures/{figure}.png", caption="../report/figure_paths.rst", category="4 · Blog figures"),
         pdf="figures/{figure}.pdf",
     params:
         spec=figure_params,
@@ -29,21 +29,21 @@ rule analysis_figures:
         convergence_png=report(
             "figures/{experiment}_convergence.png",
             caption="../report/analysis.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         convergence_pdf="figures/{experiment}_convergence.pdf",
         sensitivity_png=report(
             "figures/{experiment}_lr_sensitivity.png",
             caption="../report/analysis.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         sensitivity_pdf="figures/{experiment}_lr_sensitivity.pdf",
         ecdf_png=report(
             "figures/{experiment}_ecdf.png",
             caption="../report/analysis.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         ecdf_pdf="figures/{experiment}_ecdf.pdf",
@@ -68,7 +68,7 @@ rule invariance_figure:
         png=report(
             "figures/{experiment}_invariance.png",
             caption="../report/invariance.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         pdf="figures/{experiment}_invariance.pdf",
@@ -108,7 +108,7 @@ rule why_figure:
         sweep="results/stats/sweeps/{row}.csv",
         slopes="results/stats/sweeps/{row}_slopes.csv",
     output:
-        png=report("figures/{row}_sweep.png", caption="../report/why.rst", category="Why"),
+        png=report("figures/{row}_sweep.png", caption="../report/why.rst", category="2 · Why"),
         pdf="figures/{row}_sweep.pdf",
     params:
         preset=figure_size("panels"),
@@ -127,7 +127,7 @@ rule profile_figure:
         profiles="results/stats/profiles.csv",
         data_profiles="results/stats/data_profiles.csv",
     output:
-        png=report("figures/profiles.png", caption="../report/profiles.rst", category="Why"),
+        png=report("figures/profiles.png", caption="../report/profiles.rst", category="2 · Why"),
         pdf="figures/profiles.pdf",
     params:
         preset=figure_size("panels"),
