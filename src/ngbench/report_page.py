@@ -74,9 +74,21 @@ def image(png: bytes, alt: str, width_px: int = 1000) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" style="width: {width_px}px;">'
 
 
-def page(title: str, sections: list[tuple[str, str]]) -> str:
-    """One HTML fragment: a title, then (heading, HTML body) sections in order."""
-    parts = [f'<div class="ngbench-page" style="{PAGE_STYLE}">', f"<h1>{html.escape(title)}</h1>"]
+# Snakemake's report shows its description (where the front page goes) in a 32rem column, inside a
+# screen-high box that centres it vertically: a page taller than the screen would lose its top, out
+# of reach of the scroll bar. While the front page is shown, start that box at the top and let the
+# column be as wide as the page. (Selectors of snakemake 9's report template; elsewhere, no effect.)
+FRONT_PAGE_CSS = """<style>
+div.h-screen.items-center { align-items: flex-start; justify-content: flex-start; }
+div.prose.max-w-lg { max-width: none; }
+</style>"""
+
+
+def page(title: str, sections: list[tuple[str, str]], front: bool = False) -> str:
+    """One HTML fragment: a title, then (heading, HTML body) sections in order; `front`: laid out as
+    the report's first page (FRONT_PAGE_CSS)."""
+    parts = ['<meta charset="utf-8">'] + ([FRONT_PAGE_CSS] if front else [])  # a page also stands alone
+    parts += [f'<div class="ngbench-page" style="{PAGE_STYLE}">', f"<h1>{html.escape(title)}</h1>"]
     for heading, body in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>\n{body}")
     parts.append("</div>")

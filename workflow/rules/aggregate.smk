@@ -160,10 +160,11 @@ rule wall_time_profiles:
 rule experiment_page:
     """One experiment's Markdown tables as one HTML page of the report."""
     input:
-        iterations="results/tables/{experiment}.md",
+        # In reading order: the results in words, the tuned lrs, the paired tests, then every lr.
+        claims="results/tables/{experiment}_claims.md",
         best_lr="results/tables/{experiment}_best_lr.md",
         paired="results/tables/{experiment}_paired.md",
-        claims="results/tables/{experiment}_claims.md",
+        iterations="results/tables/{experiment}.md",
     output:
         report(
             "results/report/tables/{experiment}.html",

@@ -41,4 +41,4 @@ sections.append(
     ("Headline: every experiment, NGD against each other method", markdown_to_html(text(inputs.headline)))
 )
 title = "ngbench: when natural-gradient descent beats gradient descent, and why"
-write_text(page(title, sections), snakemake.output[0])
+write_text(page(title, sections, front=True), snakemake.output[0])
