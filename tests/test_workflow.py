@@ -571,8 +571,12 @@ def test_report_holds_every_figure_and_renders(run_two_cores, tmp_path):
         "tiny_sweep_convergence.png",
         "tiny_sweep_invariance.png",
         "tiny_sweep_paired.csv",
+        "tiny_sweep.html",  # the experiment's Markdown tables, as a page of the report
     ):
         assert name in html, name
+    # It opens on the answer: the first page (the workflow description) holds the pipeline's front page.
+    assert "when natural-gradient descent beats gradient descent, and why" in html
+    assert "Headline: every experiment, NGD against each other method" in html
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Chromium is not installed: the report was built and holds every figure, not rendered")
