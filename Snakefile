@@ -44,6 +44,8 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    message:
+        "every output of the config"
     input:
         results=result_files(),
         figures=expand("figures/{figure}.{ext}", figure=PLAN.figures, ext=["png", "pdf"]),
@@ -57,5 +59,7 @@ rule all:
 
 rule results:
     """Solver files, statistics and tables, without figures (what benchmarks/ times)."""
+    message:
+        "every result file of the config"
     input:
         result_files(),

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ngbench import portable
-from ngbench.methods import StepContext, method_direction
+from ngbench.methods import StepContext, method_named
 from ngbench.targets import make_target
 from ngbench.targets.base import Target
 
@@ -42,7 +42,7 @@ def one_step(target: Target, chart_name: str, method: str, start: np.ndarray, lr
     chart = target.chart(chart_name)
     with np.errstate(all="ignore"):
         theta = chart.from_canonical(start[None, :])
-        direction = method_direction(method)(target, chart, theta, start[None, :], StepContext())
+        direction = method_named(method)(target, chart, theta, start[None, :], StepContext())
         after = theta - lr * direction
         if not chart.in_domain(after)[0]:
             return np.full(start.shape, np.nan)

@@ -1,5 +1,7 @@
 rule aggregate:
     """Iteration counts, tuned learning rates and paired tests of NGD against each other method, from the run summaries."""
+    message:
+        "statistics and tables of {wildcards.experiment}"
     input:
         summary_files,
     output:
@@ -42,6 +44,8 @@ rule aggregate:
 
 rule costs:
     """Wall time per run-step and to tolerance, from the solvers' timings: machine-dependent, not committed."""
+    message:
+        "costs of {wildcards.experiment}"
     input:
         summaries=summary_files,
         timings=lambda w: chart_files("timings", w.experiment),
@@ -61,6 +65,8 @@ rule costs:
 
 rule headline:
     """The results in words, every experiment's claims by name: the README's results block."""
+    message:
+        "headline table"
     input:
         claims_files,
     output:
@@ -77,6 +83,8 @@ rule headline:
 
 rule why_tables:
     """A swept row's why-tables: tuned iterations against the swept property, and their slopes."""
+    message:
+        "why-tables of {wildcards.row}"
     input:
         unpack(sweep_inputs),
     output:
@@ -97,6 +105,8 @@ rule why_tables:
 
 rule profiles:
     """Performance and data profiles of every method across every (experiment, chart, seed) problem."""
+    message:
+        "performance and data profiles"
     input:
         unpack(all_summaries_and_best_lrs),
     output:
@@ -118,6 +128,8 @@ rule profiles:
 
 rule ledger:
     """Every literature claim of the config, checked against the tables it names."""
+    message:
+        "ledger of the config's claims"
     input:
         ledger_inputs,
     output:
@@ -136,6 +148,8 @@ rule ledger:
 
 rule wall_time_profiles:
     """Performance and data profiles on the wall-time axis, from the solvers' timings: machine-dependent, not committed."""
+    message:
+        "profiles and their figure on wall time (machine-dependent)"
     input:
         unpack(all_summaries_best_lrs_and_timings),
     output:
@@ -159,6 +173,8 @@ rule wall_time_profiles:
 
 rule experiment_page:
     """One experiment's Markdown tables as one HTML page of the report."""
+    message:
+        "report page of the tables of {wildcards.experiment}"
     input:
         # In reading order: the results in words, the tuned lrs, the paired tests, then every lr.
         claims="results/tables/{experiment}_claims.md",
@@ -184,6 +200,8 @@ rule experiment_page:
 
 rule front_page:
     """The report's first page: the ledger, the profiles, the why-tables and figures, the headline."""
+    message:
+        "report first page, with its figures"
     input:
         unpack(front_page_inputs),
     output:
@@ -200,6 +218,8 @@ rule front_page:
 
 rule identities:
     """Exact identities between methods on the experiment's target (delta-method BLR = Newton), checked."""
+    message:
+        "exact identities on the target of {wildcards.experiment}"
     output:
         "results/stats/identities/{experiment}.csv",
     params:

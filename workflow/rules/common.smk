@@ -15,7 +15,7 @@ from snakemake.utils import validate
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
-from ngbench.digests import script_digest
+from ngbench.digests import plugin_digest, script_digest
 from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.sweeps import expand_sweeps
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
@@ -60,8 +60,10 @@ def library(script):
             experiment = PLAN.figures[wildcards.figure].experiment
         else:
             experiment = wildcards.get("experiment")
-        target = PLAN.experiments[experiment].target["name"] if experiment else None
-        return script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target)
+        target = PLAN.experiments[experiment].target if experiment else {}
+        if "plugin" in target:  # a user's file: hashed with what it imports from its folder
+            return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target["plugin"], Path.cwd())
+        return script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target.get("name"))
 
     return digest
 

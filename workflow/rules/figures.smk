@@ -1,5 +1,7 @@
 rule figure_paths:
     """GD and NGD paths of one seed over the loss contours of the experiment's target."""
+    message:
+        "figure {wildcards.figure}"
     input:
         unpack(figure_inputs),
     output:
@@ -20,6 +22,8 @@ rule figure_paths:
 
 rule analysis_figures:
     """Convergence curves, learning-rate sensitivity and runtime ECDF of one experiment."""
+    message:
+        "convergence, lr-sensitivity and ECDF figures of {wildcards.experiment}"
     input:
         trajectories=lambda w: chart_files("runs", w.experiment),
         summaries=summary_files,
@@ -64,6 +68,8 @@ rule analysis_figures:
 
 rule invariance_figure:
     """NGD and GD one step from the same start in every chart of the row: the spread against lr."""
+    message:
+        "invariance figure of {wildcards.experiment}"
     output:
         png=report(
             "figures/{experiment}_invariance.png",
@@ -87,6 +93,8 @@ rule invariance_figure:
 
 rule invariance_table:
     """The invariance audit as tables: the spread against lr, and its fitted slope per method."""
+    message:
+        "invariance audit tables of {wildcards.experiment}"
     output:
         spreads="results/stats/invariance/{experiment}.csv",
         slopes="results/stats/invariance/{experiment}_slopes.csv",
@@ -104,6 +112,8 @@ rule invariance_table:
 
 rule why_figure:
     """A swept row's why-figure: tuned iterations against the swept property, a line per method."""
+    message:
+        "why-figure of {wildcards.row}"
     input:
         sweep="results/stats/sweeps/{row}.csv",
         slopes="results/stats/sweeps/{row}_slopes.csv",
@@ -123,6 +133,8 @@ rule why_figure:
 
 rule profile_figure:
     """Performance and data profiles of every method across every problem of the config."""
+    message:
+        "profile figure"
     input:
         profiles="results/stats/profiles.csv",
         data_profiles="results/stats/data_profiles.csv",

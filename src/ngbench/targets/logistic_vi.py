@@ -94,7 +94,7 @@ def log_expectation(
 class LogisticVI(GaussianFamilyTarget):
     name = "logistic_vi"
     needs_reference = True
-    methods = ("gd", "ngd", "ef", "adam")
+    curvatures = ("none", "fisher", "empirical_fisher")
     gradient_estimators = ("mc", "delta")
     observed_columns = ("mean_error", "test_log_loss")  # D = 31: never the one-dimensional case
 

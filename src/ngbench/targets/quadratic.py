@@ -67,7 +67,7 @@ MATRIX_FIELDS = ("matrix", "eigenvalues", "condition_number")
 
 class Quadratic(Target):
     name = "quadratic"
-    methods = ("gd", "ngd", "newton", "adam")
+    curvatures = ("none", "fisher", "hessian")
     plot_labels = ("$\\theta_0$", "$\\theta_1$")
 
     def __init__(self, matrix, optimum, linear_map=None, matrix_field: str = "matrix"):
@@ -142,3 +142,13 @@ class Quadratic(Target):
 
     def hessian(self, canonical):
         return self.fisher(canonical)
+
+    # The distribution whose Fisher is A, x ~ N(θ, A⁻¹), for the conformance checker (ngbench.check).
+    def sample_model(self, canonical, rng, count):
+        noise = rng.standard_normal((canonical.shape[0], count, canonical.shape[1]))
+        factor = np.linalg.cholesky(np.linalg.inv(self.matrix))
+        return canonical[:, None, :] + np.einsum("ij,bnj->bni", factor, noise)
+
+    def model_log_density(self, canonical, draws):
+        error = draws - canonical[:, None, :]
+        return -0.5 * np.einsum("bni,ij,bnj->bn", error, self.matrix, error)
