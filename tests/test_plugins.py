@@ -144,9 +144,15 @@ def test_a_plugin_row_passes_the_config_check():
         ({"plugin": EXAMPLE, "dof": 4, "nu": 4}, EXAMPLE_INIT, f"(plugin {EXAMPLE}): nu: unknown property"),
         # from_spec's own KeyError names the field it read.
         (
+            {"plugin": f"{BROKEN}:WrongFisher", "eigenvalues": [1.0, 2.0]},
+            {"theta_0": 1.0, "theta_1": 1.0},
+            "optimum: required by the plugin",
+        ),
+        # A quadratic's A given no way at all: the target's own message names the three ways.
+        (
             {"plugin": f"{BROKEN}:WrongFisher", "optimum": [0.0, 0.0]},
             None,
-            "eigenvalues: required by the plugin",
+            "give exactly one of matrix, eigenvalues, condition_number (got none)",
         ),
         ({"plugin": "models/nowhere.py:Model"}, None, "plugin: no file models/nowhere.py in"),
         ({"plugin": f"{BROKEN}:Missing"}, None, "plugin: tests/plugins/broken_models.py defines no Missing"),

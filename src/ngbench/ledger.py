@@ -250,9 +250,10 @@ def parse_claims(section: dict, experiments: dict, sweeps: dict, errors: list[st
                 "charts, several seeds and a deterministic gradient)"
             )
             continue
-        if table == "identities" and known.target["name"] not in IDENTITY_TARGETS:
+        if table == "identities" and known.target.get("name") not in IDENTITY_TARGETS:
+            target = known.target.get("name", known.target.get("plugin"))
             errors.append(
-                f"{where}.check.experiment: no identity is checked on target {known.target['name']!r} "
+                f"{where}.check.experiment: no identity is checked on target {target!r} "
                 f"(only on {', '.join(IDENTITY_TARGETS)})"
             )
             continue

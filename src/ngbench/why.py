@@ -59,7 +59,7 @@ MIN_VALUES_FOR_SLOPE = 3  # two points always fit a line: a slope needs a third 
 def _theory(specs: dict | None, experiment: str, field: str, chart: str, method: str):
     if specs is None:
         return None
-    return theory_for(specs[experiment]["target"]["name"], field, chart, method)
+    return theory_for(specs[experiment]["target"].get("name", ""), field, chart, method)
 
 
 def sweep_table(

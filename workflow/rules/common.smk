@@ -126,7 +126,7 @@ def identity_files():
     """The exact identities checked on every experiment whose target has some (ngbench.identities)."""
     from ngbench.ledger import IDENTITY_TARGETS
 
-    names = [n for n, e in PLAN.experiments.items() if e.target["name"] in IDENTITY_TARGETS]
+    names = [n for n, e in PLAN.experiments.items() if e.target.get("name") in IDENTITY_TARGETS]
     return expand("results/stats/identities/{experiment}.csv", experiment=names)
 
 
