@@ -56,9 +56,7 @@ def supported(target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(methods, curvatures) the target offers: the registered methods whose preconditioner it declares
     in `curvatures` (and whose other needs, such as exact gradients, it meets), and those curvatures
     apart from `none`. The one place the checker reads a target's declaration."""
-    methods = tuple(
-        name for name, method in REGISTRY.items() if unavailability(method, target, {}) is None
-    )
+    methods = tuple(name for name, method in REGISTRY.items() if unavailability(method, target, {}) is None)
     curvatures = tuple(c for c in target.curvatures if c != "none")
     return methods, curvatures
 
