@@ -9,6 +9,8 @@ The targets package imports every target, but a job runs one: the modules of the
 are left out, unless the job's own target imports them (`logistic_vi` builds on the module that
 defines `gaussian_nd`). So editing `plots.py` reruns figure jobs only, editing `stats.py` the
 statistics and the figures drawn from them, and editing a target's module that target's jobs.
+A data file a config row names (a `glm_vi` row's CSV) is hashed by `files_digest` into that row's
+params only.
 """
 
 from __future__ import annotations
@@ -111,4 +113,12 @@ def script_digest(
     for path in [_module_file(root, name) for name in modules] + _data_files(root, modules):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def files_digest(paths) -> str:
+    """Hash of the contents of files a config row names, in their order (not cached: a file may change)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
