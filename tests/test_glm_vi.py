@@ -291,3 +291,33 @@ def test_a_feature_constant_over_the_training_rows_names_it(tmp_path):
     assert found and all(f"{WHERE}test_fraction" in e and "feature 'rare' constant" in e for e in found), (
         found
     )
+
+
+# --- the workflow: a row's CSV is part of what reruns its jobs, and of nothing else's ------------------
+
+
+@pytest.mark.slow
+def test_editing_a_rows_csv_reruns_only_that_rows_jobs(tmp_path):
+    from tests.test_workflow import snakemake, write_config
+
+    for name, shift in (("first", 0), ("second", 1)):
+        text = "y,a,b\n" + "".join(f"{(k + shift) % 4},{k * 0.5},{(k * 7) % 5}\n" for k in range(12))
+        write(tmp_path / f"{name}.csv", text)
+    experiments = {
+        name: {**row({"csv": f"{name}.csv", "response": "y"}), "tolerances": [1.0e-2], "steps": 3}
+        for name in ("first", "second")
+    }
+    write_config(tmp_path, {"tolerances": [1.0e-2], "experiments": experiments, "figures": {}})
+    outputs = [f"results/summaries/{name}/natural.parquet" for name in experiments]
+    done = snakemake(tmp_path, "--cores", "2", *outputs)
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = snakemake(tmp_path, "-n", *outputs)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    csv_file = tmp_path / "first.csv"
+    csv_file.write_text(csv_file.read_text().replace("\n1,0.5,", "\n2,0.5,", 1))  # one count changed
+    dry = snakemake(tmp_path, "-n", *outputs)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    lines = dry.stdout.splitlines()
+    wildcards = {line.split("wildcards:")[1].strip() for line in lines if "wildcards:" in line}
+    assert wildcards == {"experiment=first", "experiment=first, parameterization=natural"}, dry.stdout[-3000:]
