@@ -83,6 +83,9 @@ def read_csv(data: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
     Every problem is a SpecError naming the field (`data.csv`, `data.response`, `data.features.2`)
     and, for a cell, its row (1 = the first data line, the header being line 1 of the file) and column.
     """
+    for field in ("csv", "response"):
+        if field not in data:
+            raise SpecError(f"data.{field}", "missing: data needs {csv: PATH, response: COLUMN}")
     path = Path(data["csv"])
     if not path.is_file():
         raise SpecError("data.csv", f"no file {str(path)!r} (relative to the working directory {Path.cwd()})")
