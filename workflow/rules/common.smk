@@ -15,7 +15,7 @@ from snakemake.utils import validate
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
-from ngbench.digests import plugin_digest, script_digest
+from ngbench.digests import files_digest, plugin_digest, script_digest
 from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.sweeps import expand_sweeps
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
@@ -53,17 +53,16 @@ TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.it
 def library(script):
     """A rule's `library` param: the digest of the library modules `script` imports, for the job's
     target (ngbench.digests). Snakemake tracks a rule's script and params, not what the script
-    imports: this makes an edit rerun the jobs that run the edited code, and only those."""
+    imports: this makes an edit rerun the jobs that run the edited code, and only those. A data
+    file the row's target names (a `glm_vi` row's CSV) adds its content's hash: editing it reruns
+    that row's jobs only."""
 
     def digest(wildcards):
         if "figure" in wildcards.keys():
             experiment = PLAN.figures[wildcards.figure].experiment
         else:
             experiment = wildcards.get("experiment")
-        target = PLAN.experiments[experiment].target if experiment else {}
-        if "plugin" in target:  # a user's file: hashed with what it imports from its folder
-            return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target["plugin"], Path.cwd())
-        return script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target.get("name"))
+from ngbench.digests import files_digest, plugin_digest, script_digest
 
     return digest
 
