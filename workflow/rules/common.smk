@@ -62,7 +62,13 @@ def library(script):
             experiment = PLAN.figures[wildcards.figure].experiment
         else:
             experiment = wildcards.get("experiment")
-from ngbench.digests import files_digest, plugin_digest, script_digest
+        target = PLAN.experiments[experiment].target if experiment else {}
+        if "plugin" in target:  # a user's file: hashed with what it imports from its folder
+            return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target["plugin"], Path.cwd())
+        code = script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target.get("name"))
+        # A data file the row names (a glm_vi row's CSV) counts for that row's jobs only.
+        data = TARGETS[target["name"]].data_files(target) if target else []
+        return f"{code}+{files_digest(data)}" if data else code
 
     return digest
 
