@@ -27,9 +27,14 @@ localrules:
     why_figure,
     profile_figure,
     costs,
+    wall_time_profiles,
+    experiment_page,
+    front_page,
+    identities,
     figure_paths,
     analysis_figures,
     invariance_figure,
+    invariance_table,
     reference,
 
 
@@ -48,6 +53,8 @@ rule all:
         costs=expand("results/costs/{experiment}.{ext}", experiment=PLAN.experiments, ext=["csv", "md"]),
         why=expand("figures/{row}_sweep.{ext}", row=PLAN.sweeps, ext=["png", "pdf"]),
         profiles=expand("figures/profiles.{ext}", ext=["png", "pdf"]),
+        report_pages=report_page_files(),
+        wall_time_profiles=expand("results/costs/profiles.{ext}", ext=["png", "pdf"]) + ["results/costs/profile_scores.md"],
 
 
 rule results:

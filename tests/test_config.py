@@ -181,6 +181,36 @@ BAD_CONFIGS = [
         f"{QUADRATIC}.target.matrix",
         "same length",
     ),
+    # A quadratic's A: exactly one of matrix, eigenvalues, condition_number.
+    (
+        f"{QUADRATIC}.target",
+        {"name": "quadratic", "condition_number": 10.0, "eigenvalues": [1.0, 2.0], "optimum": [0.0, 0.0]},
+        f"{QUADRATIC}.target.condition_number",
+        "exactly one of matrix, eigenvalues, condition_number (got eigenvalues and condition_number)",
+    ),
+    (
+        f"{QUADRATIC}.target",
+        {"name": "quadratic", "optimum": [0.0, 0.0]},
+        f"{QUADRATIC}.target",
+        "(got none)",
+    ),
+    (
+        f"{QUADRATIC}.target",
+        {
+            "name": "quadratic",
+            "matrix": [[1.0, 0.0], [0.0, 2.0]],
+            "angle_degrees": 5.0,
+            "optimum": [0.0, 0.0],
+        },
+        f"{QUADRATIC}.target.angle_degrees",
+        "not a matrix",
+    ),
+    (
+        f"{QUADRATIC}.target",
+        {"name": "quadratic", "condition_number": 0.5, "optimum": [0.0, 0.0]},
+        f"{QUADRATIC}.target.condition_number",
+        "",
+    ),
     (f"{MIXTURE}.target.weight", 0.5, f"{MIXTURE}.target.weight", "label symmetry"),
     (f"{MIXTURE}.target.var", 0.0, f"{MIXTURE}.target.var", "positive"),
     (f"{MIXTURE}.target.damping", -1.0e-3, f"{MIXTURE}.target.damping", "≥ 0"),

@@ -15,6 +15,7 @@ from ngbench.runner import FAILURE_STATUSES, STATUSES, run_batch
 from ngbench.solve import reference_solution, solve_cell
 from ngbench.stats import iteration_counts
 from ngbench.targets import TARGETS, make_target
+from tests.test_glm_vi import COUNTS
 
 adam = METHODS["adam"]
 
@@ -49,13 +50,23 @@ SMALL_TARGETS = {
         {"mean": {"uniform": [-1.0, 1.0]}, "var": 0.5},
     ),
     "logistic_vi": ({"name": "logistic_vi", "quadrature_nodes": 20}, {"mean": 0.0, "var": 0.01}),
+    # Poisson: exp of the linear predictor overflows at wild steps, a fault of another kind than softplus's.
+    "glm_vi": (
+        {
+            "name": "glm_vi",
+            "likelihood": "poisson_log",
+            "data": {"csv": str(COUNTS), "response": "mdvis", "features": ["lncoins", "physlm", "disea"]},
+            "quadrature_nodes": 20,
+        },
+        {"mean": 0.0, "var": 0.01},
+    ),
 }
 # Small enough that no run of any chart or method fails in a few steps: GD on the logistic posterior's
 # covariance steps by ρ·½(E[∇²ℓ] − Σ⁻¹), whose entries reach the thousands.
-STABLE_LRS = {"logistic_vi": 1e-6}
+STABLE_LRS = {"logistic_vi": 1e-6, "glm_vi": 1e-6}
 WILD_LRS = [1e2, 1e4, 1e8]  # far past every method's stability
 SEEDS = [0, 1, 2]
-STEPS = {"logistic_vi": 4}  # its step is the costly one (569 data × 31 dimensions)
+STEPS = {"logistic_vi": 4, "glm_vi": 4}  # its step is the costly one (569 data × 31 dimensions)
 
 
 def test_every_target_has_a_small_instance():

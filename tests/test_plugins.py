@@ -4,6 +4,7 @@ user's files (and no built-in target's module)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -144,9 +145,15 @@ def test_a_plugin_row_passes_the_config_check():
         ({"plugin": EXAMPLE, "dof": 4, "nu": 4}, EXAMPLE_INIT, f"(plugin {EXAMPLE}): nu: unknown property"),
         # from_spec's own KeyError names the field it read.
         (
+            {"plugin": f"{BROKEN}:WrongFisher", "eigenvalues": [1.0, 2.0]},
+            {"theta_0": 1.0, "theta_1": 1.0},
+            "optimum: required by the plugin",
+        ),
+        # A quadratic's A given no way at all: the target's own message names the three ways.
+        (
             {"plugin": f"{BROKEN}:WrongFisher", "optimum": [0.0, 0.0]},
             None,
-            "eigenvalues: required by the plugin",
+            "give exactly one of matrix, eigenvalues, condition_number (got none)",
         ),
         ({"plugin": "models/nowhere.py:Model"}, None, "plugin: no file models/nowhere.py in"),
         ({"plugin": f"{BROKEN}:Missing"}, None, "plugin: tests/plugins/broken_models.py defines no Missing"),
@@ -302,11 +309,12 @@ def test_the_worked_example_runs_and_an_edit_of_its_plugin_reruns_only_its_jobs(
     plugin.write_text(plugin.read_text() + "\n# an edit\n")
     dry = snakemake("-n")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    wildcards = {
-        line.split("wildcards:")[1].strip() for line in dry.stdout.splitlines() if "wildcards:" in line
-    }
-    assert wildcards and all("newcomb_student_t" in w for w in wildcards), wildcards
-    assert {w for w in wildcards if "parameterization=" in w} == {
-        "experiment=newcomb_student_t, parameterization=location_scale",
-        "experiment=newcomb_student_t, parameterization=location_log_scale",
+    # Each job as its rule's message names it ("Job 3: solve newcomb_student_t/location_scale").
+    jobs = set(re.findall(r"Job \d+: (.+)$", dry.stdout, re.MULTILINE))
+    # The example has one row: its two solver jobs rerun, and what reads them (its tables, figures and
+    # the cross-experiment headline, profiles and ledger); the reference solve (f*) is recomputed too.
+    assert "reference solution (f*) of newcomb_student_t" in jobs, jobs
+    assert {job for job in jobs if job.startswith("solve ")} == {
+        "solve newcomb_student_t/location_scale",
+        "solve newcomb_student_t/location_log_scale",
     }

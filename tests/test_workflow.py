@@ -321,8 +321,12 @@ def test_one_core_gives_byte_identical_outputs(run_two_cores, tmp_path):
     # 3 statistics and 3 × 2 tables of 6 experiments, 3 blog figures, the convergence,
     # lr-sensitivity, ECDF and invariance figures of tiny_sweep and tiny_gaussian_nd, and
     # tiny_logistic's first three (it has one chart: nothing to audit); each experiment's claims,
-    # the headline, and the profiles (3 statistics, 2 tables, 1 figure)
-    assert len(files) == 10 * 2 + 2 + 6 * 3 + 6 * 3 * 2 + (3 + 4 + 4 + 3) * 2 + 6 + 1 + 3 + 2 + 2
+    # the headline, and the profiles (3 statistics, 2 tables, 1 figure); the invariance audits of
+    # tiny_sweep and tiny_gaussian_nd as tables (2 statistics, 1 table each), tiny_logistic's
+    # identities, and the report's pages (its first page and one per experiment)
+    assert len(files) == (
+        10 * 2 + 2 + 6 * 3 + 6 * 3 * 2 + (3 + 4 + 4 + 3) * 2 + 6 + 1 + 3 + 2 + 2 + 2 * 3 + 1 + 1 + 6
+    )
     _, mismatch, errors = filecmp.cmpfiles(run_two_cores, tmp_path, [str(f) for f in files], shallow=False)
     assert not mismatch and not errors
 
@@ -568,8 +572,12 @@ def test_report_holds_every_figure_and_renders(run_two_cores, tmp_path):
         "tiny_sweep_convergence.png",
         "tiny_sweep_invariance.png",
         "tiny_sweep_paired.csv",
+        "tiny_sweep.html",  # the experiment's Markdown tables, as a page of the report
     ):
         assert name in html, name
+    # It opens on the answer: the first page (the workflow description) holds the pipeline's front page.
+    assert "when natural-gradient descent beats gradient descent, and why" in html
+    assert "Headline: every experiment, NGD against each other method" in html
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Chromium is not installed: the report was built and holds every figure, not rendered")

@@ -10,6 +10,8 @@ are left out, unless the job's own target imports them (`logistic_vi` builds on 
 defines `gaussian_nd`). So editing `plots.py` reruns figure jobs only, editing `stats.py` the
 statistics and the figures drawn from them, and editing a target's module that target's jobs.
 A plugin target's jobs (`plugin_digest`) hash the user's files instead of a registered module.
+A data file a config row names (a `glm_vi` row's CSV) is hashed by `files_digest` into that row's
+params only.
 """
 
 from __future__ import annotations
@@ -183,3 +185,11 @@ def plugin_digest(
     left_out = frozenset(module for _, module in target_modules if module not in needed)
     roots = imported_modules(Path(script).read_text(), root) | own
     return _digest(root, module_closure(roots, root, left_out), files, base)
+
+
+def files_digest(paths) -> str:
+    """Hash of the contents of files a config row names, in their order (not cached: a file may change)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import textwrap
 from dataclasses import dataclass
@@ -921,8 +922,10 @@ def why_figure(
 ) -> plt.Figure:
     """Tuned iterations to the tolerance against a swept target property (`ngbench.why`), a panel per
     chart, a line per method: the median over the successful runs with its 90 % interval, a × in a
-    strip above where no run succeeded at that value. Each panel notes the fitted slopes. For a swept
-    condition number, grey lines of slope 1 and 2 (cost ∝ κ, ∝ κ²) are drawn for reference."""
+    strip above where no run succeeded at that value. Each panel notes the fitted slopes. Theory
+    (`ngbench.theory`), in the method's colour: a dashed line where it gives an exact count (at the step
+    size it names), a dash-dotted line of its slope through the method's last median where it gives a slope
+    only (an asymptotic statement)."""
     with plt.rc_context(STYLE):
         return _why_figure(table, slopes, title, PRESETS[preset])
 
@@ -936,7 +939,13 @@ def _why_figure(table, slopes, title, preset: Preset):
     finite = table["median_iters"].to_numpy(dtype=float)
     missing = bool((table["successes"] == 0).any())
     strip = NO_SUCCESS_STRIP if missing else 0.0
-    low, high = _log_limits([finite, table["median_iters_high"].to_numpy(dtype=float)], [], headroom=strip)
+    theory = table["theory_iters"].to_numpy(dtype=float) if "theory_iters" in table else np.array([])
+    low, high = _log_limits(
+        [finite, table["median_iters_high"].to_numpy(dtype=float), np.maximum(theory, 1.0)],
+        [],
+        headroom=strip,
+    )
+    theory_kinds: set[str] = set()
     for ax, chart in zip(axes, charts, strict=True):
         in_chart = table[table["parameterization"] == chart]
         on_top = blended_transform_factory(ax.transData, ax.transAxes)
@@ -987,12 +996,8 @@ def _why_figure(table, slopes, title, preset: Preset):
                 row = fitted.iloc[0]
                 interval = f"[{row['slope_low']:.2f}, {row['slope_high']:.2f}]"
                 notes.append(f"{style['label']} slope {row['slope']:.2f} {interval}")
-        if field == "condition_number" and positive:
-            anchor_x = float(in_chart["value"].min())
-            anchor_y = float(np.sqrt(low * high ** (1 - strip) * low**strip))
-            xs = np.array([anchor_x, float(in_chart["value"].max())])
-            for power, dash in ((1, (0, (2, 2))), (2, (0, (6, 2)))):
-                ax.plot(xs, anchor_y * (xs / anchor_x) ** power, color="0.6", linewidth=0.7, linestyle=dash)
+            drawn = _draw_theory(ax, rows, fitted, medians, style["color"], positive)
+            theory_kinds.update(drawn)
         if missing:
             ax.plot([0, 1], [1.0 - strip] * 2, color="0.5", linewidth=0.5, transform=ax.transAxes)
         if positive:
@@ -1009,11 +1014,11 @@ def _why_figure(table, slopes, title, preset: Preset):
             ax.set_ylabel("median iterations (tuned)")
     fig.suptitle(_wrap(title, preset.width, STYLE["figure.titlesize"]))
     handles = [_method_handle(m) for m in methods]
-    if field == "condition_number" and positive:
-        handles += [
-            Line2D([], [], color="0.6", linewidth=0.7, linestyle=(0, (2, 2)), label="slope 1 (∝ κ)"),
-            Line2D([], [], color="0.6", linewidth=0.7, linestyle=(0, (6, 2)), label="slope 2 (∝ κ squared)"),
-        ]
+    handles += [
+        Line2D([], [], color="0.3", linewidth=THEORY_WIDTH, linestyle=THEORY_STYLES[kind], label=label)
+        for kind, label in THEORY_LABELS.items()
+        if kind in theory_kinds
+    ]
     if missing:
         handles.append(
             Line2D([], [], color="0.2", marker=FAILURE_MARKER, linestyle="none", label="no run succeeded")
@@ -1021,6 +1026,47 @@ def _why_figure(table, slopes, title, preset: Preset):
     _figure_legend(fig, handles, preset.width)
     _fit_height(fig, axes, preset.axes_height)
     return fig
+
+
+# Thin and dotted or dash-dotted, so that no method's own line style (GD's is dashed) reads as theory.
+THEORY_WIDTH = 1.1
+THEORY_STYLES = {"exact": (0, (1, 1.2)), "slope": (0, (5, 1.5, 1, 1.5))}
+THEORY_LABELS = {
+    "exact": "theory: exact count at the step it names (median over starts)",
+    "slope": "theory: slope only (asymptotic), through the last median",
+}
+
+
+def _draw_theory(ax, rows, fitted, medians, color, positive) -> set[str]:
+    """One method's theory line in a why-panel (see `why_figure`); the kinds drawn."""
+    exact = rows["theory_iters"].to_numpy(dtype=float) if "theory_iters" in rows else np.array([])
+    if exact.size and np.isfinite(exact).any():
+        keep = np.isfinite(exact)
+        # A start within the tolerance counts as one iteration on a log axis, as in the slopes.
+        ax.plot(
+            rows["value"].to_numpy(dtype=float)[keep],
+            np.maximum(exact[keep], 1.0),
+            color=color,
+            linewidth=THEORY_WIDTH,
+            linestyle=THEORY_STYLES["exact"],
+        )
+        return {"exact"}
+    slope = float(fitted["theory_slope"].iloc[0]) if len(fitted) and "theory_slope" in fitted else math.nan
+    ok = rows["successes"] > 0
+    if not (math.isfinite(slope) and positive and ok.any()):
+        return set()
+    # Through the largest value reached: an asymptotic slope says least about the smallest values.
+    values = rows["value"].to_numpy(dtype=float)
+    anchor_x, anchor_y = float(rows.loc[ok, "value"].iloc[-1]), float(medians[-1])
+    xs = np.array([float(values.min()), float(values.max())])
+    ax.plot(
+        xs,
+        anchor_y * (xs / anchor_x) ** slope,
+        color=color,
+        linewidth=THEORY_WIDTH,
+        linestyle=THEORY_STYLES["slope"],
+    )
+    return {"slope"}
 
 
 def profile_figure(

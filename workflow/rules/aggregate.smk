@@ -8,7 +8,7 @@ rule aggregate:
         stats=report(
             "results/stats/{experiment}.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         markdown="results/tables/{experiment}.md",
@@ -16,7 +16,7 @@ rule aggregate:
         best_lr=report(
             "results/stats/{experiment}_best_lr.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         best_lr_markdown="results/tables/{experiment}_best_lr.md",
@@ -24,7 +24,7 @@ rule aggregate:
         paired=report(
             "results/stats/{experiment}_paired.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         paired_markdown="results/tables/{experiment}_paired.md",
@@ -144,3 +144,90 @@ rule ledger:
         "../envs/ngbench.yaml"
     script:
         "../scripts/ledger.py"
+
+
+rule wall_time_profiles:
+    """Performance and data profiles on the wall-time axis, from the solvers' timings: machine-dependent, not committed."""
+    message:
+        "profiles and their figure on wall time (machine-dependent)"
+    input:
+        unpack(all_summaries_best_lrs_and_timings),
+    output:
+        profiles="results/costs/profiles.csv",
+        data_profiles="results/costs/data_profiles.csv",
+        scores="results/costs/profile_scores.csv",
+        scores_markdown="results/costs/profile_scores.md",
+        png=report("results/costs/profiles.png", caption="../report/wall_time_profiles.rst", category="2 · Why"),
+        pdf="results/costs/profiles.pdf",
+    params:
+        tolerances=main_tolerances,
+        preset=figure_size("panels"),
+        library=library("wall_time_profiles.py"),
+    log:
+        "logs/wall_time_profiles.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/wall_time_profiles.py"
+
+
+rule experiment_page:
+    """One experiment's Markdown tables as one HTML page of the report."""
+    message:
+        "report page of the tables of {wildcards.experiment}"
+    input:
+        # In reading order: the results in words, the tuned lrs, the paired tests, then every lr.
+        claims="results/tables/{experiment}_claims.md",
+        best_lr="results/tables/{experiment}_best_lr.md",
+        paired="results/tables/{experiment}_paired.md",
+        iterations="results/tables/{experiment}.md",
+    output:
+        report(
+            "results/report/tables/{experiment}.html",
+            caption="../report/experiment_page.rst",
+            category="3 · Experiments",
+            subcategory="{experiment}",
+        ),
+    params:
+        library=library("experiment_page.py"),
+    log:
+        "logs/experiment_page/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/experiment_page.py"
+
+
+rule front_page:
+    """The report's first page: the ledger, the profiles, the why-tables and figures, the headline."""
+    message:
+        "report first page, with its figures"
+    input:
+        unpack(front_page_inputs),
+    output:
+        report("results/report/front_page.html", caption="../report/front_page.rst", category="1 · The answer"),
+    params:
+        library=library("front_page.py"),
+    log:
+        "logs/front_page.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/front_page.py"
+
+
+rule identities:
+    """Exact identities between methods on the experiment's target (delta-method BLR = Newton), checked."""
+    message:
+        "exact identities on the target of {wildcards.experiment}"
+    output:
+        "results/stats/identities/{experiment}.csv",
+    params:
+        target=target_spec,
+        library=library("identities.py"),
+    log:
+        "logs/identities/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/identities.py"

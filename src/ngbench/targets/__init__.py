@@ -8,12 +8,13 @@ from __future__ import annotations
 from ngbench.targets.base import SpecError, Target
 from ngbench.targets.gaussian_1d import Gaussian1D
 from ngbench.targets.gaussian_family import GaussianND
+from ngbench.targets.glm_vi import GLMVI
 from ngbench.targets.logistic_vi import LogisticVI
 from ngbench.targets.mixture import Mixture
 from ngbench.targets.quadratic import Quadratic
 
 TARGETS: dict[str, type[Target]] = {
-    cls.name: cls for cls in (Gaussian1D, Quadratic, Mixture, GaussianND, LogisticVI)
+    cls.name: cls for cls in (Gaussian1D, Quadratic, Mixture, GaussianND, LogisticVI, GLMVI)
 }
 
 

@@ -65,6 +65,11 @@ class Target:
         """Build from a config row's `target` mapping."""
         raise NotImplementedError
 
+    @classmethod
+    def data_files(cls, spec: dict) -> list[str]:
+        """Files named in a row's `target` mapping whose content its jobs read (the workflow hashes them)."""
+        return []
+
     @property
     def optimum_loss(self) -> float:
         """f*, the known minimum of the loss."""

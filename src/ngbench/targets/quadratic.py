@@ -61,6 +61,9 @@ def _float_array(value, field: str) -> np.ndarray:
         raise SpecError(field, "rows must all have the same length") from None
 
 
+MATRIX_FIELDS = ("matrix", "eigenvalues", "condition_number")
+
+
 class Quadratic(Target):
     name = "quadratic"
     curvatures = ("none", "fisher", "hessian")
@@ -97,11 +100,25 @@ class Quadratic(Target):
 
     @classmethod
     def from_spec(cls, spec: dict) -> Quadratic:
-        if "matrix" in spec:
-            matrix, field = spec["matrix"], "matrix"
+        """A from exactly one of `matrix`, `eigenvalues` or `condition_number` κ (eigenvalues 1 and κ:
+        the scalar a row can sweep, `condition_number: {sweep: [...]}`)."""
+        given = [field for field in MATRIX_FIELDS if field in spec]
+        if len(given) != 1:
+            named = " and ".join(given) if given else "none"
+            raise SpecError(
+                given[-1] if given else "",
+                f"give exactly one of {', '.join(MATRIX_FIELDS)} (got {named})",
+            )
+        field = given[0]
+        if field == "matrix":
+            if "angle_degrees" in spec:
+                raise SpecError("angle_degrees", "rotates eigenvalues or condition_number, not a matrix")
+            matrix = spec["matrix"]
         else:
-            matrix = rotated_matrix(spec["eigenvalues"], spec.get("angle_degrees", 0.0))
-            field = "eigenvalues"
+            eigenvalues = spec["eigenvalues"] if field == "eigenvalues" else [1.0, spec["condition_number"]]
+            if field == "condition_number" and not spec["condition_number"] >= 1:
+                raise SpecError(field, f"must be ≥ 1, got {spec['condition_number']}")
+            matrix = rotated_matrix(eigenvalues, spec.get("angle_degrees", 0.0))
         return cls(matrix, spec["optimum"], spec.get("linear_map"), matrix_field=field)
 
     @property
