@@ -95,6 +95,8 @@ def no_op_figures(repeats: int) -> dict[str, list[float]]:
         timed(snakemake(bench))
         full = scratch / "full"
         shutil.copytree(REPO / "config", full / "config")
+        # Data files a row names relative to the working directory (a glm_vi row's CSV).
+        (full / "src").symlink_to(REPO / "src")
         dry_run = [
             PYTHON,
             "-m",
