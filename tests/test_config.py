@@ -370,7 +370,9 @@ def test_default_config_satisfies_the_schema():
 
 
 @pytest.mark.parametrize(
-    "path,value,field,message", SCHEMA_VIOLATIONS, ids=[ascii_id(f"{f}={v}|{m}") for _, v, f, m in SCHEMA_VIOLATIONS]
+    "path,value,field,message",
+    SCHEMA_VIOLATIONS,
+    ids=[ascii_id(f"{f}={v}|{m}") for _, v, f, m in SCHEMA_VIOLATIONS],
 )
 def test_schema_violations_name_the_field(path, value, field, message):
     with pytest.raises(ConfigError) as excinfo:

@@ -11,7 +11,7 @@ import pytest
 from ngbench.io import read_summaries, read_trajectories, write_parquet
 from ngbench.methods import METHODS, adam
 from ngbench.plots import gap_quantiles, run_gaps
-from ngbench.runner import FAILURE_STATUSES, STATUSES, run_batch
+from ngbench.runner import FAILURE_STATUSES, run_batch
 from ngbench.solve import reference_solution, solve_cell
 from ngbench.stats import iteration_counts
 from ngbench.targets import TARGETS, make_target
@@ -103,8 +103,12 @@ def test_wild_learning_rates_end_only_their_own_runs(name, chart, method):
     wild = solve_cell(_params(name, chart, method, [stable_lr, *WILD_LRS]), reference).result
     calm = solve_cell(_params(name, chart, method, [stable_lr]), reference).result
 
-    assert set(wild.status) <= set(STATUSES)
     stable = slice(0, len(SEEDS))  # runs are learning-rate major: the stable lr's seeds come first
+    # No learning rate far past stability converges; most runs stop early (not all: Adam's steps are
+    # bounded by ρ, and GD in the natural parameters of N(3, 0.1) crawls to its budget).
+    wild_runs = wild.status[len(SEEDS) :]
+    assert "converged" not in set(wild_runs)
+    assert np.isin(wild_runs, FAILURE_STATUSES).any() or method == "adam" or chart == "natural"
     assert set(wild.status[stable]) <= {"converged", "budget"}
     np.testing.assert_array_equal(wild.status[stable], calm.status)
     np.testing.assert_array_equal(wild.stop_iter[stable], calm.stop_iter)

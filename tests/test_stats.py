@@ -206,7 +206,9 @@ def test_thinned_trajectories_keep_exact_first_hits_and_every_run_end(sweep):
     params, full, summaries = sweep
     kept = thinned_iterations(300, 20)
     assert kept[0] and kept[300] and kept.sum() <= 22
-    assert np.all(np.diff(np.flatnonzero(kept)[1:]) >= 1)
+    # Log-spaced (test_plumbing checks the ratios): half the kept iterations lie in the first tenth,
+    # where evenly spaced ones would put one or two.
+    assert np.median(np.flatnonzero(kept)) < 300 / 10
     thin = solve_cell({**params, "thin": 20})
     thinned = thin.trajectories.to_pandas()
     # Summaries (first hits, stops, statuses) are computed before thinning: identical.
