@@ -70,6 +70,7 @@ def test_the_mutation_run_mutates_the_modules_published_numbers_pass_through():
     mutated = {Path(path).stem for path in mutmut["only_mutate"]}
     assert MUTATED_MODULES <= mutated
     assert all((REPO / path).is_file() for path in mutmut["only_mutate"]), "a listed module does not exist"
-    assert any(spec.startswith("mutmut==") for spec in project["project"]["optional-dependencies"]["mutation"])
+    extras = project["project"]["optional-dependencies"]
+    assert any(spec.startswith("mutmut==") for spec in extras["mutation"])
     ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "mutants/"], check=False)
     assert ignored.returncode == 0, "mutmut's work directory mutants/ is not git-ignored"
