@@ -467,6 +467,39 @@ def test_paired_comparison_reports_every_seed_at_its_cross_fitted_lr():
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan])
 
 
+def holm_rejects(p_values: np.ndarray, alpha: float) -> set[int]:
+    """Holm's step-down procedure at level α: in increasing order of p, reject while p(j)·(m − j) ≤ α
+    (j from 0), and stop at the first that is not; NaN is no hypothesis."""
+    tested = [i for i in range(len(p_values)) if not np.isnan(p_values[i])]
+    rejected = set()
+    for j, index in enumerate(sorted(tested, key=lambda i: p_values[i])):
+        if p_values[index] * (len(tested) - j) > alpha * (1 + 1e-12):
+            break
+        rejected.add(index)
+    return rejected
+
+
+def test_holm_adjusted_p_values_are_the_smallest_levels_the_procedure_rejects_at():
+    """A second Holm test, from the procedure's definition instead of a worked example: a hypothesis's
+    adjusted p-value is the smallest α at which the step-down procedure rejects it (1 if none ≤ 1).
+    Ties, NaN and p-values whose product passes 1 included."""
+    from ngbench.stats import holm
+
+    rng = np.random.default_rng(19)
+    for _ in range(200):
+        size = int(rng.integers(1, 8))
+        p = np.round(rng.uniform(0.0, 0.4, size), 2)  # rounded: ties are common
+        p[rng.uniform(size=size) < 0.15] = np.nan
+        tested = int((~np.isnan(p)).sum())
+        levels = sorted(
+            {min(1.0, value * k) for value in p[~np.isnan(p)] for k in range(1, tested + 1)} | {1.0}
+        )
+        expected = np.full(size, np.nan)
+        for index in np.flatnonzero(~np.isnan(p)):
+            expected[index] = min((a for a in levels if index in holm_rejects(p, a)), default=1.0)
+        np.testing.assert_allclose(holm(p), expected, rtol=1e-12, err_msg=str(p))
+
+
 def test_a_method_that_never_succeeds_is_compared_at_its_smallest_lr():
     from ngbench.stats import best_learning_rates, paired_comparison
 
