@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -15,6 +18,7 @@ from ngbench.io import (
     TRAJECTORY_SCHEMA,
     ResultFileError,
     _describe,
+    atomic_write,
     numeric_column,
     read_json,
     read_provenance,
@@ -190,3 +194,78 @@ def test_a_truncated_file_is_named_as_truncated(tmp_path):
     path.write_bytes(path.read_bytes()[:-100])
     problem = result_file_problem(path, "runs")
     assert problem is not None and "truncated" in problem
+
+
+def test_each_unreadable_file_is_an_error_that_says_why(tmp_path):
+    good = tmp_path / "good.parquet"
+    write_parquet(random_trajectories(10), good)
+    with pytest.raises(ResultFileError, match=r"absent\.parquet: missing$"):
+        read_trajectories([good, tmp_path / "absent.parquet"])
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
+    with pytest.raises(
+        ResultFileError, match=r"garbage\.parquet: not a readable parquet file \((?!None\)).+\)$"
+    ):
+        read_trajectories([garbage])
+    old = tmp_path / "old.parquet"
+    write_parquet(random_trajectories(10).drop_columns(["gap", "status"]), old)
+    with pytest.raises(ResultFileError, match=r"old\.parquet: .*; missing columns gap, status$"):
+        read_trajectories([old])
+    retyped = tmp_path / "retyped.parquet"
+    table = random_trajectories(10)
+    write_parquet(
+        table.set_column(table.schema.get_field_index("seed"), "seed", pa.array(["x"] * 10)), retyped
+    )
+    with pytest.raises(
+        ResultFileError, match=r"retyped\.parquet: columns of unexpected types \((?!None\)).+\)$"
+    ):
+        read_trajectories([retyped])
+
+
+def test_files_read_together_are_one_table_with_one_row_number_each(tmp_path):
+    paths = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    for seed, path in enumerate(paths):
+        write_parquet(random_trajectories(5, seed), path)
+    frame = read_trajectories(paths)
+    assert list(frame.index) == list(range(10))
+
+
+def test_writes_are_atomic_hidden_and_readable_by_the_group(tmp_path):
+    """The temporary file is a dot-file beside the result (dataset discovery skips it; the rename
+    stays on one file system); the result gets the mode a plain `open` would give, not mkstemp's 0600;
+    a writer that fails leaves the old result and no temporary file; a killed writer's leftovers go."""
+    path = tmp_path / "runs" / "cell.parquet"
+    seen = []
+
+    def write(tmp):
+        seen.append(Path(tmp))
+        Path(tmp).write_text("new")
+
+    path.parent.mkdir()
+    leftover = path.parent / ".cell.parquet.killed.tmp"
+    leftover.write_text("half")
+    atomic_write(path, write)
+    assert path.read_text() == "new" and not leftover.exists()
+    assert seen[0].parent == path.parent
+    assert seen[0].name.startswith(".cell.parquet.") and seen[0].name.endswith(".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+    def fail(tmp):
+        Path(tmp).write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        atomic_write(path, fail)
+    assert path.read_text() == "new" and sorted(path.parent.iterdir()) == [path]
+
+
+def test_provenance_is_the_same_bytes_whatever_the_key_order_and_holds_paths():
+    table = random_trajectories(3)
+    first = with_provenance(table, {"cell": {"lr": 0.1, "method": "gd"}, "reference": Path("results/x.json")})
+    second = with_provenance(
+        table, {"reference": Path("results/x.json"), "cell": {"method": "gd", "lr": 0.1}}
+    )
+    assert first.schema.metadata == second.schema.metadata
+    assert json.loads(first.schema.metadata[b"ngbench"])["reference"] == "results/x.json"
