@@ -142,6 +142,44 @@ def test_tables_carry_the_statistics(sweep):
     assert "$\\infty$" in latex and "mean\\_var" in latex
 
 
+def test_table_cells_are_printed_as_formatted_not_reparsed(sweep):
+    """The Markdown table shows each number as its column's format wrote it: tabulate, left to parse
+    them, would print an aRT of 12.0 as 12 and align the column by its own rules."""
+    _, _, summaries = sweep
+    stats = iteration_counts(summaries).assign(art=12.0)
+    rows = [line for line in to_markdown(stats, "sweep").splitlines() if line.startswith("| mean_var")]
+    assert rows and all("| 12.0 " in line for line in rows)
+
+
+def test_an_empty_table_keeps_its_caption_and_says_why():
+    """A statistic without rows (a row with one method has no paired comparison): its caption still
+    names the experiment, says — for the tolerances and states the default tuning rule; the body says
+    why it is empty, or 'No rows.' without a reason; LaTeX gets an ASCII minus in 'loss − f*'."""
+    from ngbench.tables import BEST_LR, RULE_TEXT
+
+    empty = iteration_counts(synthetic_summaries()).iloc[0:0]
+    markdown = to_markdown(empty, "lonely")
+    assert "tolerance (—) in experiment lonely" in markdown
+    assert markdown.endswith("No rows.\n")
+    assert to_markdown(empty, "lonely", note="NGD alone: nothing to compare.").endswith(
+        "NGD alone: nothing to compare.\n"
+    )
+    latex = to_latex(empty, "lonely")
+    assert "No rows." in latex and "gap = loss - $f^*$" in latex and "−" not in latex
+    best = to_markdown(empty.iloc[:, :0], "lonely", BEST_LR)
+    assert RULE_TEXT["success_first"] in best
+
+
+def test_an_experiments_tables_name_it_and_come_with_its_claims():
+    from ngbench.tables import experiment_tables
+
+    texts = experiment_tables(synthetic_summaries(), "my_row", 1e-8)
+    assert set(texts) == {"", "_best_lr", "_paired", "_claims"}
+    for suffix in ("", "_best_lr", "_paired"):
+        assert "my_row" in texts[suffix]["md"].split("\n", 1)[0], suffix
+        assert "my\\_row" in texts[suffix]["tex"], suffix
+
+
 @pytest.mark.parametrize("rows", [0, 3])
 def test_booktabs_table_matches_pandas_styler(rows):
     """The hand-written LaTeX is laid out exactly as pandas' Styler writes it (where jinja2 exists)."""
