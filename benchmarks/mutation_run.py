@@ -6,15 +6,17 @@ keyword argument, a string) and runs, for each variant, only the tests that reac
 when the selected tests ran once unmutated (`pytest_add_cli_args_test_selection`: the suite without
 the `slow` tests and the repository-level ones). A variant is killed when one of those tests fails.
 
-This script runs mutmut one module at a time (niced, one worker, so the machine stays usable) and
+This script runs mutmut on the chosen modules (niced, one worker, so the machine stays usable) and
 prints, per module and overall, the score: killed / (mutants − those listed as equivalent in
 benchmarks/equivalent_mutants.md), and every surviving mutant with its diff. mutmut keeps its work
-in mutants/ (git-ignored) and reruns only the mutants of functions whose code or tests changed, so a
-second run is fast. A full first run takes about an hour on two shared cores: run it before a release,
-not in CI.
+in mutants/ (git-ignored); after new tests, `--unkilled` reruns only the survivors. A full run of the
+5,777 mutants takes hours on two shared cores (see README, "Mutation score"): run it, or a sample,
+before a release, not in CI.
 
     python benchmarks/mutation_run.py                   # every module; scores and survivors
     python benchmarks/mutation_run.py stats io          # only these modules
+    python benchmarks/mutation_run.py --every 12        # a sample: mutants 1, 13, 25, … of each function
+    python benchmarks/mutation_run.py --unkilled        # after adding tests: rerun only the survivors
     python benchmarks/mutation_run.py --report          # the scores of the last run, running nothing
     python benchmarks/mutation_run.py --report --diffs  # ... with each survivor's diff
 """
@@ -73,15 +75,22 @@ def mutant_statuses(module: str) -> dict[str, str]:
     return {name: status_by_exit_code[code] for name, code in codes.items()}
 
 
-def chosen_mutants(module: str, every: int) -> list[str]:
-    """The module's mutants to run: all (as a pattern), or mutants 1, K+1, 2K+1, … of each function."""
-    if every == 1:
+def chosen_mutants(module: str, every: int, unkilled: bool) -> list[str]:
+    """The module's mutants to run: all, or mutants 1, K+1, 2K+1, … of each function; with `unkilled`,
+    only those of them the last run did not kill (mutmut reruns every mutant it is given by name)."""
+    if every == 1 and not unkilled:
         return [f"{module}.*"]
     if not mutant_statuses(module):  # mutmut has not made the mutants yet: a run that matches none does
         subprocess.run(
             [MUTMUT, "run", "--max-children", "1", "no such mutant"], cwd=REPO, capture_output=True
         )
-    return sorted(name for name in mutant_statuses(module) if mutant_number(name) % every == 1 % every)
+    equivalent = equivalent_mutants()
+    return sorted(
+        name
+        for name, status in mutant_statuses(module).items()
+        if mutant_number(name) % every == 1 % every
+        and not (unkilled and (status in KILLED or name in equivalent))
+    )
 
 
 def run_mutmut(mutants: list[str]) -> float:
@@ -164,6 +173,11 @@ def main() -> int:
         metavar="K",
         help="run only mutants 1, K+1, 2K+1, … of each function (a sample; the rest stay 'not run')",
     )
+    parser.add_argument(
+        "--unkilled",
+        action="store_true",
+        help="run only the mutants the last run did not kill (after new tests)",
+    )
     parser.add_argument("--diffs", action="store_true", help="print each surviving mutant's diff")
     args = parser.parse_args()
     configured = configured_modules()
@@ -172,8 +186,8 @@ def main() -> int:
     if unknown:
         parser.error(f"not in [tool.mutmut] only_mutate: {', '.join(unknown)}")
     if not args.report:
-        mutants = [name for module in modules for name in chosen_mutants(module, args.every)]
-        seconds = run_mutmut(mutants)
+        mutants = [name for module in modules for name in chosen_mutants(module, args.every, args.unkilled)]
+        seconds = run_mutmut(mutants) if mutants else 0.0
         print(f"mutmut ran for {seconds:.0f} s (log: mutants/mutation_run.log)\n", flush=True)
     report(modules, args.diffs)
     return 0
