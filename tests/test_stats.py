@@ -538,6 +538,43 @@ def test_holm_adjusted_p_values_are_the_smallest_levels_the_procedure_rejects_at
         np.testing.assert_allclose(holm(p), expected, rtol=1e-12, err_msg=str(p))
 
 
+def test_swap_test_on_many_seeds_samples_the_patterns_it_would_enumerate(monkeypatch):
+    """The default rows have 20 seeds: 2²⁰ swap patterns, so the swap test draws 1,999 of them. Its p
+    must be the exact p over all 2¹² patterns of a 12-seed comparison (enumerated here by raising the
+    resample count) within Monte Carlo error, the same on every call, and never below 1/2000."""
+    from ngbench import stats
+
+    rng = np.random.default_rng(7)
+    close = {  # two methods with overlapping runtimes: a p far from 0
+        (method, lr): [int(v) for v in rng.integers(20, 60, 12)]
+        for method in ("gd", "ngd")
+        for lr in (0.1, 0.5)
+    }
+    summaries = synthetic_summaries(close, seeds=12)
+    sampled = stats.paired_comparison(summaries, 1e-8).iloc[0]
+    assert stats.paired_comparison(summaries, 1e-8).iloc[0]["p_value"] == sampled["p_value"]
+    assert sampled["min_attainable_p"] == pytest.approx(1 / 2000)
+    monkeypatch.setattr(stats, "SWAP_RESAMPLES", 2**12 - 1)
+    exact = stats.paired_comparison(summaries, 1e-8).iloc[0]
+    assert 0.05 < exact["p_value"] < 0.99
+    error = math.sqrt(exact["p_value"] * (1 - exact["p_value"]) / 1999)
+    assert abs(sampled["p_value"] - exact["p_value"]) < 4 * error + 1 / 2000
+
+
+def test_the_log_speedup_of_runs_that_take_one_iteration():
+    """Newton, or NGD at ρ = 1 on a quadratic, gets there in one step: the log speed-up of 4 iterations
+    against 1 is log 4, and a run already there at iteration 0 counts as one iteration."""
+    from ngbench.stats import censored_paired_test
+
+    result = censored_paired_test(np.array([1.0] * 6), np.array([4.0] * 6))
+    assert result["log_speedup"] == pytest.approx(math.log(4), rel=1e-12)
+    result = censored_paired_test(np.array([4.0] * 6), np.array([1.0] * 6))
+    assert result["log_speedup"] == pytest.approx(-math.log(4), rel=1e-12)
+    assert censored_paired_test(np.array([0.0] * 6), np.array([4.0] * 6))["log_speedup"] == pytest.approx(
+        math.log(4), rel=1e-12
+    )
+
+
 def test_a_method_that_never_succeeds_is_compared_at_its_smallest_lr():
     from ngbench.stats import best_learning_rates, paired_comparison
 
