@@ -447,3 +447,16 @@ def test_readme_gaussian_1d_tuning_example_holds_in_the_committed_tables():
     assert len(tuned) == 2 and (tuned["best_lr"] < 0.1).all()
     row = paired[(paired["parameterization"] == "mean_var") & (paired["baseline"] == "gd")].iloc[0]
     assert row["favours"] == "gd" and row["p_holm"] < 0.05
+
+
+def test_a_cells_params_are_its_charts_for_one_method():
+    """What `solve_cell` runs: the chart job's settings, `gradient` included, for one of its methods
+    (test_plumbing.py, left out of the mutation run because it reads the source, checks the chart's)."""
+    from tests.test_plumbing import ROW, plan_of
+
+    plan = plan_of({**ROW, "gradient": {"mc": 3}})
+    chart = plan.chart_params("mean_chol")
+    assert chart["gradient"] == {"mc": 3} and chart["methods"] == ["gd", "ngd"]
+    for method in chart["methods"]:
+        cell = plan.cell_params("mean_chol", method)
+        assert cell == {**{k: v for k, v in chart.items() if k != "methods"}, "method": method}
