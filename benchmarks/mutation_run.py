@@ -76,8 +76,10 @@ def mutant_statuses(module: str) -> dict[str, str]:
 
 
 def chosen_mutants(module: str, every: int, unkilled: bool) -> list[str]:
-    """The module's mutants to run: all, or mutants 1, K+1, 2K+1, … of each function; with `unkilled`,
-    only those of them the last run did not kill (mutmut reruns every mutant it is given by name)."""
+    """The module's mutants to run: all, or mutants 1, K+1, 2K+1, … of each function. With `unkilled`,
+    only those the last runs did not kill: the survivors of every mutant run so far (a full run of one
+    module and a sample of another can be rechecked at once), and the sample's unrun ones.
+    mutmut reruns every mutant it is given by name."""
     if every == 1 and not unkilled:
         return [f"{module}.*"]
     if not mutant_statuses(module):  # mutmut has not made the mutants yet: a run that matches none does
@@ -85,11 +87,13 @@ def chosen_mutants(module: str, every: int, unkilled: bool) -> list[str]:
             [MUTMUT, "run", "--max-children", "1", "no such mutant"], cwd=REPO, capture_output=True
         )
     equivalent = equivalent_mutants()
+    sampled = {name for name in mutant_statuses(module) if mutant_number(name) % every == 1 % every}
+    if not unkilled:
+        return sorted(sampled)
     return sorted(
         name
         for name, status in mutant_statuses(module).items()
-        if mutant_number(name) % every == 1 % every
-        and not (unkilled and (status in KILLED or name in equivalent))
+        if status not in KILLED and name not in equivalent and (status != "not checked" or name in sampled)
     )
 
 
