@@ -454,9 +454,25 @@ def test_a_cells_params_are_its_charts_for_one_method():
     (test_plumbing.py, left out of the mutation run because it reads the source, checks the chart's)."""
     from tests.test_plumbing import ROW, plan_of
 
-    plan = plan_of({**ROW, "gradient": {"mc": 3}})
+    row = {**ROW, "gradient": {"mc": 3}, "divergence_factor": 1e5, "thin": 7, "steps": 33}
+    plan = plan_of(row)
     chart = plan.chart_params("mean_chol")
-    assert chart["gradient"] == {"mc": 3} and chart["methods"] == ["gd", "ngd"]
+    assert chart["methods"] == ["gd", "ngd"]
+    assert [chart[key] for key in ("gradient", "divergence_factor", "thin", "steps")] == [
+        {"mc": 3},
+        1e5,
+        7,
+        33,
+    ]
     for method in chart["methods"]:
         cell = plan.cell_params("mean_chol", method)
         assert cell == {**{k: v for k, v in chart.items() if k != "methods"}, "method": method}
+
+
+def test_keys_given_twice_in_the_config_file_are_named():
+    """A second row under an existing name would silently replace the first (YAML keeps the last)."""
+    from ngbench.experiments import duplicate_keys
+
+    text = "tolerances: [0.01]\nexperiments:\n  a:\n    steps: 5\n    steps: 6\n  b: {}\n  a:\n    steps: 7\n"
+    assert duplicate_keys(text) == ["experiments.a.steps", "experiments.a"]
+    assert duplicate_keys("experiments:\n  a:\n    steps: 5\n") == []
