@@ -596,6 +596,23 @@ def test_the_paired_table_uses_the_learning_rates_of_the_rows_tuning_rule():
     assert chosen["success_first"] != chosen["art"]
 
 
+def test_quartiles_of_the_iterations_by_hand():
+    """GD at lr 0.1 reaches the tolerance in 50, 60, 55, 70, 65 iterations (one seed never): sorted
+    50 55 60 65 70, so the quartiles are 55, 60, 65 (numpy's default linear interpolation lands on them)."""
+    stats = iteration_counts(synthetic_summaries()).set_index(["method", "lr"])
+    row = stats.loc[("gd", 0.1)]
+    assert (row["q25_iters"], row["median_iters"], row["q75_iters"]) == (55, 60, 65)
+
+
+def test_two_identical_methods_favour_neither():
+    from ngbench.stats import paired_comparison
+
+    same = [20, 22, 21, 23, 19, 24]
+    summaries = synthetic_summaries({(m, lr): same for m in ("gd", "ngd") for lr in (0.1, 0.5)})
+    row = paired_comparison(summaries, 1e-8).iloc[0]
+    assert row["favours"] == "neither" and row["ties"] == 6
+
+
 def test_a_method_that_never_succeeds_is_compared_at_its_smallest_lr():
     from ngbench.stats import best_learning_rates, paired_comparison
 

@@ -175,6 +175,7 @@ def test_slope_intervals_are_90_percent_and_only_the_given_tolerance_counts():
         )
     fitted = slopes(sweep, summaries, best, 1e-4)
     assert list(fitted.columns) == SLOPE_COLUMNS and list(fitted["method"]) == ["gd", "ngd"]
+    assert list(fitted["parameterization"]) == ["p", "p"]
     assert set(fitted["scale"]) == {"log-log"}
     x = np.log(np.repeat(sweep.values, 4))
     y = np.log([iterations("gd", v, s) for v in sweep.values for s in range(4)])
