@@ -27,9 +27,14 @@ localrules:
     why_figure,
     profile_figure,
     costs,
+    wall_time_profiles,
+    experiment_page,
+    front_page,
+    identities,
     figure_paths,
     analysis_figures,
     invariance_figure,
+    invariance_table,
     reference,
 
 
@@ -39,6 +44,8 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    message:
+        "every output of the config"
     input:
         results=result_files(),
         figures=expand("figures/{figure}.{ext}", figure=PLAN.figures, ext=["png", "pdf"]),
@@ -46,9 +53,13 @@ rule all:
         costs=expand("results/costs/{experiment}.{ext}", experiment=PLAN.experiments, ext=["csv", "md"]),
         why=expand("figures/{row}_sweep.{ext}", row=PLAN.sweeps, ext=["png", "pdf"]),
         profiles=expand("figures/profiles.{ext}", ext=["png", "pdf"]),
+        report_pages=report_page_files(),
+        wall_time_profiles=expand("results/costs/profiles.{ext}", ext=["png", "pdf"]) + ["results/costs/profile_scores.md"],
 
 
 rule results:
     """Solver files, statistics and tables, without figures (what benchmarks/ times)."""
+    message:
+        "every result file of the config"
     input:
         result_files(),

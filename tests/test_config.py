@@ -89,6 +89,7 @@ FIG3 = "experiments.fig3_gaussian_vi"
 SWEEP = "experiments.gaussian_1d_sweep"
 ND = "experiments.gaussian_nd_d100"
 LOGISTIC = "experiments.logistic_vi"
+MC = "experiments.logistic_vi_mc"
 QUADRATIC = "experiments.fig1_quadratic"
 MIXTURE = "experiments.fig2_mixture"
 INF, NAN = float("inf"), float("nan")
@@ -186,6 +187,36 @@ BAD_CONFIGS = [
         f"{QUADRATIC}.target.matrix",
         "same length",
     ),
+    # A quadratic's A: exactly one of matrix, eigenvalues, condition_number.
+    (
+        f"{QUADRATIC}.target",
+        {"name": "quadratic", "condition_number": 10.0, "eigenvalues": [1.0, 2.0], "optimum": [0.0, 0.0]},
+        f"{QUADRATIC}.target.condition_number",
+        "exactly one of matrix, eigenvalues, condition_number (got eigenvalues and condition_number)",
+    ),
+    (
+        f"{QUADRATIC}.target",
+        {"name": "quadratic", "optimum": [0.0, 0.0]},
+        f"{QUADRATIC}.target",
+        "(got none)",
+    ),
+    (
+        f"{QUADRATIC}.target",
+        {
+            "name": "quadratic",
+            "matrix": [[1.0, 0.0], [0.0, 2.0]],
+            "angle_degrees": 5.0,
+            "optimum": [0.0, 0.0],
+        },
+        f"{QUADRATIC}.target.angle_degrees",
+        "not a matrix",
+    ),
+    (
+        f"{QUADRATIC}.target",
+        {"name": "quadratic", "condition_number": 0.5, "optimum": [0.0, 0.0]},
+        f"{QUADRATIC}.target.condition_number",
+        "",
+    ),
     (f"{MIXTURE}.target.weight", 0.5, f"{MIXTURE}.target.weight", "label symmetry"),
     (f"{MIXTURE}.target.var", 0.0, f"{MIXTURE}.target.var", "positive"),
     (f"{MIXTURE}.target.damping", -1.0e-3, f"{MIXTURE}.target.damping", "≥ 0"),
@@ -206,9 +237,36 @@ BAD_CONFIGS = [
     (f"{FIG3}.parameterizations", ["mean_var", "cholesky"], f"{FIG3}.parameterizations.1", "cholesky"),
     (f"{FIG3}.parameterizations", ["mean_var", "mean_var"], f"{FIG3}.parameterizations.1", "duplicate"),
     (f"{ND}.parameterizations", ["natural", "mean_var"], f"{ND}.parameterizations.1", "mean_var"),
-    (f"{FIG3}.methods", ["gd", "lbfgs"], f"{FIG3}.methods.1", "lbfgs"),
+    (f"{FIG3}.methods", ["gd", "bfgs"], f"{FIG3}.methods.1", "unknown method 'bfgs'"),
     (f"{FIG3}.methods", ["gd", "ngd", "gd"], f"{FIG3}.methods.2", "duplicate"),
-    (f"{LOGISTIC}.methods", ["gd", "em"], f"{LOGISTIC}.methods.1", "'em' is not available"),
+    (f"{FIG3}.methods", ["gd", "ngd", {"gd": {}}], f"{FIG3}.methods.2", "duplicate entry 'gd'"),
+    (f"{LOGISTIC}.methods", ["gd", "em"], f"{LOGISTIC}.methods.1", "target 'logistic_vi' does not offer"),
+    (f"{LOGISTIC}.methods", ["gd", "em"], f"{LOGISTIC}.methods.1", "it offers: none, fisher, empirical"),
+    # method hyperparameters and schedules, by index and name
+    (f"{FIG3}.methods", ["gd", {"adam": {"beta2": 1.0}}], f"{FIG3}.methods.1.beta2", "outside [0, 1)"),
+    (f"{FIG3}.methods", [{"momentum": {"beta": -0.1}}], f"{FIG3}.methods.0.beta", "outside [0, 1)"),
+    (f"{FIG3}.methods", [{"adam": {"beta": 0.5}}], f"{FIG3}.methods.0.beta", "no hyperparameter 'beta'"),
+    (f"{FIG3}.methods", [{"lbfgs": {"memory": 2.5}}], f"{FIG3}.methods.0.memory", "integer"),
+    (f"{FIG3}.methods", [{"sgd": {"beta": 0.5}}], f"{FIG3}.methods.0", "unknown method 'sgd'"),
+    (
+        f"{FIG3}.methods",
+        [{"ngd": {"schedule": {"decay": {"tau": 10, "kappa": 1.5}}}}],
+        f"{FIG3}.methods.0.schedule.decay.kappa",
+        "outside (0, 1]",
+    ),
+    (
+        f"{FIG3}.methods",
+        [{"ngd": {"schedule": {"cosine": {}}}}],
+        f"{FIG3}.methods.0.schedule.cosine",
+        "unknown",
+    ),
+    (
+        f"{FIG3}.methods",
+        [{"ngd": {"schedule": {"average": 1}}}],
+        f"{FIG3}.methods.0.schedule.average",
+        "true",
+    ),
+    (f"{MC}.methods", ["gd", "lbfgs"], f"{MC}.methods.1", "needs exact gradients"),
     (f"{SWEEP}.methods", ["gd", "newton"], f"{SWEEP}.methods.1", "needs affine charts"),
     # learning rates, seeds, steps
     (f"{FIG3}.learning_rates", [0.1, -0.5], f"{FIG3}.learning_rates.1", "> 0"),

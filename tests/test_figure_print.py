@@ -7,8 +7,10 @@ import re
 import shutil
 import subprocess
 import tomllib
+import unicodedata
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -151,11 +153,52 @@ def all_figures(preset_panels: str, preset_single: str) -> dict[str, object]:
         ),
         "ecdf": (plots.ecdf_figure(summaries(data), best(data), 40, "ECDF", preset_single), preset_single),
         "invariance": (plots.invariance_figure(audit, "audit", preset_single), preset_single),
+        "why": (plots.why_figure(*sweep(), "why", preset_panels), preset_panels),
+        "profiles": (plots.profile_figure(*profiles(), "profiles", preset_panels), preset_panels),
     }
 
 
-def pdf_glyphs(path: Path) -> tuple[float, list[tuple[str, float]]]:
-    """The page width in points, and (character, font size in points) of every drawn character."""
+def sweep() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A condition-number sweep: GD's iterations grow as κ, NGD's stay put, GD fails at κ = 64."""
+    rows, slopes = [], []
+    for chart in ("mean_prec", "natural"):
+        for method, power in (("gd", 1.0), ("ngd", 0.0)):
+            for kappa in (1.0, 4.0, 16.0, 64.0):
+                iterations = 20 * kappa**power
+                successes = 0 if (method == "gd" and kappa == 64.0) else 8
+                rows.append((chart, method, "condition_number", kappa, successes, iterations))
+            slopes.append((chart, method, power, power - 0.1, power + 0.1))
+    table = pd.DataFrame(
+        rows, columns=["parameterization", "method", "field", "value", "successes", "median_iters"]
+    )
+    table.loc[table["successes"] == 0, "median_iters"] = np.nan
+    table = table.assign(
+        median_iters_low=table["median_iters"] * 0.8, median_iters_high=table["median_iters"] * 1.3
+    )
+    columns = ["parameterization", "method", "slope", "slope_low", "slope_high"]
+    return table, pd.DataFrame(slopes, columns=columns)
+
+
+def profiles() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Performance profiles on a base-2 axis of τ, data profiles on a log axis of budgets."""
+    performance, data = [], []
+    for cost in ("iterations", "gradients"):
+        for method, shift in (("gd", 2.0), ("ngd", 1.0)):
+            for tau in (1.0, 2.0, 4.0, 8.0, 16.0):
+                performance.append((cost, method, tau, min(1.0, tau / (8 * shift))))
+            for budget in (1.0, 10.0, 100.0, 1000.0, 1e5):
+                data.append((cost, method, budget, min(1.0, np.log10(budget) / (2 * shift))))
+    return (
+        pd.DataFrame(performance, columns=["cost", "method", "tau", "fraction"]),
+        pd.DataFrame(data, columns=["cost", "method", "budget", "fraction"]),
+    )
+
+
+def pdf_glyphs(path: Path) -> tuple[float, list[tuple[str, float, float]]]:
+    """The page width in points, and (character, font size, ink height) of every drawn character, in
+    points: the height of its glyph's box across the line it sits on, whichever way the text runs."""
+    import ctypes
+
     import pypdfium2
     import pypdfium2.raw as raw
 
@@ -165,11 +208,49 @@ def pdf_glyphs(path: Path) -> tuple[float, list[tuple[str, float]]]:
     glyphs = []
     for i in range(text.count_chars()):
         character = chr(raw.FPDFText_GetUnicode(text.raw, i))
-        if not character.isspace():
-            glyphs.append((character, raw.FPDFText_GetFontSize(text.raw, i)))
+        if character.isspace():
+            continue
+        left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+        raw.FPDFText_GetCharBox(text.raw, i, left, right, bottom, top)
+        upright = abs(np.sin(raw.FPDFText_GetCharAngle(text.raw, i))) < 0.5
+        ink = top.value - bottom.value if upright else right.value - left.value
+        glyphs.append((character, raw.FPDFText_GetFontSize(text.raw, i), ink))
     width = page.get_size()[0]
     document.close()
     return width, glyphs
+
+
+def script_form_of(character: str) -> str | None:
+    """The character a Unicode superscript or subscript is a small copy of ('⁸' → '8'), else None."""
+    kind, _, code = unicodedata.decomposition(character).partition(" ")
+    return chr(int(code, 16)) if kind in ("<super>", "<sub>") else None
+
+
+def ink_at_smallest_text(characters: set[str], tmp_path: Path) -> dict[str, float]:
+    """The ink height of each character set as plain text at `plots.SMALLEST_TEXT`, in points."""
+    if not characters:
+        return {}
+    figure = plt.figure(figsize=(3.0, 1.0))
+    figure.text(0.05, 0.5, " ".join(sorted(characters)), fontsize=plots.SMALLEST_TEXT)
+    plots.save_figure(figure, tmp_path / "reference.png", tmp_path / "reference.pdf")
+    return {c: ink for c, _, ink in pdf_glyphs(tmp_path / "reference.pdf")[1]}
+
+
+def text_below_smallest(glyphs: list[tuple[str, float, float]], tmp_path: Path) -> list:
+    """Every character printed smaller than `plots.SMALLEST_TEXT`: set at a smaller size (mathtext
+    sets a script at 0.7 of its text's size), or a Unicode script ('10⁻⁸', 'θ₀', 'κ²'), whose
+    glyph is a shrunk copy of a character at the text's size; it is measured by its ink against
+    that character's at the smallest size."""
+    bases = {script_form_of(c) for c, _, _ in glyphs} - {None}
+    reference = ink_at_smallest_text(bases, tmp_path)
+    small = []
+    for character, size, ink in glyphs:
+        base = script_form_of(character)
+        if size < plots.SMALLEST_TEXT - 1e-3:
+            small.append((character, round(size, 2)))
+        elif base is not None and ink < 0.95 * reference[base]:
+            small.append((character, round(size * ink / reference[base], 2)))
+    return small
 
 
 def pdf_metadata(path: Path) -> dict[str, str]:
@@ -192,11 +273,13 @@ def test_figures_print_at_their_preset_with_truetype_fonts_and_readable_text(tmp
         assert b"/Type3" not in data and b"/FontFile2" in data, name
         width, glyphs = pdf_glyphs(pdf)
         assert width == pytest.approx(plots.PRESETS[preset].width * 72, abs=0.5), name
-        # Every character at ≥ 7 pt but mathtext's scripts (the exponent of 10⁻³, the 0 of θ₀, the *
-        # of L*), which matplotlib sets at 0.7 of their text's size.
-        small = [(c, size) for c, size in glyphs if size < plots.SMALLEST_TEXT - 1e-3]
-        assert all(size >= 0.7 * plots.SMALLEST_TEXT - 1e-3 for _, size in small), (name, small)
-        assert {c for c, _ in small} <= set("0123456789−*"), (name, small)
+        # Every character at ≥ 7 pt, the exponent of a tick label and a symbol's index too.
+        assert not text_below_smallest(glyphs, tmp_path), (name, text_below_smallest(glyphs, tmp_path))
+        # And no tick label larger than the style's: plain text needs no room for an exponent.
+        for ax in figure.axes:
+            for axis, size in ((ax.xaxis, "xtick.labelsize"), (ax.yaxis, "ytick.labelsize")):
+                labels = axis.get_ticklabels(which="both")
+                assert {label.get_fontsize() for label in labels} <= {plots.STYLE[size]}, name
         metadata = pdf_metadata(pdf)
         assert metadata["Creator"] == f"ngbench {__version__}" and metadata["Title"] == name
         assert re.fullmatch(
@@ -206,11 +289,35 @@ def test_figures_print_at_their_preset_with_truetype_fonts_and_readable_text(tmp
         assert b"CreationDate" not in data and b"matplotlib" not in data.lower()
 
 
+def test_the_size_check_sees_mathtext_and_unicode_scripts(tmp_path):
+    """What the check above measures: a mathtext exponent and a Unicode index are under 7 pt; a
+    tick label and a letter at 7 pt are not."""
+    figure = plt.figure(figsize=(3.0, 1.0))
+    for y, text in ((0.2, "$10^{-8}$"), (0.5, "θ₀"), (0.8, "10 ℒ − ℒ* κ")):
+        figure.text(0.05, y, text, fontsize=plots.SMALLEST_TEXT)
+    # Written as matplotlib writes it, without the adjustments `save_figure` makes.
+    with plt.rc_context(plots.STYLE):
+        figure.savefig(tmp_path / "scripts.pdf")
+    small = text_below_smallest(pdf_glyphs(tmp_path / "scripts.pdf")[1], tmp_path)
+    assert sorted(c for c, _ in small) == sorted("−8₀")
+    assert all(size < 0.8 * plots.SMALLEST_TEXT for _, size in small), small
+    # `save_figure` sets the mathtext label large enough for its exponent to be 7 pt.
+    plots.save_figure(figure, tmp_path / "saved.png", tmp_path / "saved.pdf")
+    assert sorted(c for c, _ in text_below_smallest(pdf_glyphs(tmp_path / "saved.pdf")[1], tmp_path)) == ["₀"]
+
+
+def test_log_ticks_are_plain_numbers():
+    values = (1e-8, 2e-3, 0.05, 1.0, 300.0, 1e4, 2.5e-16, -0.5)
+    expected = ["1e-8", "2e-3", "0.05", "1", "300", "1e4", "2.5e-16", "-0.5"]
+    assert [plots.plain_number(v) for v in values] == [e.replace("-", "−") for e in expected]
+
+
 def test_pdffonts_reports_no_type_3(tmp_path):
     if shutil.which("pdffonts") is None:
         pytest.skip("pdffonts (poppler-utils) is not installed; the byte check above still runs")
     figure, _ = all_figures("two_column", "one_column")["convergence"]
     plots.save_figure(figure, tmp_path / "f.png", tmp_path / "f.pdf")
+    plt.close("all")
     listing = subprocess.run(
         ["pdffonts", str(tmp_path / "f.pdf")], capture_output=True, text=True, check=True
     )
@@ -224,6 +331,7 @@ def test_figures_are_the_same_bytes_every_time(tmp_path):
         figure, _ = all_figures("two_column", "one_column")["convergence"]
         png, pdf = tmp_path / f"{attempt}.png", tmp_path / f"{attempt}.pdf"
         plots.save_figure(figure, png, pdf, "t", "s")
+        plt.close("all")
         outputs.append((png.read_bytes(), pdf.read_bytes()))
     assert outputs[0] == outputs[1]
 

@@ -70,6 +70,21 @@ def with_claim(entry):
         ({"lr": 0.123}, "claims.mine.check.lr", "not in the learning-rate grid"),
         ({"at_least": 2.0}, "claims.mine.check", "exactly one of"),
         ({"table": "slopes"}, "claims.mine.check.experiment", "not a swept row"),
+        (
+            {"table": "invariance", "experiment": "fig3_gaussian_vi", "statistic": "slope"},
+            "claims.mine.check.experiment",
+            "has no invariance audit",
+        ),
+        (
+            {"table": "identities", "statistic": "holds", "identity": "delta_blr_is_newton"},
+            "claims.mine.check.experiment",
+            "no identity is checked on target 'quadratic'",
+        ),
+        (
+            {"table": "invariance", "statistic": "slope", "parameterization": "identity"},
+            "claims.mine.check.parameterization",
+            "every chart at once",
+        ),
     ],
 )
 def test_a_bad_claim_is_refused_naming_its_field(check, field, message):
@@ -106,5 +121,11 @@ def test_the_ledgers_column_lists_are_the_tables_own():
     assert STATISTIC_COLUMNS["iterations"] == GROUP_COLUMNS + STAT_COLUMNS
     assert STATISTIC_COLUMNS["paired"] == BASELINE_COLUMNS
     assert STATISTIC_COLUMNS["slopes"] == SLOPE_COLUMNS
+    from ngbench.audit import SPREAD_SLOPE_COLUMNS
+
+    assert STATISTIC_COLUMNS["invariance"] == SPREAD_SLOPE_COLUMNS
+    from ngbench.identities import IDENTITY_COLUMNS
+
+    assert STATISTIC_COLUMNS["identities"] == IDENTITY_COLUMNS
     best = best_learning_rates(synthetic_summaries(), 1e-8)
     assert set(STATISTIC_COLUMNS["best_lr"]) <= set(best.columns)

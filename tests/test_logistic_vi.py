@@ -262,3 +262,17 @@ def test_empirical_fisher_takes_its_expectations_like_the_rows_gradient():
     np.testing.assert_allclose(monte_carlo, quadrature, rtol=0.05, atol=0.05 * np.abs(quadrature).max())
     context = StepContext(rngs=[np.random.default_rng(0)])
     assert np.array_equal(empirical_fisher_gradient(sampled, chart, theta, canonical, context), monte_carlo)
+
+
+def test_the_pipelines_identity_check_finds_the_delta_blr_is_newton_and_can_fail(monkeypatch):
+    """ngbench.identities (the ledger's Khan & Rue 2023 entry): holds on the default row's target;
+    a BLR step off by a factor (ρ = 0.5 in effect) breaks it."""
+    import ngbench.identities as identities
+
+    spec = {"name": "logistic_vi", "prior_precision": 1.0, "test_fraction": 0.2, "split_seed": 0}
+    table, worst = identities.delta_blr_against_newton(spec, "logistic_vi")
+    assert table["holds"].tolist() == [True] and worst < identities.TOLERANCE
+    halved = identities.natural_gradient
+    monkeypatch.setattr(identities, "natural_gradient", lambda *a: 0.5 * halved(*a))
+    table, worst = identities.delta_blr_against_newton(spec, "logistic_vi")
+    assert table["holds"].tolist() == [False] and worst > 1e-3

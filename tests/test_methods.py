@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ngbench.methods import METHODS, SOLVES_PER_STEP
+from ngbench.methods import METHODS
 from ngbench.runner import run_batch
 from ngbench.solve import solve_cell
 from ngbench.targets import make_target
@@ -91,16 +91,14 @@ def test_summaries_count_gradient_evaluations_and_solves():
         summaries = solve_cell(params).summaries.to_pandas()
         spent = summaries["hit_iter"].fillna(summaries["stop_iter"])
         np.testing.assert_array_equal(summaries["grad_evals"], spent * (samples or 1))
-        np.testing.assert_array_equal(summaries["solves"], spent * SOLVES_PER_STEP[method])
+        np.testing.assert_array_equal(summaries["solves"], spent * METHODS[method].solves_per_step)
 
 
 def test_adam_uses_kingma_and_bas_constants():
     """β₁ = 0.9, β₂ = 0.999, ε = 1e-8, by their effects: the first step is ρ·g/(|g| + ε) (±ρ unless
     g is as small as ε); the second divides 0.09·g₁ + 0.1·g₂ by 0.19, and 0.000999·g₁² + 0.001·g₂²
     by 0.001999."""
-    from ngbench.methods import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
-
-    assert (ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON) == (0.9, 0.999, 1e-8)
+    assert METHODS["adam"].settings == {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
     target = make_target(QUADRATIC)
     optimum = np.asarray(QUADRATIC["optimum"])
     start = np.array([[-3.0, 3.0], optimum + [1e-9, 0.0]])  # the second run's gradient is ~4e-9: ε shows
@@ -180,8 +178,11 @@ def test_heavy_damping_turns_a_preconditioned_step_into_a_gradient_step(method):
 def test_the_cost_model_counts_one_solve_per_preconditioned_step():
     """ngd, ef, em and newton each solve one linear system a step (a Fisher, its empirical or
     complete-data surrogate, a Hessian); gd and adam none. The summaries charge these per step."""
-    assert SOLVES_PER_STEP == {"gd": 0, "ngd": 1, "ef": 1, "em": 1, "newton": 1, "adam": 0}
-    assert set(SOLVES_PER_STEP) == set(METHODS)
+    solves = {name: method.solves_per_step for name, method in METHODS.items()}
+    assert solves == {
+        "gd": 0, "ngd": 1, "ef": 1, "em": 1, "newton": 1, "adam": 0,
+        "momentum": 0, "ngd_momentum": 1, "lbfgs": 0,
+    }  # fmt: skip
     from tests.test_mixture import SPEC
 
     for method in ("gd", "ngd", "ef", "em"):

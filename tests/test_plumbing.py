@@ -212,7 +212,7 @@ def test_editing_a_shared_module_changes_every_targets_digest(library, module):
     assert all(after[name] != before[name] for name in TARGETS), module
 
 
-@pytest.mark.parametrize("target", sorted(set(TARGETS) - {"gaussian_nd"}))
+@pytest.mark.parametrize("target", sorted(set(TARGETS) - {"gaussian_nd", "glm_vi"}))
 def test_editing_a_targets_own_module_changes_its_digest_only(library, target):
     root, digests = library
     before = digests()
@@ -226,7 +226,17 @@ def test_editing_gaussian_nds_module_changes_the_targets_built_on_it(library):
     before = digests()
     _edit(root / "ngbench" / "targets" / "gaussian_family.py")  # logistic_vi builds on it
     after = digests()
-    assert {name for name in TARGETS if after[name] != before[name]} == {"gaussian_nd", "logistic_vi"}
+    changed = {name for name in TARGETS if after[name] != before[name]}
+    assert changed == {"gaussian_nd", "logistic_vi", "glm_vi"}
+
+
+@pytest.mark.parametrize("module", ["glm_vi.py", "likelihoods.py"])
+def test_editing_the_glm_modules_changes_the_targets_built_on_them(library, module):
+    root, digests = library
+    before = digests()
+    _edit(root / "ngbench" / "targets" / module)  # logistic_vi is glm_vi with a fixed likelihood and CSV
+    after = digests()
+    assert {name for name in TARGETS if after[name] != before[name]} == {"glm_vi", "logistic_vi"}
 
 
 def test_editing_the_data_changes_the_logistic_digest(library):

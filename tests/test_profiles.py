@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ngbench.profiles import data_profiles, profile_scores, profiles, ratios
+from ngbench.profiles import WALL_TIME, add_wall_time, data_profiles, profile_scores, profiles, ratios
 
 
 def costs():
@@ -98,3 +98,25 @@ def test_problem_costs_are_each_seeds_runs_at_the_learning_rate_tuned_without_it
         else:
             assert row["iterations"] == runtime and row["gradient evaluations"] == runtime
             assert row["linear solves"] == 0
+
+
+def test_wall_time_is_apportioned_by_steps_and_reverses_an_iteration_ranking():
+    """A run's wall time is its iterations times its cell's seconds per run-step: b, 4× dearer a step
+    (a solve per step), loses the seed-1 problem it wins on iterations (10 vs a's 30)."""
+    cells = pd.DataFrame(
+        [
+            {"experiment": "e", "parameterization": "p", "method": "a", "seconds": 0.5, "run_steps": 1000},
+            {"experiment": "e", "parameterization": "p", "method": "b", "seconds": 2.0, "run_steps": 1000},
+            {"experiment": "e", "parameterization": "p", "method": "c", "seconds": 1.0, "run_steps": 4000},
+        ]
+    )
+    timed = add_wall_time(costs(), cells).set_index(["seed", "method"])[WALL_TIME]
+    assert timed[(1, "a")] == pytest.approx(30 * 500.0) and timed[(1, "b")] == pytest.approx(10 * 2000.0)
+    assert timed[(1, "c")] == pytest.approx(90 * 250.0) and np.isnan(timed[(0, "c")])
+    scores = profile_scores(add_wall_time(costs(), cells), (WALL_TIME,)).set_index("method")
+    assert list(profile_scores(costs(), ("iterations",))["cheapest"]) == pytest.approx([2 / 3, 2 / 3, 0])
+    # On wall time a is cheapest on every problem (seed 2: 5·500 against b's 5·2000).
+    assert scores.loc["a", "cheapest"] == 1.0 and scores.loc["b", "cheapest"] == 0.0
+    assert set(profiles(add_wall_time(costs(), cells), (WALL_TIME,))["cost"]) == {WALL_TIME}
+    with pytest.raises(ValueError, match="no timing for the cell e/p/c"):
+        add_wall_time(costs(), cells.iloc[:2])

@@ -266,3 +266,75 @@ def test_invariance_audit_slopes():
     spread = audit.pivot(index="lr", columns="method", values="spread")
     assert spread.loc[2e-5, "ngd"] / spread.loc[1e-5, "ngd"] == pytest.approx(4.0, rel=0.05)
     assert spread.loc[2e-5, "gd"] / spread.loc[1e-5, "gd"] == pytest.approx(2.0, rel=0.05)
+
+
+def test_condition_number_is_eigenvalues_one_and_kappa():
+    spec = {"name": "quadratic", "condition_number": 50.0, "angle_degrees": 25.0, "optimum": [0.0, 0.0]}
+    matrix = make_target(spec).matrix
+    np.testing.assert_allclose(np.linalg.eigvalsh(matrix), [1.0, 50.0], rtol=1e-12)
+    np.testing.assert_array_equal(matrix, rotated_matrix([1.0, 50.0], 25.0))
+
+
+@pytest.mark.parametrize("kappa", [1.0, 3.0, 40.0, 700.0])
+def test_gd_at_its_best_step_takes_the_theory_count_from_every_start(kappa):
+    """ngbench.theory's closed form ⌈ln(τ/gap₀)/(2 ln r)⌉, r = (κ−1)/(κ+1), against GD run at
+    ρ* = 2/(1+κ) from a row's random starts, run by run and tolerance by tolerance."""
+    from ngbench.theory import gd_best_step_on_quadratic
+
+    target = {"name": "quadratic", "condition_number": kappa, "angle_degrees": 35.0, "optimum": [0.5, -1.0]}
+    init = {"theta_0": {"uniform": [-5.0, 5.0]}, "theta_1": {"uniform": [-5.0, 5.0]}}
+    seeds = (0, 1, 2, 3, 4)
+    cell = quadratic_cell(target, [0.0, 0.0], "gd", [2.0 / (1.0 + kappa)], steps=40000, seeds=seeds)
+    cell["init"] = init
+    summaries = solve_cell(cell).summaries.to_pandas()
+    for tolerance in TOLERANCES:
+        at = summaries[np.isclose(summaries["tolerance"], tolerance)].sort_values("seed")
+        expected = gd_best_step_on_quadratic(target, init, seeds, tolerance)
+        np.testing.assert_array_equal(at["hit_iter"].to_numpy(dtype=float), expected)
+    if kappa > 1:  # Θ(κ log 1/ε): the count grows with κ at a fixed start
+        wider = gd_best_step_on_quadratic({**target, "condition_number": 10 * kappa}, init, seeds, 1e-6)
+        assert (wider > expected).all()
+
+
+def test_invariance_slopes_tabulate_the_audit():
+    """The audit's table (the ledger's Martens 2020 entry): NGD's spread between the six Gaussian
+    charts grows with slope 2 in ρ, GD's with slope 1; on a quadratic's affine charts NGD is exactly
+    invariant, every spread is rounding, and there is no slope to report."""
+    from ngbench.audit import AUDIT_LEARNING_RATES, one_step_spread, spread_slopes
+    from ngbench.targets.gaussian_1d import CHARTS
+
+    gaussian = make_target({"name": "gaussian_1d", "mean": 3.0, "var": 1.0})
+    start = np.array([-2.0, np.e])
+    audit = one_step_spread(gaussian, start, sorted(CHARTS), ["gd", "ngd"], AUDIT_LEARNING_RATES)
+    fitted = spread_slopes(audit, start, "g", len(CHARTS)).set_index("method")
+    assert fitted.loc["ngd", "slope"] == pytest.approx(2.0, abs=0.02)
+    # GD's steps in the natural and expectation charts are large: its first-order regime ends near
+    # ρ = 1e-4 here, and the fit over ρ ≤ 1e-2 bends below 1 — nowhere near NGD's 2.
+    assert fitted.loc["gd", "slope"] < 1.2
+    gd = audit[audit["method"] == "gd"].set_index("lr")["spread"]
+    assert gd[AUDIT_LEARNING_RATES[4]] / gd[AUDIT_LEARNING_RATES[0]] == pytest.approx(10.0, rel=0.05)
+    assert fitted.loc["ngd", "slope_low"] <= fitted.loc["ngd", "slope"] <= fitted.loc["ngd", "slope_high"]
+    # An independent look at the same numbers: the spread ratio over one decade of ρ is 10^slope.
+    ngd = audit[audit["method"] == "ngd"].set_index("lr")["spread"]
+    small = [lr for lr in AUDIT_LEARNING_RATES if lr <= 1e-3]
+    assert ngd[small[-1]] / ngd[small[-5]] == pytest.approx(100.0, rel=0.05)
+    quadratic = make_target(
+        {
+            "name": "quadratic",
+            "eigenvalues": [1.0, 10.0],
+            "optimum": [0.0, 0.0],
+            "linear_map": [[2.0, 0.3], [-1.0, 0.7]],
+        }
+    )
+    start = np.array([1.0, -2.0])
+    audit = one_step_spread(quadratic, start, ["identity", "linear"], ["gd", "ngd"], AUDIT_LEARNING_RATES)
+    fitted = spread_slopes(audit, start, "q", 2).set_index("method")
+    assert fitted.loc["ngd", "points"] == 0 and np.isnan(fitted.loc["ngd", "slope"])
+    # In the table those rounding-level spreads are marked and missing (their digits are the CPU's).
+    from ngbench.audit import spread_table
+
+    table = spread_table(audit, start, "q")
+    ngd = table[table["method"] == "ngd"]
+    assert ngd["at_rounding_level"].all() and ngd["spread"].isna().all()
+    assert not table.loc[table["method"] == "gd", "at_rounding_level"].any()
+    assert fitted.loc["gd", "slope"] == pytest.approx(1.0, abs=0.01)

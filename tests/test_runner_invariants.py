@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ngbench.methods import adam, gradient
+from ngbench.methods import METHODS, gradient
 from ngbench.runner import FAILURE_STATUSES, first_hits, run_batch
 from ngbench.targets import make_target
 from tests.oracles import BLOG_TARGET
+
+adam = METHODS["adam"]
 
 # KL(N(μ, v) ‖ N(3, 1)) in (μ, v): at v = 1 the variance's gradient ½(1 − 1/v) is exactly 0, so GD
 # moves the mean alone, μ − 3 ← (1 − ρ)(μ − 3), and the gap ½(μ − 3)² grows by (1 − ρ)² when ρ > 2.

@@ -124,14 +124,16 @@ def test_logistic_expectations_equal_the_whole_batch_expressions():
     mean = rng.normal(size=(batch, dim)) * np.array([0.01, 0.3, 1.0, 3.0, 10.0])[:, None]
     a = rng.normal(size=(batch, dim, dim)) * 0.1
     cov = a @ np.swapaxes(a, 1, 2) + np.array([1e-6, 0.01, 0.1, 1.0, 10.0])[:, None, None] * np.eye(dim)
-    centre, spread, softplus, p, stein = target._train_expectations(mean, cov)
+    # The data term Σₙ E[softplus(aₙ)] − yᵀXm, E[φ′] = E[σ(a)] − y and the Stein curvature.
+    centre, spread, data_term, slopes, stein = target._train_expectations(mean, cov)
 
     nodes = centre[..., None] + spread[..., None] * target.nodes
     small = np.exp(-np.abs(nodes))
     reciprocal = 1.0 / (1.0 + small)
     probability = np.where(nodes >= 0.0, reciprocal, small * reciprocal)
-    np.testing.assert_array_equal(softplus, (np.maximum(nodes, 0.0) + np.log1p(small)) @ target.weights)
-    np.testing.assert_array_equal(p, probability @ target.weights)
+    softplus = (np.maximum(nodes, 0.0) + np.log1p(small)) @ target.weights
+    np.testing.assert_array_equal(data_term, softplus.sum(axis=1) - centre @ target.train_y)
+    np.testing.assert_array_equal(slopes, probability @ target.weights - target.train_y)
     np.testing.assert_array_equal(stein, (probability @ (target.weights * target.nodes)) / spread)
 
     canonical = join(mean, cov)

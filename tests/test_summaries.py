@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ngbench.io import SUMMARY_SCHEMA, TRAJECTORY_SCHEMA, read_provenance, read_summaries, write_parquet
-from ngbench.methods import SOLVES_PER_STEP
+from ngbench.methods import METHODS
 from ngbench.runner import FAILURE_STATUSES
 from ngbench.solve import reference_solution, solve_cell, solve_chart, thinned_iterations
 from tests.test_runner import cell
@@ -111,7 +111,7 @@ def test_cost_columns_count_the_steps_to_the_hit_or_the_stop(solved):
     params, _, summaries = solved
     spent = summaries["hit_iter"].fillna(summaries["stop_iter"]).astype(int)
     np.testing.assert_array_equal(summaries["grad_evals"], spent)
-    np.testing.assert_array_equal(summaries["solves"], spent * SOLVES_PER_STEP[params["method"]])
+    np.testing.assert_array_equal(summaries["solves"], spent * METHODS[params["method"]].solves_per_step)
 
 
 def test_summary_file_columns_are_pinned(tmp_path):

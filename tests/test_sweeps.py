@@ -139,6 +139,39 @@ def test_slopes_recover_a_known_power_law_and_count_failures():
     assert fitted.loc["gd", "values_with_successes"] == 3 and fitted.loc["gd", "slope"] == pytest.approx(2.0)
 
 
+def test_why_tables_carry_theory_where_it_has_something_to_say():
+    """On a quadratic over κ, NGD (any chart) has theory's one step and slope 0; GD in chart "p" (not
+    `identity`, where its best-step count holds) has none: NaN, never a made-up number."""
+    sweep = Sweep("k", "condition_number", (1.0, 10.0, 100.0), tuple(f"k_{i}" for i in range(3)))
+    summaries, best = synthetic(sweep, lambda m, v, s: 5 * v if m == "gd" else 1)
+    specs = {
+        e: {
+            "target": {"name": "quadratic", "condition_number": v, "optimum": [0.0, 0.0]},
+            "init": {"theta_0": 1.0, "theta_1": 2.0},
+            "seeds": [0, 1, 2, 3],
+        }
+        for v, e in zip(sweep.values, sweep.experiments, strict=True)
+    }
+    table = sweep_table(sweep, summaries, best, 1e-4, specs)
+    ngd = table[table["method"] == "ngd"]
+    assert (ngd["theory_iters"] == 1.0).all() and (ngd["theory_label"] != "").all()
+    assert table.loc[table["method"] == "gd", "theory_iters"].isna().all()
+    fitted = slopes(sweep, summaries, best, 1e-4, specs).set_index("method")
+    assert fitted.loc["ngd", "theory_slope"] == 0.0 and np.isnan(fitted.loc["gd", "theory_slope"])
+    # In `identity`, GD's count at ρ* = 2/(1+κ) from the start (1, 2): one step at κ = 1, then growing with κ.
+    from ngbench.theory import gd_best_step_on_quadratic, theory_for
+
+    gd = theory_for("quadratic", "condition_number", "identity", "gd")
+    assert gd.slope == 1.0
+    counts = [
+        gd_best_step_on_quadratic(specs[e]["target"], specs[e]["init"], (0,), 1e-4)[0]
+        for e in sweep.experiments
+    ]
+    assert counts[0] == 1 and counts[0] < counts[1] < counts[2]
+    # Without specs (a caller that has none), the columns are there and empty.
+    assert sweep_table(sweep, summaries, best, 1e-4)["theory_iters"].isna().all()
+
+
 @pytest.mark.slow
 def test_a_swept_row_runs_to_its_why_tables(tmp_path):
     config = with_row()

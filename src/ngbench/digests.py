@@ -9,12 +9,16 @@ The targets package imports every target, but a job runs one: the modules of the
 are left out, unless the job's own target imports them (`logistic_vi` builds on the module that
 defines `gaussian_nd`). So editing `plots.py` reruns figure jobs only, editing `stats.py` the
 statistics and the figures drawn from them, and editing a target's module that target's jobs.
+A plugin target's jobs (`plugin_digest`) hash the user's files instead of a registered module.
+A data file a config row names (a `glm_vi` row's CSV) is hashed by `files_digest` into that row's
+params only.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import os
 from functools import cache
 from pathlib import Path
 
@@ -87,6 +91,19 @@ def _data_files(root: Path, modules) -> list[Path]:
     ]
 
 
+def _digest(root: Path, modules, user_files=(), base: Path = Path(".")) -> str:
+    digest = hashlib.sha256()
+    modules = sorted(modules)
+    for path in [_module_file(root, name) for name in modules] + _data_files(root, modules):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    for path in user_files:
+        # Relative to the working directory: the same project elsewhere gives the same digest.
+        digest.update(Path(os.path.relpath(path, base)).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @cache
 def script_digest(
     script: Path, root: Path, target_modules: tuple[tuple[str, str], ...], target: str | None
@@ -106,9 +123,41 @@ def script_digest(
         needed = module_closure([own], root, registries)
         left_out = frozenset(module for _, module in target_modules if module not in needed)
         roots |= {own}
-    modules = sorted(module_closure(roots, root, left_out))
+    return _digest(root, module_closure(roots, root, left_out))
+
+
+def plugin_digest(
+    script: Path, root: Path, target_modules: tuple[tuple[str, str], ...], plugin: str, base: Path
+) -> str:
+    """`script_digest` for a job of a plugin target (`target: {plugin: file.py:Class}`, ngbench.plugins).
+
+    The user's files (the plugin's, the sibling modules it imports, the data files it names) count
+    with their paths relative to `base`, the working directory; of the library, what the script and
+    the plugin import, and of the registered targets only those the plugin imports itself.
+    Editing the plugin reruns its rows' jobs, and editing a built-in target's module does not.
+    """
+    from ngbench.plugins import plugin_files
+
+    files = plugin_files(plugin, base)
+    own = set()
+    for path in files:
+        if path.suffix == ".py":
+            try:
+                own |= imported_modules(path.read_text(), root)
+            except SyntaxError:
+                continue  # hashed all the same; loading it reports the problem
+    # As for a registered target: the registry package is not followed, so of the built-in targets
+    # only the modules the plugin imports itself count.
+    registries = frozenset(module.rpartition(".")[0] for _, module in target_modules)
+    needed = module_closure(own, root, registries)
+    left_out = frozenset(module for _, module in target_modules if module not in needed)
+    roots = imported_modules(Path(script).read_text(), root) | own
+    return _digest(root, module_closure(roots, root, left_out), files, base)
+
+
+def files_digest(paths) -> str:
+    """Hash of the contents of files a config row names, in their order (not cached: a file may change)."""
     digest = hashlib.sha256()
-    for path in [_module_file(root, name) for name in modules] + _data_files(root, modules):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
+    for path in paths:
+        digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ngbench import portable
-from ngbench.methods import METHODS
+from ngbench.methods import make_method, method_specification_problems, ordered, unavailability
+from ngbench.plugins import PluginError
 from ngbench.starts import INIT_STREAM, draw_coordinate, initial_states  # noqa: F401 (re-exported)
 from ngbench.targets import SpecError, make_target
 
@@ -103,7 +104,7 @@ class Experiment:
             "target": self.target,
             "init": self.init,
             "parameterization": parameterization,
-            "methods": [m for m in METHODS if m in self.methods],
+            "methods": ordered(self.methods),
             "learning_rates": list(self.learning_rates),
             "seeds": list(self.seeds),
             "steps": self.steps,
@@ -327,6 +328,29 @@ def _check_init(target, init: dict, seeds: tuple[int, ...], where: str, errors: 
         )
 
 
+def _check_methods(target, row: dict, where: str, errors: list[str]) -> tuple[str, ...]:
+    """The row's method names (a variant's spells its settings: ngbench.methods.make_method); each
+    problem is reported at `experiments.ROW.methods.I[.FIELD]`."""
+    charts = {p: target.charts[p] for p in row["parameterizations"] if p in target.charts}
+    names = []
+    for index, entry in enumerate(row["methods"]):
+        problems = method_specification_problems(entry)
+        for field, problem in problems:
+            errors.append(f"{where}.methods.{index}{'.' + field if field else ''}: {problem}")
+        if problems:
+            names.append(None)
+            continue
+        method = make_method(entry)
+        names.append(method.name)
+        reason = unavailability(method, target, charts)
+        if reason is not None:
+            errors.append(f"{where}.methods.{index}: {reason}")
+    for index in _repeats(names):
+        if names[index] is not None:
+            errors.append(f"{where}.methods.{index}: duplicate entry {names[index]!r}")
+    return tuple(name for name in names if name is not None)
+
+
 def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | None:
     where = f"experiments.{name}"
     if not NAME_PATTERN.match(name):
@@ -340,6 +364,9 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         return None
     try:
         target = make_target(row["target"])
+    except PluginError as exc:
+        errors.append(f"{where}.target (plugin {exc.plugin}): {exc}")
+        return None
     except SpecError as exc:
         field = f"target.{exc.field}" if exc.field else "target"
         errors.append(f"{where}.{field}: {exc.reason}")
@@ -353,25 +380,16 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
     except SpecError as exc:
         field = f"gradient.{exc.field}" if exc.field else "gradient"
         errors.append(f"{where}.{field}: {exc.reason}")
-    for field, known, chosen in (
-        ("parameterizations", target.charts, row["parameterizations"]),
-        ("methods", [m for m in target.methods if m in METHODS], row["methods"]),
-    ):
-        for index, item in enumerate(chosen):
-            if item not in known:
-                errors.append(
-                    f"{where}.{field}.{index}: {item!r} is not available for target {target.name!r} "
-                    f"(known: {', '.join(sorted(known))})"
-                )
-        for index in _repeats(chosen):
-            errors.append(f"{where}.{field}.{index}: duplicate entry {chosen[index]!r}")
-    if "newton" in row["methods"]:
-        curved = [p for p in row["parameterizations"] if p in target.charts and not target.charts[p].affine]
-        if curved:
+    chosen = row["parameterizations"]
+    for index, item in enumerate(chosen):
+        if item not in target.charts:
             errors.append(
-                f"{where}.methods.{row['methods'].index('newton')}: 'newton' needs affine charts (its "
-                f"Hessian pulls back as JᵀHJ only there); not {', '.join(curved)}"
+                f"{where}.parameterizations.{index}: {item!r} is not available for target {target.name!r} "
+                f"(known: {', '.join(sorted(target.charts))})"
             )
+    for index in _repeats(chosen):
+        errors.append(f"{where}.parameterizations.{index}: duplicate entry {chosen[index]!r}")
+    methods = _check_methods(target, row, where, errors)
 
     learning_rates = _check_learning_rates(row["learning_rates"], where, errors)
     seeds = seed_list(row["seeds"])
@@ -409,6 +427,13 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
     if len(errors) > before:
         return None
     _check_init(target, init, seeds, where, errors)
+    if "plugin" in row["target"] and len(errors) == before:
+        # The checker's cheap part, before any job: a wrong gradient would otherwise show only as
+        # runs that never converge (python -m ngbench.check runs the whole suite).
+        from ngbench.check import start_problems
+
+        plugin = f"{where}.target (plugin {row['target']['plugin']})"
+        errors.extend(f"{plugin}: {problem}" for problem in start_problems(target, init, seeds))
     if len(errors) > before:
         return None
     return Experiment(
@@ -416,7 +441,7 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
         target=canonical(row["target"]),
         init=canonical(init),
         parameterizations=tuple(row["parameterizations"]),
-        methods=tuple(row["methods"]),
+        methods=methods,
         learning_rates=learning_rates,
         seeds=seeds,
         steps=int(row["steps"]),
@@ -432,6 +457,24 @@ def _check_experiment(name: str, row: dict, errors: list[str]) -> Experiment | N
             if target.charts[p].family == target.charts[row["parameterizations"][0]].family
         ),
     )
+
+
+def _checked_by_plugin_or_not(name: str, row: dict, errors: list[str]) -> Experiment | None:
+    """`_check_experiment`, where an exception a plugin target raises in any method becomes an error
+    line naming the plugin (and where in the user's file), not a traceback from inside ngbench."""
+    target = row.get("target")
+    if not (isinstance(target, dict) and "plugin" in target):
+        return _check_experiment(name, row, errors)
+    try:
+        return _check_experiment(name, row, errors)
+    except Exception as error:
+        from pathlib import Path
+
+        from ngbench.plugins import describe, split_reference
+
+        path = split_reference(target["plugin"])[0]
+        errors.append(f"experiments.{name}.target (plugin {target['plugin']}): {describe(error, Path(path))}")
+        return None
 
 
 def _check_figure(
@@ -478,7 +521,7 @@ def _check_figure(
         return None
     # One fixed method order (the registry's): legends read alike, and the params do not change
     # when the config lists the methods in another order.
-    learning_rates = {method: learning_rates[method] for method in METHODS if method in learning_rates}
+    learning_rates = {method: learning_rates[method] for method in ordered(learning_rates)}
     return FigureSpec(
         name=name,
         experiment=experiment.name,
@@ -640,7 +683,7 @@ def _parse_expanded(config: dict) -> Config:
     tolerances = _check_tolerances(config["tolerances"], "tolerances", errors)
     experiments = {}
     for name, row in config["experiments"].items():
-        experiment = _check_experiment(name, row, errors)
+        experiment = _checked_by_plugin_or_not(name, row, errors)
         if experiment is not None:
             own = row.get("tolerances")
             row_tolerances = (

@@ -14,14 +14,18 @@ import numpy as np
 import pandas as pd
 
 from ngbench import portable
-from ngbench.methods import METHODS
+from ngbench.methods import method_named, ordered
 from ngbench.stats import tuned_runs
 
 SIGNIFICANCE = 0.05
 
 
 def _label(method: str) -> str:
-    return method.upper() if method in ("gd", "ngd", "ef", "em") else method.capitalize()
+    """The method's display name (a variant's names its settings)."""
+    try:
+        return method_named(method).label
+    except ValueError:  # a name no method of this library has (hand-made tables)
+        return method
 
 
 def iterations_at_tuned_lr(summaries: pd.DataFrame, best: pd.DataFrame, tolerance: float) -> pd.DataFrame:
@@ -34,7 +38,7 @@ def iterations_at_tuned_lr(summaries: pd.DataFrame, best: pd.DataFrame, toleranc
         median = f"{np.median(hits):.0f}" if hits.size else "—"
         cells.setdefault(chart, {})[_label(method)] = f"{median} ({hits.size}/{len(runs)})"
     table = pd.DataFrame.from_dict(cells, orient="index").rename_axis("chart").fillna("")
-    order = [_label(m) for m in METHODS if _label(m) in table.columns]
+    order = [_label(m) for m in ordered(reported["method"].unique()) if _label(m) in table.columns]
     return table[order]
 
 

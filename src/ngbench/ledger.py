@@ -10,7 +10,11 @@ Tables a check can read (files of `results/stats/`):
 - `iterations`: `<experiment>.csv`, one row per (chart, method, lr, tolerance);
 - `best_lr`: `<experiment>_best_lr.csv`, a row per (chart, method, fold): both folds must meet it;
 - `paired`: `<experiment>_paired.csv`, a row per (chart, baseline);
-- `slopes`: `sweeps/<row>_slopes.csv`, a row per (chart, method) of a swept row.
+- `slopes`: `sweeps/<row>_slopes.csv`, a row per (chart, method) of a swept row;
+- `invariance`: `invariance/<experiment>_slopes.csv`, a row per method of an audited experiment
+  (`ngbench.audit.spread_slopes`: how one step's spread between charts grows with ρ);
+- `identities`: `identities/<experiment>.csv`, a row per exact identity checked on the experiment's
+  target (`ngbench.identities`), selected by `identity`.
 """
 
 from __future__ import annotations
@@ -26,9 +30,13 @@ TABLES = {
     "best_lr": "results/stats/{experiment}_best_lr.csv",
     "paired": "results/stats/{experiment}_paired.csv",
     "slopes": "results/stats/sweeps/{experiment}_slopes.csv",
+    "invariance": "results/stats/invariance/{experiment}_slopes.csv",
+    "identities": "results/stats/identities/{experiment}.csv",
 }
+# The targets ngbench.identities checks identities on (the workflow's `identities` rule runs for these).
+IDENTITY_TARGETS = ("logistic_vi",)
 CONDITIONS = ("at_most", "at_least", "equals", "between", "is")
-SELECTORS = ("parameterization", "method", "baseline", "lr", "tolerance")
+SELECTORS = ("parameterization", "method", "baseline", "lr", "tolerance", "identity")
 LEDGER_COLUMNS = ["claim", "source", "statement", "verdict", "found", "expected", "table"]
 
 
@@ -204,7 +212,10 @@ STATISTIC_COLUMNS = {
         "slope",
         "slope_low",
         "slope_high",
+        "theory_slope",
     ],
+    "invariance": ["experiment", "method", "charts", "points", "max_lr", "slope", "slope_low", "slope_high"],
+    "identities": ["experiment", "identity", "steps", "tolerance", "holds"],
 }
 
 
@@ -233,6 +244,24 @@ def parse_claims(section: dict, experiments: dict, sweeps: dict, errors: list[st
             continue
         else:
             known = experiments[experiment]
+        if table == "invariance" and not known.audited:
+            errors.append(
+                f"{where}.check.experiment: {experiment!r} has no invariance audit (it needs two or more "
+                "charts, several seeds and a deterministic gradient)"
+            )
+            continue
+        if table == "identities" and known.target.get("name") not in IDENTITY_TARGETS:
+            target = known.target.get("name", known.target.get("plugin"))
+            errors.append(
+                f"{where}.check.experiment: no identity is checked on target {target!r} "
+                f"(only on {', '.join(IDENTITY_TARGETS)})"
+            )
+            continue
+        if table == "invariance" and "parameterization" in check:
+            errors.append(
+                f"{where}.check.parameterization: the invariance table compares every chart at once"
+            )
+            continue
         if check["statistic"] not in statistic_columns(table):
             errors.append(
                 f"{where}.check.statistic: {check['statistic']!r} is not a column of the {table} table "

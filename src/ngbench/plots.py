@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +18,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import LogFormatterMathtext  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from ngbench import __version__  # noqa: E402
 from ngbench.io import atomic_write  # noqa: E402
+from ngbench.methods import METHODS, ordered, styles  # noqa: E402
 from ngbench.runner import FAILURE_STATUSES  # noqa: E402
 from ngbench.stats import tuned_lr_label, tuned_runs  # noqa: E402
 from ngbench.targets.base import Target  # noqa: E402
@@ -47,7 +50,10 @@ PRESETS = {
     "two_column": Preset(width=7.0, max_columns=3, axes_height=1.45),
 }
 # The smallest text in any figure, in points at the preset's printed width: what journals ask for.
+# It holds for scripts too: mathtext sets a sub- or superscript at SCRIPT_SCALE of its text's size
+# (matplotlib's mathtext SHRINK_FACTOR), and a Unicode script ('⁻⁸', '₀') is as small a glyph.
 SMALLEST_TEXT = 7.0
+SCRIPT_SCALE = 0.7
 STYLE = {
     # TrueType (Type 42) fonts instead of Type 3, which IEEE's and ACM's PDF checks reject. The subset
     # fontTools writes is the same bytes on every save.
@@ -76,34 +82,20 @@ STYLE = {
     "figure.constrained_layout.w_pad": 0.03,
 }
 
-# seaborn's colour-blind-safe palette (the Okabe–Ito colours), and a marker and dash pattern of each
-# method's own, so no two methods are told apart by colour alone (in greyscale print, or by a reader
-# who confuses two of the colours). "x" is no method's marker: it means a run failed, or no success.
-_PALETTE = seaborn.color_palette("colorblind").as_hex()
-METHOD_STYLE = {
-    "gd": {"color": _PALETTE[3], "marker": "o", "linestyle": (0, (4, 1.5)), "label": "GD"},
-    "ngd": {"color": _PALETTE[0], "marker": "s", "linestyle": "-", "label": "NGD"},
-    "ef": {"color": _PALETTE[2], "marker": "^", "linestyle": (0, (5, 1.5, 1, 1.5)), "label": "EF"},
-    "em": {"color": _PALETTE[4], "marker": "D", "linestyle": (0, (1, 1.2)), "label": "EM"},
-    "newton": {
-        "color": _PALETTE[9],
-        "marker": "P",
-        "linestyle": (0, (8, 1.5, 2, 1.5)),
-        "label": "Newton",
-    },
-    "adam": {
-        "color": _PALETTE[1],
-        "marker": "v",
-        "linestyle": (0, (4, 1.2, 1, 1.2, 1, 1.2)),
-        "label": "Adam",
-    },
-}
+# Each method's colour (seaborn's colour-blind-safe palette, the Okabe–Ito colours), marker, dash
+# pattern and names come from its definition (ngbench.methods), so no two methods are told apart by
+# colour alone (in greyscale print, or by a reader who confuses two of the colours). "x" is no
+# method's marker: it means a run failed, or no success. Variants of one method share its colour and
+# take their own marker and dashes (`ngbench.methods.styles`).
+METHOD_STYLE = {name: method.style | {"label": method.label} for name, method in METHODS.items()}
 # What a legend says of each method once, where the panel has no room.
-METHOD_LONG_NAME = {
-    "ef": "EF (empirical Fisher)",
-    "em": "EM (complete-data Fisher)",
-}
+METHOD_LONG_NAME = {name: method.long_name for name, method in METHODS.items() if method.long_name}
+# The styles of the variants among the methods of the figures drawn so far (set by `_ordered`): a
+# variant's marker depends on which other variants of its method it is drawn with.
+_VARIANT_STYLES: dict[str, dict] = {}
 FAILURE_MARKER = "x"
+# The loss gap, without mathtext's superscript star (`SCRIPT_SCALE`).
+GAP_SYMBOL = "ℒ − ℒ*"
 # Metadata that would otherwise embed the date or the build in the file; what made the figure goes in
 # instead (`save_figure`).
 PNG_METADATA = {"Software": f"ngbench {__version__}"}
@@ -116,11 +108,17 @@ PDF_METADATA = {
 
 
 def method_style(method: str) -> dict:
-    return METHOD_STYLE[method]
+    if method in METHOD_STYLE:
+        return METHOD_STYLE[method]
+    if method not in _VARIANT_STYLES:
+        _VARIANT_STYLES.update(styles([method]))
+    return _VARIANT_STYLES[method]
 
 
 def method_name(method: str) -> str:
-    return METHOD_LONG_NAME.get(method, METHOD_STYLE[method]["label"])
+    if method in METHOD_STYLE:
+        return METHOD_LONG_NAME.get(method, METHOD_STYLE[method]["label"])
+    return method_style(method)["long_name"]
 
 
 def provenance(rows: dict[str, dict]) -> str:
@@ -145,10 +143,67 @@ def save_figure(fig, png: str | Path, pdf: str | Path, title: str = "", source: 
     pdf_metadata = {**PDF_METADATA, "Title": title or None, "Subject": source or None}
     png_metadata = {key: value for key, value in png_metadata.items() if value is not None}
     png_metadata.setdefault("Software", None)
+    _no_text_below_smallest(fig)
     with plt.rc_context(STYLE):  # tick labels are made while saving: at the style's sizes
         atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=300, metadata=png_metadata))
         atomic_write(pdf, lambda tmp: fig.savefig(tmp, format="pdf", metadata=pdf_metadata))
     plt.close(fig)
+
+
+class PlainLogFormatter(LogFormatter):
+    """Log-axis tick labels in plain text at full size: '1e−8', '0.01', '100', '2e−3', where
+    matplotlib writes 10⁻⁸ with its exponent as a mathtext script, 4.9 pt in a 7 pt label. Which
+    ticks get a label (decades only, or 2 and 5 × 10ᵏ too on a short axis) is matplotlib's."""
+
+    def _num_to_string(self, x, vmin, vmax):
+        return plain_number(x)
+
+
+def plain_number(value: float) -> str:
+    """'1e−8', '2e−3', '0.05', '1', '300', '1e4': a tick value in at most a few characters, with a
+    minus sign (U+2212) as matplotlib writes on its other axes."""
+    if value == 0:
+        return "0"
+    exponent = int(np.floor(np.log10(abs(value)) + 1e-9))
+    if -2 <= exponent <= 3:
+        text = f"{value:.4g}"
+    else:
+        text = f"{float(f'{value / 10.0**exponent:.3g}'):g}e{exponent}"
+    return text.replace("-", "\N{MINUS SIGN}")
+
+
+# A mathtext string with a sub- or superscript ('$\\theta_0$', '$x^{2}$').
+_MATHTEXT_SCRIPT = re.compile(r"\$[^$]*[_^][^$]*\$")
+
+
+def _no_text_below_smallest(fig) -> None:
+    """Every log axis labelled in plain text (`PlainLogFormatter`), and any text with a mathtext script
+    (an axis label a target names '$\\theta_0$') set large enough that the script is `SMALLEST_TEXT`.
+
+    Done once for every figure, when it is saved, so no figure, panel or colorbar can miss it."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for formatter, install in (
+                (axis.get_major_formatter(), axis.set_major_formatter),
+                (axis.get_minor_formatter(), axis.set_minor_formatter),
+            ):
+                if isinstance(formatter, LogFormatter) and not isinstance(formatter, PlainLogFormatter):
+                    # Its settings as they are (base, which ticks get labels, a symlog threshold).
+                    plain = PlainLogFormatter.__new__(PlainLogFormatter)
+                    plain.__dict__.update(formatter.__dict__)
+                    install(plain)
+    # Tick labels are left at their size: their text is the formatter's, plain from now on, though a
+    # label drawn before (to fit the layout) may still hold matplotlib's mathtext.
+    ticks = {
+        id(label)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks()
+        for label in (tick.label1, tick.label2)
+    }
+    for text in fig.findobj(Text):
+        if id(text) not in ticks and _MATHTEXT_SCRIPT.search(text.get_text()):
+            text.set_fontsize(max(text.get_fontsize(), SMALLEST_TEXT / SCRIPT_SCALE))
 
 
 # The average width of a DejaVu Sans character, in em, with room to spare: what line breaks assume.
@@ -275,9 +330,9 @@ def _plot_paths(target, paths, title, tolerance, preset: Preset) -> plt.Figure:
         grid_x, grid_y, surface, levels=levels, norm=LogNorm(), cmap="viridis", linewidths=0.6
     )
     colorbar = fig.colorbar(
-        contour, ax=ax, ticks=10.0 ** np.arange(bottom, top + 1), format=LogFormatterMathtext()
+        contour, ax=ax, ticks=10.0 ** np.arange(bottom, top + 1), format=PlainLogFormatter()
     )
-    colorbar.set_label("loss gap  $\\mathcal{L} - \\mathcal{L}^*$")
+    colorbar.set_label(f"loss gap  {GAP_SYMBOL}")
     for method, (x, y, path) in plotted.items():
         style = method_style(method)
         # Only where there was a choice: a row with one learning rate has no fastest.
@@ -343,6 +398,7 @@ def select_paths(
     """The trajectory of one seed per method at the learning rate the figure asks for, and whether
     that lr is the method's fastest (fewest steps to `tolerance`) of all the row's learning rates."""
     paths = {}
+    _ordered(learning_rates)  # the variants' styles among the figure's methods
     for method, lr in learning_rates.items():
         runs = trajectories[
             (trajectories["parameterization"] == parameterization)
@@ -372,8 +428,9 @@ ROUNDING_LEVEL = 1e-13
 
 def _ordered(methods) -> list[str]:
     """Methods in the registry's order, so every figure lists them alike."""
-    present = set(methods)
-    return [m for m in METHOD_STYLE if m in present]
+    names = ordered(methods)
+    _VARIANT_STYLES.update(styles(names))
+    return names
 
 
 def _fit_height(fig, axes, height: float) -> None:
@@ -470,14 +527,6 @@ FAILURE_STRIP = 0.16
 NO_SUCCESS_STRIP = 0.3
 
 
-def _power_of_ten(value: float, _position=None) -> str:
-    """'$10^{3}$' or '$2\\times10^{3}$', as matplotlib writes log ticks."""
-    exponent = int(np.floor(np.log10(value) + 1e-9))
-    coefficient = round(value / 10.0**exponent)
-    power = f"10^{{{exponent}}}"
-    return f"${power}$" if coefficient == 1 else f"${coefficient}\\times{power}$"
-
-
 def _label_short_log_axis(ax, low: float, high: float) -> None:
     """Ticks only where values are drawn (`low` to `high`); on an axis spanning under two decades,
     also at 2 and 5 × 10ᵏ, which matplotlib leaves unlabelled, so that every panel has values to read."""
@@ -487,7 +536,7 @@ def _label_short_log_axis(ax, low: float, high: float) -> None:
     multiples = (1.0, 2.0, 5.0) if np.log10(high / low) < 2 else (1.0,)
     ticks = [m * 10.0**e for e in exponents for m in multiples if low <= m * 10.0**e <= high]
     ax.yaxis.set_major_locator(FixedLocator(ticks))
-    ax.yaxis.set_major_formatter(FuncFormatter(_power_of_ten))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: plain_number(value)))
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
@@ -595,7 +644,7 @@ def _convergence_figure(trajectories, best, steps, tolerance, title, preset: Pre
         ax.set_title(f"{heading}\n{_pack(notes, panel_width, SMALLEST_TEXT)}", fontsize=SMALLEST_TEXT)
     # One y range for all panels: the data and the tolerance, with room at the top for the failure marks.
     axes[0].set_ylim(*_log_limits(drawn, [tolerance], headroom=FAILURE_STRIP if failures_drawn else 0.05))
-    axes[0].set_ylabel("gap  $\\mathcal{L} - \\mathcal{L}^*$")
+    axes[0].set_ylabel(f"gap  {GAP_SYMBOL}")
     for ax in axes[1:]:
         ax.tick_params(labelleft=ax.get_subplotspec().is_first_col())
     fig.suptitle(_wrap(title, preset.width, STYLE["figure.titlesize"]))
@@ -872,8 +921,10 @@ def why_figure(
 ) -> plt.Figure:
     """Tuned iterations to the tolerance against a swept target property (`ngbench.why`), a panel per
     chart, a line per method: the median over the successful runs with its 90 % interval, a × in a
-    strip above where no run succeeded at that value. Each panel notes the fitted slopes. For a swept
-    condition number, grey lines of slope 1 and 2 (cost ∝ κ, ∝ κ²) are drawn for reference."""
+    strip above where no run succeeded at that value. Each panel notes the fitted slopes. Theory
+    (`ngbench.theory`), in the method's colour: a dashed line where it gives an exact count (at the step
+    size it names), a dash-dotted line of its slope through the method's last median where it gives a slope
+    only (an asymptotic statement)."""
     with plt.rc_context(STYLE):
         return _why_figure(table, slopes, title, PRESETS[preset])
 
@@ -887,7 +938,13 @@ def _why_figure(table, slopes, title, preset: Preset):
     finite = table["median_iters"].to_numpy(dtype=float)
     missing = bool((table["successes"] == 0).any())
     strip = NO_SUCCESS_STRIP if missing else 0.0
-    low, high = _log_limits([finite, table["median_iters_high"].to_numpy(dtype=float)], [], headroom=strip)
+    theory = table["theory_iters"].to_numpy(dtype=float) if "theory_iters" in table else np.array([])
+    low, high = _log_limits(
+        [finite, table["median_iters_high"].to_numpy(dtype=float), np.maximum(theory, 1.0)],
+        [],
+        headroom=strip,
+    )
+    theory_kinds: set[str] = set()
     for ax, chart in zip(axes, charts, strict=True):
         in_chart = table[table["parameterization"] == chart]
         on_top = blended_transform_factory(ax.transData, ax.transAxes)
@@ -938,12 +995,8 @@ def _why_figure(table, slopes, title, preset: Preset):
                 row = fitted.iloc[0]
                 interval = f"[{row['slope_low']:.2f}, {row['slope_high']:.2f}]"
                 notes.append(f"{style['label']} slope {row['slope']:.2f} {interval}")
-        if field == "condition_number" and positive:
-            anchor_x = float(in_chart["value"].min())
-            anchor_y = float(np.sqrt(low * high ** (1 - strip) * low**strip))
-            xs = np.array([anchor_x, float(in_chart["value"].max())])
-            for power, dash in ((1, (0, (2, 2))), (2, (0, (6, 2)))):
-                ax.plot(xs, anchor_y * (xs / anchor_x) ** power, color="0.6", linewidth=0.7, linestyle=dash)
+            drawn = _draw_theory(ax, rows, fitted, medians, style["color"], positive)
+            theory_kinds.update(drawn)
         if missing:
             ax.plot([0, 1], [1.0 - strip] * 2, color="0.5", linewidth=0.5, transform=ax.transAxes)
         if positive:
@@ -960,11 +1013,11 @@ def _why_figure(table, slopes, title, preset: Preset):
             ax.set_ylabel("median iterations (tuned)")
     fig.suptitle(_wrap(title, preset.width, STYLE["figure.titlesize"]))
     handles = [_method_handle(m) for m in methods]
-    if field == "condition_number" and positive:
-        handles += [
-            Line2D([], [], color="0.6", linewidth=0.7, linestyle=(0, (2, 2)), label="slope 1 (∝ κ)"),
-            Line2D([], [], color="0.6", linewidth=0.7, linestyle=(0, (6, 2)), label="slope 2 (∝ κ²)"),
-        ]
+    handles += [
+        Line2D([], [], color="0.3", linewidth=THEORY_WIDTH, linestyle=THEORY_STYLES[kind], label=label)
+        for kind, label in THEORY_LABELS.items()
+        if kind in theory_kinds
+    ]
     if missing:
         handles.append(
             Line2D([], [], color="0.2", marker=FAILURE_MARKER, linestyle="none", label="no run succeeded")
@@ -972,6 +1025,47 @@ def _why_figure(table, slopes, title, preset: Preset):
     _figure_legend(fig, handles, preset.width)
     _fit_height(fig, axes, preset.axes_height)
     return fig
+
+
+# Thin and dotted or dash-dotted, so that no method's own line style (GD's is dashed) reads as theory.
+THEORY_WIDTH = 1.1
+THEORY_STYLES = {"exact": (0, (1, 1.2)), "slope": (0, (5, 1.5, 1, 1.5))}
+THEORY_LABELS = {
+    "exact": "theory: exact count at the step it names (median over starts)",
+    "slope": "theory: slope only (asymptotic), through the last median",
+}
+
+
+def _draw_theory(ax, rows, fitted, medians, color, positive) -> set[str]:
+    """One method's theory line in a why-panel (see `why_figure`); the kinds drawn."""
+    exact = rows["theory_iters"].to_numpy(dtype=float) if "theory_iters" in rows else np.array([])
+    if exact.size and np.isfinite(exact).any():
+        keep = np.isfinite(exact)
+        # A start within the tolerance counts as one iteration on a log axis, as in the slopes.
+        ax.plot(
+            rows["value"].to_numpy(dtype=float)[keep],
+            np.maximum(exact[keep], 1.0),
+            color=color,
+            linewidth=THEORY_WIDTH,
+            linestyle=THEORY_STYLES["exact"],
+        )
+        return {"exact"}
+    slope = float(fitted["theory_slope"].iloc[0]) if len(fitted) and "theory_slope" in fitted else math.nan
+    ok = rows["successes"] > 0
+    if not (math.isfinite(slope) and positive and ok.any()):
+        return set()
+    # Through the largest value reached: an asymptotic slope says least about the smallest values.
+    values = rows["value"].to_numpy(dtype=float)
+    anchor_x, anchor_y = float(rows.loc[ok, "value"].iloc[-1]), float(medians[-1])
+    xs = np.array([float(values.min()), float(values.max())])
+    ax.plot(
+        xs,
+        anchor_y * (xs / anchor_x) ** slope,
+        color=color,
+        linewidth=THEORY_WIDTH,
+        linestyle=THEORY_STYLES["slope"],
+    )
+    return {"slope"}
 
 
 def profile_figure(

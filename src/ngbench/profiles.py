@@ -12,6 +12,12 @@ linear solves (Fisher, Hessian or surrogate) — the run summaries record all th
 - Moré–Wild data profile: dₘ(α) = fraction of the problems solved within α units of cost.
 - Score (as AlgoPerf's): the area under ρₘ between τ = 1 and τ = 4, divided by 3 — 1 for a method
   that is always cheapest, 0 for one never within 4× of the cheapest.
+
+Wall time is a fourth axis (`add_wall_time`), from the solver jobs' timings: a job runs every run of a
+(chart, method) cell as one array program and times the cell, so a run's wall time to the tolerance
+is apportioned by steps — its iterations times the cell's seconds per run-step. It depends on the
+machine and its load, so its profiles go to `results/costs/`, never to the tables held to the
+reproducibility contract.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pandas as pd
 from ngbench.stats import tuned_runs
 
 COST_AXES = {"iterations": "hit_iter", "gradient evaluations": "grad_evals", "linear solves": "solves"}
+WALL_TIME = "wall time (µs)"  # µs, not s: the data profiles' budgets are whole units of cost
 SCORE_LIMIT = 4.0
 TAUS = tuple(float(2.0 ** (k / 4)) for k in range(0, 4 * 10 + 1))  # 1 … 1024, four points per octave
 
@@ -57,6 +64,23 @@ def problem_costs(summaries: pd.DataFrame, best: pd.DataFrame, tolerances: dict[
     ).reset_index(drop=True)
 
 
+def add_wall_time(costs: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """`costs` with a WALL_TIME column: each successful run's iterations times its cell's µs per
+    run-step (`cells`: experiment, parameterization, method, seconds, run_steps, as the solver jobs'
+    timing files give them); NaN where the run failed. A cell without timing is an error, not a gap."""
+    keys = ["experiment", "parameterization", "method"]
+    per_step = cells.assign(
+        per_step=1e6 * cells["seconds"].astype(float) / cells["run_steps"].astype(float).clip(lower=1)
+    )[[*keys, "per_step"]]
+    merged = costs.merge(per_step, on=keys, how="left", validate="many_to_one")
+    untimed = merged["per_step"].isna()
+    if untimed.any():
+        missing = merged.loc[untimed, keys].drop_duplicates().iloc[0].tolist()
+        raise ValueError(f"no timing for the cell {'/'.join(missing)}")
+    merged[WALL_TIME] = merged["iterations"] * merged["per_step"]
+    return merged.drop(columns="per_step")
+
+
 def ratios(costs: pd.DataFrame, axis: str) -> pd.DataFrame:
     """Each (problem, method)'s cost over the cheapest success on that problem (∞: failed, or no success)."""
     problem = ["experiment", "parameterization", "seed"]
@@ -68,10 +92,10 @@ def ratios(costs: pd.DataFrame, axis: str) -> pd.DataFrame:
     return costs[[*problem, "method"]].assign(ratio=ratio)
 
 
-def profiles(costs: pd.DataFrame) -> pd.DataFrame:
-    """Performance profiles on every cost axis: (cost, method, tau, fraction)."""
+def profiles(costs: pd.DataFrame, axes=tuple(COST_AXES)) -> pd.DataFrame:
+    """Performance profiles on every cost axis (or those given): (cost, method, tau, fraction)."""
     rows = []
-    for axis in COST_AXES:
+    for axis in axes:
         table = ratios(costs, axis)
         for method, group in table.groupby("method", sort=True):
             r = group["ratio"].to_numpy()
@@ -87,10 +111,10 @@ def profiles(costs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["cost", "method", "tau", "fraction"])
 
 
-def data_profiles(costs: pd.DataFrame) -> pd.DataFrame:
-    """Data profiles on every cost axis: (cost, method, budget, fraction solved within it)."""
+def data_profiles(costs: pd.DataFrame, axes=tuple(COST_AXES)) -> pd.DataFrame:
+    """Data profiles on every cost axis (or those given): (cost, method, budget, fraction solved)."""
     rows = []
-    for axis in COST_AXES:
+    for axis in axes:
         finite = costs[axis].dropna()
         top = max(float(finite.max()), 1.0) if len(finite) else 1.0
         budgets = np.unique(np.concatenate([[0.0], np.ceil(np.geomspace(1.0, top, 60))]))
@@ -103,10 +127,10 @@ def data_profiles(costs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["cost", "method", "budget", "fraction"])
 
 
-def profile_scores(costs: pd.DataFrame) -> pd.DataFrame:
+def profile_scores(costs: pd.DataFrame, axes=tuple(COST_AXES)) -> pd.DataFrame:
     """Per (cost axis, method): problems run, fraction solved, fraction cheapest, and the score."""
     rows = []
-    for axis in COST_AXES:
+    for axis in axes:
         table = ratios(costs, axis)
         for method, group in table.groupby("method", sort=True):
             r = np.sort(group["ratio"].to_numpy())

@@ -23,7 +23,7 @@ import numpy as np
 
 from ngbench.charts import Chart
 from ngbench.memo import STEP
-from ngbench.methods import Direction, StepContext
+from ngbench.methods import Direction, Method, StepContext, as_method
 from ngbench.targets.base import Target
 
 # Monte Carlo gradient draws use their own stream, apart from the start draws (ngbench.starts).
@@ -69,7 +69,7 @@ class BatchResult:
 def run_batch(
     target: Target,
     chart: Chart,
-    direction: Direction,
+    method: Method | Direction,
     start: np.ndarray,
     lr: np.ndarray,
     steps: int,
@@ -77,8 +77,11 @@ def run_batch(
     divergence_factor: float = 1e8,
     seeds: np.ndarray | None = None,
     stop_at_target: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BatchResult:
-    """Run θ ← θ − lr·direction(θ) for `steps` steps from canonical `start` (B, k), lr of shape (B,).
+    """Run `method` for `steps` steps from canonical `start` (B, k), lr of shape (B,): θ ← θ − ρₜ·step(θ)
+    (ρₜ = lr scaled by the method's schedule), or the method's own update (a line search, averaging).
+    A bare direction function is run as θ ← θ − lr·direction(θ).
 
     With `stop_at_target`, a run stops at its first iterate with gap ≤ `converged_gap` (status
     `converged`, `stop_iter` that iteration), as COCO stops a run at its final target: every
@@ -89,6 +92,9 @@ def run_batch(
     high-dimensional target a few metrics, so the history stays O(steps × B). A stochastic target
     draws its gradient noise from one generator per run keyed by the run's seed (`seeds`, shape
     (B,)): runs of one seed see the same noise whatever their chart, method or learning rate.
+
+    `progress`, if given, is called before each iteration t ≥ 1 with (t, runs still active): steps
+    taken so far, for a progress line (ngbench.solve.StepProgress).
     """
     start = np.asarray(start, dtype=float)
     lr = np.asarray(lr, dtype=float)
@@ -97,7 +103,8 @@ def run_batch(
     observed_count = len(target.observed_columns)
     losses = np.full((steps + 1, batch), np.nan)
     states = np.full((steps + 1, batch, observed_count), np.nan)
-    context = StepContext()
+    method = as_method(method)
+    context = method.init(StepContext())
     if target.stochastic:
         if seeds is None:
             raise ValueError(f"target {target.name!r} draws gradient noise: run_batch needs the runs' seeds")
@@ -113,12 +120,14 @@ def run_batch(
     with np.errstate(all="ignore"), STEP.scope():
         # θ, its learning rates and gap limits hold the active runs only, compacted when runs stop,
         # so a step costs what the runs still going cost. A copy: identity charts return their
-        # argument, and the loop updates θ in place.
+        # argument, and a method may hand back its input.
         theta = np.array(chart.from_canonical(start), dtype=float)
         active = np.arange(batch)  # the active runs' indices into the batch
         rates = lr[:, None]
         evaluate, observe = partial(_evaluate, target, chart), partial(_observe, target, chart)
         for t in range(steps + 1):
+            if progress is not None and t:
+                progress(t, active.size)
             evaluated, failed, fault = _guarded(evaluate, theta)
             if evaluated is None:  # every run's state raised: none has a row at t
                 status[active], stop_iter[active] = "failed", t
@@ -174,7 +183,7 @@ def run_batch(
             if t == steps or active.size == 0:
                 break
             context.iteration = t
-            step, failed, fault = _guarded_direction(direction, target, chart, theta, canonical, context)
+            stepped, failed, fault = _guarded_update(method, target, chart, theta, canonical, context, rates)
             if failed is not None:
                 # The runs whose step raised stop at t, where their last row is; the rest step on.
                 status[active[failed]] = "failed"
@@ -185,7 +194,7 @@ def run_batch(
                 if active.size == 0:
                     break
             STEP.forget()
-            theta -= rates * step
+            theta = stepped
 
     gap = losses - f_star
     reached = (gap <= converged_gap).any(axis=0)
@@ -242,10 +251,10 @@ def _guarded(compute: Callable[[np.ndarray], tuple], batch: np.ndarray):
     return joined, failed, first
 
 
-def _guarded_direction(direction: Direction, target, chart, theta, canonical, context: StepContext):
-    """The batch's step directions; if computing them raises one of `FAULTS`, each run's alone.
+def _guarded_update(method: Method, target, chart, theta, canonical, context: StepContext, rates):
+    """The batch's next iterates; if computing them raises one of `FAULTS`, each run's alone.
 
-    Returns the directions of the runs that did not raise, None or the mask of the runs that did,
+    Returns the next iterates of the runs that did not raise, None or the mask of the runs that did,
     and the first exception; `context` then holds the surviving runs only. The batched call may have
     drawn from the generators and written memory before it raised: both are put back first, so a
     surviving run steps exactly as it would have in a batch without the failing one.
@@ -255,7 +264,7 @@ def _guarded_direction(direction: Direction, target, chart, theta, canonical, co
     saved_rngs = None if context.rngs is None else [rng.bit_generator.state for rng in context.rngs]
     saved_memory = dict(context.memory)
     try:
-        return direction(target, chart, theta, canonical, context), None, None
+        return method.update(target, chart, theta, canonical, context, rates), None, None
     except FAULTS as error:
         first = error
     if saved_rngs is not None:
@@ -267,7 +276,7 @@ def _guarded_direction(direction: Direction, target, chart, theta, canonical, co
         alone = context.run(run)
         rows = slice(run, run + 1)
         try:
-            steps.append(direction(target, chart, theta[rows], canonical[rows], alone))
+            steps.append(method.update(target, chart, theta[rows], canonical[rows], alone, rates[rows]))
         except FAULTS:
             failed[run] = True
             continue

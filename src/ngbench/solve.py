@@ -9,6 +9,7 @@ import logging
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -29,7 +30,7 @@ from ngbench.io import (
     repeated_names,
     with_provenance,
 )
-from ngbench.methods import SOLVES_PER_STEP, method_direction
+from ngbench.methods import method_named
 from ngbench.runner import FAILURE_STATUSES, STATUSES, BatchResult, first_hits, run_batch
 from ngbench.targets import make_target
 
@@ -101,10 +102,11 @@ def _target_of(params: dict, reference: dict | None):
     return target
 
 
-def _solve(target, params: dict) -> CellResult:
-    """One cell's run and tables, without provenance: the caller attaches that of its whole file."""
+def _solve(target, params: dict, step_progress=None) -> CellResult:
+    """One cell's run and tables, without provenance: the caller attaches that of its whole file.
+    `step_progress` is the runner's `progress` callback (see `StepProgress`)."""
     chart = target.chart(params["parameterization"])
-    direction = method_direction(params["method"])
+    method = method_named(params["method"])
     learning_rates = np.array(learning_rate_grid(params["learning_rates"]))
     seeds = np.array(seed_list(params["seeds"]), dtype=np.int64)
     tolerances = tuple(float(t) for t in params["tolerances"])
@@ -118,7 +120,7 @@ def _solve(target, params: dict) -> CellResult:
     result = run_batch(
         target,
         chart,
-        direction,
+        method,
         start,
         lr,
         int(params["steps"]),
@@ -127,6 +129,7 @@ def _solve(target, params: dict) -> CellResult:
         seeds=seed,
         # Cell params written before the key existed describe runs that went on to the budget.
         stop_at_target=bool(params.get("stop_at_target", False)),
+        progress=step_progress,
     )
     seconds = time.perf_counter() - started
     counts = ", ".join(f"{status} {int((result.status == status).sum())}" for status in STATUSES)
@@ -162,7 +165,7 @@ def _solve(target, params: dict) -> CellResult:
     trajectories = _trajectory_table(
         result, keys, lr, seed, f_star, target.observed_columns, params.get("thin")
     )
-    step_cost = (target.grad_evaluations, SOLVES_PER_STEP[params["method"]])
+    step_cost = (target.grad_evaluations, method.solves_per_step)
     summaries = _summary_table(result, keys, lr, seed, f_star, tolerances, step_cost, target.observed_columns)
     return CellResult(trajectories=trajectories, summaries=summaries, result=result, seconds=seconds)
 
@@ -176,11 +179,17 @@ class ChartResult:
     cells: dict[str, CellResult]
 
 
-def solve_chart(params: dict, reference: dict | None = None, progress=None) -> ChartResult:
+def solve_chart(
+    params: dict,
+    reference: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> ChartResult:
     """Run every method of `Experiment.chart_params(...)`, one cell after another, into one table each.
 
     Rows are method-major in the registry's order, then as in `solve_cell`. `progress`, if given, is
-    called with a `progress_line` after each method.
+    called with a `progress_line` after each method, and while a method runs with a `StepProgress`
+    line at most every `PROGRESS_INTERVAL` seconds of `clock`.
     """
     versions = _versions()
     logger.info("library: %s (%s)", Path(__file__).resolve().parent, versions["source"])
@@ -189,7 +198,9 @@ def solve_chart(params: dict, reference: dict | None = None, progress=None) -> C
     started = time.perf_counter()
     cells = {}
     for method in params["methods"]:
-        cells[method] = _solve(target, method_params(params, method))
+        cell_params = method_params(params, method)
+        step_progress = None if progress is None else StepProgress(cell_params, progress, clock)
+        cells[method] = _solve(target, cell_params, step_progress)
         if progress is not None:
             progress(progress_line(params, cells, time.perf_counter() - started))
     provenance = {"cell": params, "reference": reference, "versions": versions}
@@ -214,6 +225,39 @@ def progress_line(params: dict, cells: dict[str, CellResult], elapsed: float) ->
     if done < total:
         line += f", about {elapsed / done * (total - done):.0f} s left"
     return line
+
+
+# Seconds between two lines of one method's progress: often enough to see a long job move, rarely
+# enough that the lines of two jobs running side by side stay readable.
+PROGRESS_INTERVAL = 10.0
+
+
+class StepProgress:
+    """The runner's `progress` callback for one method of a solver job: 'ngbench: logistic_vi/natural:
+    ngd step 120 of 400, 3 of 28 runs stopped; 12 s in, about 28 s left for ngd', at most once every
+    `interval` seconds of `clock`. The time left assumes each remaining step costs the mean of those
+    taken; runs that stop early make it an overestimate."""
+
+    def __init__(self, params: dict, emit, clock=time.perf_counter, interval=PROGRESS_INTERVAL):
+        """`params`: the cell's (`method_params`); `emit` is called with each line."""
+        self.method = params["method"]
+        self.where = f"ngbench: {params['experiment']}/{params['parameterization']}: {self.method}"
+        self.runs = len(learning_rate_grid(params["learning_rates"])) * len(seed_list(params["seeds"]))
+        self.steps = int(params["steps"])
+        self.emit, self.clock, self.interval = emit, clock, interval
+        self.started = self.last = clock()
+
+    def __call__(self, step: int, active: int) -> None:
+        now = self.clock()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = now - self.started
+        left = elapsed / step * (self.steps - step)
+        self.emit(
+            f"{self.where} step {step} of {self.steps}, {self.runs - active} of {self.runs} runs stopped; "
+            f"{elapsed:.0f} s in, about {left:.0f} s left for {self.method}"
+        )
 
 
 def timing_record(params: dict, chart: ChartResult) -> dict:

@@ -602,12 +602,12 @@ def ngd_against_baselines(
     seed); p-values are Holm-corrected over all comparisons of an experiment, charts and baselines
     together. `log_speedup` is ln(its iterations / NGD's): positive where NGD is faster.
     """
-    from ngbench.methods import METHODS
+    from ngbench.methods import ordered
 
     best = best_learning_rates(summaries, tolerance) if best is None else best
     present = set(summaries["method"].unique())
     frames = []
-    for baseline in (m for m in METHODS if m != "ngd" and m in present):
+    for baseline in (m for m in ordered(present) if m != "ngd"):
         table = paired_comparison(summaries, tolerance, "ngd", baseline, best)
         if table.empty:
             continue
@@ -622,7 +622,7 @@ def ngd_against_baselines(
     table["p_holm"] = np.nan
     for _, rows in table.groupby("experiment", sort=True):
         table.loc[rows.index, "p_holm"] = holm(rows["p_value"])
-    order = {name: rank for rank, name in enumerate(METHODS)}
+    order = {name: rank for rank, name in enumerate(ordered(present))}
     table = table.assign(rank=table["baseline"].map(order))
     table = table.sort_values(["experiment", "parameterization", "rank"], kind="mergesort")
     return table[BASELINE_COLUMNS].reset_index(drop=True)

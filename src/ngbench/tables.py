@@ -107,15 +107,38 @@ SLOPES = TableKind(
         "slope": ("slope", "{:.2f}"),
         "slope_low": ("5%", "{:.2f}"),
         "slope_high": ("95%", "{:.2f}"),
+        "theory_slope": ("theory", "{:.0f}"),
     },
     caption=(
         "How the cost grows with the swept property in {experiment}: the Theil–Sen slope of "
         "log(iterations to gap ≤ {tolerances}) against log(value) over every successful run, each seed "
         "at its cross-fitted learning rate, with its 90% interval (Sen); values reached: swept values "
         "where the method succeeded at least once (a slope needs 3). Slope 1: cost proportional to the "
-        "property; 0: independent of it."
+        "property; 0: independent of it. Theory: the slope theory gives where it gives one (ngbench.theory: "
+        "1 for GD on a quadratic over κ, 2 for GD in (μ, Σ) on the Gaussian KL near its optimum, 0 for a "
+        "one-step method), — where it gives none."
     ),
     label="slopes",
+    estimates=(("slope_low", "slope"), ("slope_high", "slope")),
+)
+
+INVARIANCE_SLOPES = TableKind(
+    columns={
+        "method": ("method", "{}"),
+        "charts": ("charts", "{:d}"),
+        "points": ("ρ values fitted", "{:d}"),
+        "slope": ("slope", "{:.2f}"),
+        "slope_low": ("5%", "{:.2f}"),
+        "slope_high": ("95%", "{:.2f}"),
+    },
+    caption=(
+        "Invariance audit of {experiment}: one step of each method from the same start in every chart, "
+        "the largest distance between the charts' end points (the spread), and the Theil–Sen slope of "
+        "log(spread) against log(ρ) over ρ from 1e-5 to 1e-2, with its 90% interval (Sen). Slope 2: "
+        "invariant to first order (Martens 2020); 1: not invariant; — : every spread at rounding level "
+        "(an exactly invariant step) or fewer than 3."
+    ),
+    label="invariance",
     estimates=(("slope_low", "slope"), ("slope_high", "slope")),
 )
 

@@ -7,6 +7,8 @@ the Theil–Sen slope of log-iterations against log-value (against the value whe
 positive) over every successful tuned run, with its 90 % interval: how the cost grows with the
 property (GD on a quadratic at its best constant step: slope 1 against κ; NGD in natural parameters:
 slope 0). Failures are counted, never dropped: a value where a method never succeeds has no median.
+Where theory says something (`ngbench.theory`), the tables carry it next to what was measured: the
+exact iterations at the step size theory names (median over the row's starts) and the slope.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 from ngbench import portable
 from ngbench.inference import LEVEL, median_interval
 from ngbench.stats import tuned_runs
+from ngbench.theory import theory_for
 
 SWEEP_COLUMNS = [
     "row",
@@ -33,6 +36,8 @@ SWEEP_COLUMNS = [
     "median_iters",
     "median_iters_low",
     "median_iters_high",
+    "theory_iters",
+    "theory_label",
 ]
 SLOPE_COLUMNS = [
     "row",
@@ -46,17 +51,27 @@ SLOPE_COLUMNS = [
     "slope",
     "slope_low",
     "slope_high",
+    "theory_slope",
 ]
 MIN_VALUES_FOR_SLOPE = 3  # two points always fit a line: a slope needs a third to mean anything
 
 
-def sweep_table(sweep, summaries: dict, best: dict, tolerance: float) -> pd.DataFrame:
+def _theory(specs: dict | None, experiment: str, field: str, chart: str, method: str):
+    if specs is None:
+        return None
+    return theory_for(specs[experiment]["target"].get("name", ""), field, chart, method)
+
+
+def sweep_table(
+    sweep, summaries: dict, best: dict, tolerance: float, specs: dict | None = None
+) -> pd.DataFrame:
     """One row per (value, chart, method): runs, successes and median iterations at the tuned lrs.
 
     `summaries` and `best` map each sub-experiment of `sweep` to its run summaries and its
-    `best_learning_rates` table.
+    `best_learning_rates` table; `specs` (optional) to its `target`, `init` and `seeds`, from which
+    the theory's exact count is computed where there is one.
     """
-    rows = []
+    table = []
     for value, experiment in zip(sweep.values, sweep.experiments, strict=True):
         frame = summaries[experiment]
         at_tolerance = frame[np.isclose(frame["tolerance"], tolerance, rtol=1e-12, atol=0)]
@@ -64,7 +79,13 @@ def sweep_table(sweep, summaries: dict, best: dict, tolerance: float) -> pd.Data
         for (chart, method), runs in reported.groupby(["parameterization", "method"], sort=True):
             hits = runs["hit_iter"].dropna().to_numpy(dtype=float)
             low, high = median_interval(hits)
-            rows.append(
+            theory = _theory(specs, experiment, sweep.field, chart, method)
+            theory_iters, label = math.nan, ""
+            if theory is not None and theory.exact is not None:
+                spec = specs[experiment]
+                counts = theory.exact(spec["target"], spec["init"], tuple(spec["seeds"]), tolerance)
+                theory_iters, label = float(np.median(counts)), theory.label
+            table.append(
                 {
                     "row": sweep.row,
                     "field": sweep.field,
@@ -78,12 +99,14 @@ def sweep_table(sweep, summaries: dict, best: dict, tolerance: float) -> pd.Data
                     "median_iters": float(np.median(hits)) if hits.size else math.nan,
                     "median_iters_low": low,
                     "median_iters_high": high,
+                    "theory_iters": theory_iters,
+                    "theory_label": label,
                 }
             )
-    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+    return pd.DataFrame(table, columns=SWEEP_COLUMNS)
 
 
-def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Theil–Sen slope with its 90 % interval (Sen 1968: order statistics of the pairwise slopes set
     by Kendall's τ null variance, ties in x accounted for), as scipy's `theilslopes` computes it."""
     from scipy.stats import theilslopes
@@ -96,9 +119,10 @@ def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return float(result.slope), float(result.low_slope), float(result.high_slope)
 
 
-def slopes(sweep, summaries: dict, best: dict, tolerance: float) -> pd.DataFrame:
+def slopes(sweep, summaries: dict, best: dict, tolerance: float, specs: dict | None = None) -> pd.DataFrame:
     """Per (chart, method): the slope of log-iterations against log-value over the successful tuned
-    runs of every value, with its 90 % interval; NaN with successes at fewer than 3 values."""
+    runs of every value, with its 90 % interval; NaN with successes at fewer than 3 values. With
+    `specs` (as `sweep_table`'s), theory's slope where it gives one, else NaN."""
     positive = all(v > 0 for v in sweep.values)
     pooled = []
     for value, experiment in zip(sweep.values, sweep.experiments, strict=True):
@@ -116,7 +140,7 @@ def slopes(sweep, summaries: dict, best: dict, tolerance: float) -> pd.DataFrame
         distinct = len(set(values.tolist()))
         slope = low = high = math.nan
         if distinct >= MIN_VALUES_FOR_SLOPE:
-            slope, low, high = _theil_sen(x, y)
+            slope, low, high = theil_sen(x, y)
         rows.append(
             {
                 "row": sweep.row,
@@ -130,6 +154,12 @@ def slopes(sweep, summaries: dict, best: dict, tolerance: float) -> pd.DataFrame
                 "slope": slope,
                 "slope_low": low,
                 "slope_high": high,
+                "theory_slope": _theory_slope(specs, sweep, chart, method),
             }
         )
     return pd.DataFrame(rows, columns=SLOPE_COLUMNS)
+
+
+def _theory_slope(specs: dict | None, sweep, chart: str, method: str) -> float:
+    theory = _theory(specs, sweep.experiments[0], sweep.field, chart, method)
+    return math.nan if theory is None or theory.slope is None else float(theory.slope)

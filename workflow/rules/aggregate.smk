@@ -1,12 +1,14 @@
 rule aggregate:
     """Iteration counts, tuned learning rates and paired tests of NGD against each other method, from the run summaries."""
+    message:
+        "statistics and tables of {wildcards.experiment}"
     input:
         summary_files,
     output:
         stats=report(
             "results/stats/{experiment}.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         markdown="results/tables/{experiment}.md",
@@ -14,7 +16,7 @@ rule aggregate:
         best_lr=report(
             "results/stats/{experiment}_best_lr.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         best_lr_markdown="results/tables/{experiment}_best_lr.md",
@@ -22,7 +24,7 @@ rule aggregate:
         paired=report(
             "results/stats/{experiment}_paired.csv",
             caption="../report/statistics.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         paired_markdown="results/tables/{experiment}_paired.md",
@@ -42,6 +44,8 @@ rule aggregate:
 
 rule costs:
     """Wall time per run-step and to tolerance, from the solvers' timings: machine-dependent, not committed."""
+    message:
+        "costs of {wildcards.experiment}"
     input:
         summaries=summary_files,
         timings=lambda w: chart_files("timings", w.experiment),
@@ -61,6 +65,8 @@ rule costs:
 
 rule headline:
     """The results in words, every experiment's claims by name: the README's results block."""
+    message:
+        "headline table"
     input:
         claims_files,
     output:
@@ -77,6 +83,8 @@ rule headline:
 
 rule why_tables:
     """A swept row's why-tables: tuned iterations against the swept property, and their slopes."""
+    message:
+        "why-tables of {wildcards.row}"
     input:
         unpack(sweep_inputs),
     output:
@@ -97,6 +105,8 @@ rule why_tables:
 
 rule profiles:
     """Performance and data profiles of every method across every (experiment, chart, seed) problem."""
+    message:
+        "performance and data profiles"
     input:
         unpack(all_summaries_and_best_lrs),
     output:
@@ -118,6 +128,8 @@ rule profiles:
 
 rule ledger:
     """Every literature claim of the config, checked against the tables it names."""
+    message:
+        "ledger of the config's claims"
     input:
         ledger_inputs,
     output:
@@ -132,3 +144,90 @@ rule ledger:
         "../envs/ngbench.yaml"
     script:
         "../scripts/ledger.py"
+
+
+rule wall_time_profiles:
+    """Performance and data profiles on the wall-time axis, from the solvers' timings: machine-dependent, not committed."""
+    message:
+        "profiles and their figure on wall time (machine-dependent)"
+    input:
+        unpack(all_summaries_best_lrs_and_timings),
+    output:
+        profiles="results/costs/profiles.csv",
+        data_profiles="results/costs/data_profiles.csv",
+        scores="results/costs/profile_scores.csv",
+        scores_markdown="results/costs/profile_scores.md",
+        png=report("results/costs/profiles.png", caption="../report/wall_time_profiles.rst", category="2 · Why"),
+        pdf="results/costs/profiles.pdf",
+    params:
+        tolerances=main_tolerances,
+        preset=figure_size("panels"),
+        library=library("wall_time_profiles.py"),
+    log:
+        "logs/wall_time_profiles.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/wall_time_profiles.py"
+
+
+rule experiment_page:
+    """One experiment's Markdown tables as one HTML page of the report."""
+    message:
+        "report page of the tables of {wildcards.experiment}"
+    input:
+        # In reading order: the results in words, the tuned lrs, the paired tests, then every lr.
+        claims="results/tables/{experiment}_claims.md",
+        best_lr="results/tables/{experiment}_best_lr.md",
+        paired="results/tables/{experiment}_paired.md",
+        iterations="results/tables/{experiment}.md",
+    output:
+        report(
+            "results/report/tables/{experiment}.html",
+            caption="../report/experiment_page.rst",
+            category="3 · Experiments",
+            subcategory="{experiment}",
+        ),
+    params:
+        library=library("experiment_page.py"),
+    log:
+        "logs/experiment_page/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/experiment_page.py"
+
+
+rule front_page:
+    """The report's first page: the ledger, the profiles, the why-tables and figures, the headline."""
+    message:
+        "report first page, with its figures"
+    input:
+        unpack(front_page_inputs),
+    output:
+        report("results/report/front_page.html", caption="../report/front_page.rst", category="1 · The answer"),
+    params:
+        library=library("front_page.py"),
+    log:
+        "logs/front_page.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/front_page.py"
+
+
+rule identities:
+    """Exact identities between methods on the experiment's target (delta-method BLR = Newton), checked."""
+    message:
+        "exact identities on the target of {wildcards.experiment}"
+    output:
+        "results/stats/identities/{experiment}.csv",
+    params:
+        target=target_spec,
+        library=library("identities.py"),
+    log:
+        "logs/identities/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/identities.py"

@@ -15,7 +15,7 @@ from snakemake.utils import validate
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
-from ngbench.digests import script_digest
+from ngbench.digests import files_digest, plugin_digest, script_digest
 from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.sweeps import expand_sweeps
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
@@ -53,15 +53,22 @@ TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.it
 def library(script):
     """A rule's `library` param: the digest of the library modules `script` imports, for the job's
     target (ngbench.digests). Snakemake tracks a rule's script and params, not what the script
-    imports: this makes an edit rerun the jobs that run the edited code, and only those."""
+    imports: this makes an edit rerun the jobs that run the edited code, and only those. A data
+    file the row's target names (a `glm_vi` row's CSV) adds its content's hash: editing it reruns
+    that row's jobs only."""
 
     def digest(wildcards):
         if "figure" in wildcards.keys():
             experiment = PLAN.figures[wildcards.figure].experiment
         else:
             experiment = wildcards.get("experiment")
-        target = PLAN.experiments[experiment].target["name"] if experiment else None
-        return script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target)
+        target = PLAN.experiments[experiment].target if experiment else {}
+        if "plugin" in target:  # a user's file: hashed with what it imports from its folder
+            return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target["plugin"], Path.cwd())
+        code = script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target.get("name"))
+        # A data file the row names (a glm_vi row's CSV) counts for that row's jobs only.
+        data = TARGETS[target["name"]].data_files(target) if target else []
+        return f"{code}+{files_digest(data)}" if data else code
 
     return digest
 
@@ -106,9 +113,45 @@ def result_files():
         + expand("results/tables/{experiment}{kind}.{ext}", experiment=PLAN.experiments, kind=kinds, ext=["md", "tex"])
         + ["results/tables/headline.md"]
         + sweep_files()
+        + invariance_files()
+        + identity_files()
         + profile_files()
         + (["results/stats/ledger.csv", "results/tables/ledger.md"] if PLAN.claims else [])
     )
+
+
+def invariance_files():
+    """The invariance audit of every audited experiment, as tables (ngbench.audit)."""
+    return expand(
+        "results/stats/invariance/{experiment}{kind}.csv", experiment=AUDITED, kind=["", "_slopes"]
+    ) + expand("results/tables/invariance/{experiment}_slopes.md", experiment=AUDITED)
+
+
+def identity_files():
+    """The exact identities checked on every experiment whose target has some (ngbench.identities)."""
+    from ngbench.ledger import IDENTITY_TARGETS
+
+    names = [n for n, e in PLAN.experiments.items() if e.target.get("name") in IDENTITY_TARGETS]
+    return expand("results/stats/identities/{experiment}.csv", experiment=names)
+
+
+def report_page_files():
+    """The report's HTML pages: its first page and one of tables per experiment (ngbench.report_page)."""
+    return ["results/report/front_page.html"] + expand(
+        "results/report/tables/{experiment}.html", experiment=PLAN.experiments
+    )
+
+
+def front_page_inputs(wildcards):
+    rows = sorted(PLAN.sweeps)
+    return {
+        **({"ledger": "results/tables/ledger.md"} if PLAN.claims else {}),
+        "scores": "results/tables/profile_scores.md",
+        "profiles": "figures/profiles.png",
+        "slopes": [f"results/tables/sweeps/{row}_slopes.md" for row in rows],
+        "why": [f"figures/{row}_sweep.png" for row in rows],
+        "headline": "results/tables/headline.md",
+    }
 
 
 def ledger_inputs(wildcards):
@@ -131,6 +174,13 @@ def all_summaries_and_best_lrs(wildcards):
     return {
         "summaries": [path for e in sorted(PLAN.experiments) for path in chart_files("summaries", e)],
         "best_lr": [f"results/stats/{e}_best_lr.csv" for e in sorted(PLAN.experiments)],
+    }
+
+
+def all_summaries_best_lrs_and_timings(wildcards):
+    return {
+        **all_summaries_and_best_lrs(wildcards),
+        "timings": [path for e in sorted(PLAN.experiments) for path in chart_files("timings", e)],
     }
 
 
@@ -158,7 +208,18 @@ def sweep_inputs(wildcards):
 def sweep_params(wildcards):
     sweep = PLAN.sweeps[wildcards.row]
     tolerances = {PLAN.experiments[e].main_tolerance for e in sweep.experiments}
-    return {"field": sweep.field, "values": list(sweep.values), "experiments": list(sweep.experiments), "tolerance": min(tolerances)}
+    # Each sub-experiment's target, starts and seeds: what theory's exact counts are computed from.
+    specs = {
+        e: {"target": PLAN.experiments[e].target, "init": PLAN.experiments[e].init, "seeds": list(PLAN.experiments[e].seeds)}
+        for e in sweep.experiments
+    }
+    return {
+        "field": sweep.field,
+        "values": list(sweep.values),
+        "experiments": list(sweep.experiments),
+        "tolerance": min(tolerances),
+        "specs": specs,
+    }
 
 
 def claims_files(wildcards):

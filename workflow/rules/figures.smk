@@ -1,9 +1,11 @@
 rule figure_paths:
     """GD and NGD paths of one seed over the loss contours of the experiment's target."""
+    message:
+        "figure {wildcards.figure}"
     input:
         unpack(figure_inputs),
     output:
-        png=report("figures/{figure}.png", caption="../report/figure_paths.rst", category="Blog figures"),
+        png=report("figures/{figure}.png", caption="../report/figure_paths.rst", category="4 · Blog figures"),
         pdf="figures/{figure}.pdf",
     params:
         spec=figure_params,
@@ -20,6 +22,8 @@ rule figure_paths:
 
 rule analysis_figures:
     """Convergence curves, learning-rate sensitivity and runtime ECDF of one experiment."""
+    message:
+        "convergence, lr-sensitivity and ECDF figures of {wildcards.experiment}"
     input:
         trajectories=lambda w: chart_files("runs", w.experiment),
         summaries=summary_files,
@@ -29,21 +33,21 @@ rule analysis_figures:
         convergence_png=report(
             "figures/{experiment}_convergence.png",
             caption="../report/analysis.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         convergence_pdf="figures/{experiment}_convergence.pdf",
         sensitivity_png=report(
             "figures/{experiment}_lr_sensitivity.png",
             caption="../report/analysis.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         sensitivity_pdf="figures/{experiment}_lr_sensitivity.pdf",
         ecdf_png=report(
             "figures/{experiment}_ecdf.png",
             caption="../report/analysis.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         ecdf_pdf="figures/{experiment}_ecdf.pdf",
@@ -64,11 +68,13 @@ rule analysis_figures:
 
 rule invariance_figure:
     """NGD and GD one step from the same start in every chart of the row: the spread against lr."""
+    message:
+        "invariance figure of {wildcards.experiment}"
     output:
         png=report(
             "figures/{experiment}_invariance.png",
             caption="../report/invariance.rst",
-            category="Experiments",
+            category="3 · Experiments",
             subcategory="{experiment}",
         ),
         pdf="figures/{experiment}_invariance.pdf",
@@ -85,13 +91,34 @@ rule invariance_figure:
         "../scripts/invariance_figure.py"
 
 
+rule invariance_table:
+    """The invariance audit as tables: the spread against lr, and its fitted slope per method."""
+    message:
+        "invariance audit tables of {wildcards.experiment}"
+    output:
+        spreads="results/stats/invariance/{experiment}.csv",
+        slopes="results/stats/invariance/{experiment}_slopes.csv",
+        slopes_markdown="results/tables/invariance/{experiment}_slopes.md",
+    params:
+        row=invariance_row,
+        library=library("invariance_table.py"),
+    log:
+        "logs/invariance_table/{experiment}.log",
+    conda:
+        "../envs/ngbench.yaml"
+    script:
+        "../scripts/invariance_table.py"
+
+
 rule why_figure:
     """A swept row's why-figure: tuned iterations against the swept property, a line per method."""
+    message:
+        "why-figure of {wildcards.row}"
     input:
         sweep="results/stats/sweeps/{row}.csv",
         slopes="results/stats/sweeps/{row}_slopes.csv",
     output:
-        png=report("figures/{row}_sweep.png", caption="../report/why.rst", category="Why"),
+        png=report("figures/{row}_sweep.png", caption="../report/why.rst", category="2 · Why"),
         pdf="figures/{row}_sweep.pdf",
     params:
         preset=figure_size("panels"),
@@ -106,11 +133,13 @@ rule why_figure:
 
 rule profile_figure:
     """Performance and data profiles of every method across every problem of the config."""
+    message:
+        "profile figure"
     input:
         profiles="results/stats/profiles.csv",
         data_profiles="results/stats/data_profiles.csv",
     output:
-        png=report("figures/profiles.png", caption="../report/profiles.rst", category="Why"),
+        png=report("figures/profiles.png", caption="../report/profiles.rst", category="2 · Why"),
         pdf="figures/profiles.pdf",
     params:
         preset=figure_size("panels"),

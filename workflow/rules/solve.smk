@@ -1,5 +1,7 @@
 rule reference:
     """f* of a target with no closed-form optimum: a stationarity-checked solve, once per experiment."""
+    message:
+        "reference solution (f*) of {wildcards.experiment}"
     output:
         "results/reference/{experiment}.json",
     params:
@@ -15,6 +17,8 @@ rule reference:
 
 rule solve:
     """Every method of one (experiment, parameterization), each method's learning rates × seeds as one array program."""
+    message:
+        "solve {wildcards.experiment}/{wildcards.parameterization}"
     input:
         unpack(solver_inputs),
     output:

@@ -23,8 +23,8 @@ with damaged_inputs_end_the_job():
 best = pd.concat([pd.read_csv(path) for path in snakemake.input.best_lr], ignore_index=True)
 by_experiment = {e: summaries[summaries["experiment"] == e] for e in sweep.experiments}
 best_by_experiment = {e: best[best["experiment"] == e] for e in sweep.experiments}
-table = sweep_table(sweep, by_experiment, best_by_experiment, spec["tolerance"])
-fitted = slopes(sweep, by_experiment, best_by_experiment, spec["tolerance"])
+table = sweep_table(sweep, by_experiment, best_by_experiment, spec["tolerance"], spec["specs"])
+fitted = slopes(sweep, by_experiment, best_by_experiment, spec["tolerance"], spec["specs"])
 write_text(table.to_csv(index=False), snakemake.output.sweep)
 write_text(fitted.to_csv(index=False), snakemake.output.slopes)
 write_text(to_markdown(fitted, row, SLOPES), snakemake.output.slopes_markdown)

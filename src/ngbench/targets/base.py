@@ -43,14 +43,17 @@ class Target:
     """A problem: loss, gradient and Fisher in canonical coordinates, its charts and known optimum.
 
     Canonical states are arrays of shape (B, k) whose columns are `state_names`; those of them in
-    `ngbench.io.STATE_COLUMNS` are written to the trajectory files. Charts, state names and methods
+    `ngbench.io.STATE_COLUMNS` are written to the trajectory files. Charts, state names and curvatures
     are per instance: a config row can set a target's dimension or give a chart its matrix.
     """
 
     name: str = ""
     state_names: tuple[str, ...] = ()
     charts: dict[str, Chart] = {}
-    methods: tuple[str, ...] = ("gd", "ngd")
+    # The preconditioners this target can supply (ngbench.methods.PRECONDITIONERS): "none" (the
+    # gradient alone), "fisher", "empirical_fisher", "complete_data_fisher", "hessian". A method is
+    # available wherever its preconditioner is offered.
+    curvatures: tuple[str, ...] = ("none", "fisher")
     # True when f* has no closed form: the workflow computes it once per experiment by a reference
     # solve (`reference_solution`) and hands it back through `with_reference`.
     needs_reference: bool = False
@@ -61,6 +64,11 @@ class Target:
     def from_spec(cls, spec: dict) -> Target:
         """Build from a config row's `target` mapping."""
         raise NotImplementedError
+
+    @classmethod
+    def data_files(cls, spec: dict) -> list[str]:
+        """Files named in a row's `target` mapping whose content its jobs read (the workflow hashes them)."""
+        return []
 
     @property
     def optimum_loss(self) -> float:
@@ -167,7 +175,7 @@ class Target:
         raise NotImplementedError
 
     def hessian(self, canonical: np.ndarray) -> np.ndarray:
-        """∇²ℒ in canonical coordinates, (B, k, k), for targets that list the `newton` method."""
+        """∇²ℒ in canonical coordinates, (B, k, k), for targets that offer the "hessian" curvature."""
         raise NotImplementedError
 
     def newton_direction(self, chart: Chart, theta, canonical, rngs=None) -> np.ndarray:

@@ -171,7 +171,7 @@ class Gaussian1D(Target):
     name = "gaussian_1d"
     state_names = ("mean", "var")
     charts = CHARTS
-    methods = ("gd", "ngd", "newton", "adam")
+    curvatures = ("none", "fisher", "hessian")
     plot_labels = ("mean $\\mu$", "standard deviation $\\sigma$")
     init_domains = {"var": POSITIVE_VARIANCE}
 
@@ -214,6 +214,16 @@ class Gaussian1D(Target):
     def hessian(self, canonical):
         var = canonical[:, 1]
         return _diagonal_jacobian(np.full(var.shape, 1.0 / self.target_var), 0.5 / var**2)
+
+    # The distribution whose Fisher `fisher` is, q = N(mean, var), for the conformance checker's
+    # Monte Carlo of the score (ngbench.check).
+    def sample_model(self, canonical, rng, count):
+        mean, var = _split(canonical)
+        return mean[:, None] + np.sqrt(var)[:, None] * rng.standard_normal((canonical.shape[0], count))
+
+    def model_log_density(self, canonical, draws):
+        mean, var = _split(canonical)
+        return -0.5 * np.log(2 * np.pi * var)[:, None] - (draws - mean[:, None]) ** 2 / (2 * var[:, None])
 
     def to_plot(self, canonical):
         return canonical[:, 0], np.sqrt(canonical[:, 1])

@@ -537,7 +537,7 @@ class GaussianFamilyTarget(Target):
 
     state_names: tuple[str, ...] = ()
     gradient_estimators = ("mc",)
-    methods = ("gd", "ngd", "adam")
+    curvatures = ("none", "fisher")
 
     def __init__(self, dim: int):
         if not (isinstance(dim, int) and dim >= 1):
@@ -630,6 +630,23 @@ class GaussianFamilyTarget(Target):
     def fisher(self, canonical):
         raise NotImplementedError("Gaussian charts use closed-form natural gradients (docs/maths.md §1.2)")
 
+    # q itself, whose Fisher the charts' closed forms invert: for the conformance checker (ngbench.check).
+    def sample_model(self, canonical, rng, count):
+        mean, cov = split(canonical, self.dim)
+        noise = rng.standard_normal((canonical.shape[0], count, self.dim))
+        return mean[:, None, :] + np.einsum("bij,bnj->bni", cholesky(cov), noise)
+
+    def model_log_density(self, canonical, draws):
+        mean, cov = split(canonical, self.dim)
+        chol = cholesky(cov)
+        whitened = np.einsum("bij,bnj->bni", np.linalg.inv(chol), draws - mean[:, None, :])  # L⁻¹(x − μ)
+        return -0.5 * (log_det_from_cholesky(chol)[:, None] + (whitened**2).sum(axis=-1))
+
+    def tangent(self, canonical, directions):
+        """Directions of (μ, Σ) with the Σ block symmetrised, for the conformance checker's differences."""
+        mean, block = split(directions, self.dim)
+        return join(mean, symmetric(block))
+
     @property
     def observed_columns(self) -> tuple[str, ...]:
         # In one dimension the whole state fits the `mean, var` columns, as for gaussian_1d.
@@ -657,7 +674,7 @@ class GaussianND(GaussianFamilyTarget):
     """
 
     name = "gaussian_nd"
-    methods = ("gd", "ngd", "newton", "adam")
+    curvatures = ("none", "fisher", "hessian")
 
     def __init__(self, dim: int, condition_number: float, seed: int = 0):
         super().__init__(dim)

@@ -31,9 +31,10 @@ class Mixture(Target):
     name = "mixture"
     state_names = ("theta_0", "theta_1")
     charts = {"identity": IdentityChart("identity", ("theta_0", "theta_1"))}
-    methods = ("gd", "ngd", "ef", "em", "newton", "adam")
+    curvatures = ("none", "fisher", "empirical_fisher", "complete_data_fisher", "hessian")
     needs_reference = True
-    plot_labels = ("mean of component 0, $\\theta_0$", "mean of component 1, $\\theta_1$")
+    # No symbol: the subscript of θ₀ would be under 7 pt, or make the whole label 10 pt (plots.SCRIPT_SCALE).
+    plot_labels = ("mean of component 0", "mean of component 1")
 
     def __init__(self, weight: float, var: float, means, n: int, data_seed: int, damping: float):
         if not 0 < weight < 1 or weight == 0.5:
@@ -100,8 +101,12 @@ class Mixture(Target):
     # --- Target interface ---------------------------------------------------------------------------
 
     def loss(self, canonical):
+        return self.datum_losses(canonical).mean(axis=1)
+
+    def datum_losses(self, canonical):
+        """−log p(xₙ | θ) of each datum, (B, N); the empirical Fisher is meanₙ ∇ℓₙ∇ℓₙᵀ of these."""
         log_joint = self._log_joint(canonical, self._data(canonical))
-        return -portable.logaddexp(log_joint[..., 0], log_joint[..., 1]).mean(axis=1)
+        return -portable.logaddexp(log_joint[..., 0], log_joint[..., 1])
 
     def grad(self, canonical):
         scores, _ = self._scores(canonical, self._data(canonical))
@@ -124,6 +129,16 @@ class Mixture(Target):
         weights = (np.array([self.weight, 1.0 - self.weight])[:, None] * node_weights).reshape(-1)
         scores, _ = self._scores(canonical, points)
         return self._damped(np.einsum("m,bmi,bmj->bij", weights, scores, scores))
+
+    # The model whose Fisher `fisher` is (less λI, `damping`), for the conformance checker (ngbench.check).
+    def sample_model(self, canonical, rng, count):
+        first = rng.random((canonical.shape[0], count)) < self.weight
+        means = np.where(first, canonical[:, :1], canonical[:, 1:2])
+        return means + np.sqrt(self.var) * rng.standard_normal(means.shape)
+
+    def model_log_density(self, canonical, draws):
+        log_joint = self._log_joint(canonical, draws)
+        return portable.logaddexp(log_joint[..., 0], log_joint[..., 1])
 
     def empirical_fisher(self, canonical):
         scores, _ = self._scores(canonical, self._data(canonical))

@@ -62,9 +62,12 @@ def _float_array(value, field: str) -> np.ndarray:
         raise SpecError(field, "rows must all have the same length") from None
 
 
+MATRIX_FIELDS = ("matrix", "eigenvalues", "condition_number")
+
+
 class Quadratic(Target):
     name = "quadratic"
-    methods = ("gd", "ngd", "newton", "adam")
+    curvatures = ("none", "fisher", "hessian")
     plot_labels = ("$\\theta_0$", "$\\theta_1$")
 
     def __init__(self, matrix, optimum, linear_map=None, matrix_field: str = "matrix"):
@@ -99,11 +102,25 @@ class Quadratic(Target):
 
     @classmethod
     def from_spec(cls, spec: dict) -> Quadratic:
-        if "matrix" in spec:
-            matrix, field = spec["matrix"], "matrix"
+        """A from exactly one of `matrix`, `eigenvalues` or `condition_number` κ (eigenvalues 1 and κ:
+        the scalar a row can sweep, `condition_number: {sweep: [...]}`)."""
+        given = [field for field in MATRIX_FIELDS if field in spec]
+        if len(given) != 1:
+            named = " and ".join(given) if given else "none"
+            raise SpecError(
+                given[-1] if given else "",
+                f"give exactly one of {', '.join(MATRIX_FIELDS)} (got {named})",
+            )
+        field = given[0]
+        if field == "matrix":
+            if "angle_degrees" in spec:
+                raise SpecError("angle_degrees", "rotates eigenvalues or condition_number, not a matrix")
+            matrix = spec["matrix"]
         else:
-            matrix = rotated_matrix(spec["eigenvalues"], spec.get("angle_degrees", 0.0))
-            field = "eigenvalues"
+            eigenvalues = spec["eigenvalues"] if field == "eigenvalues" else [1.0, spec["condition_number"]]
+            if field == "condition_number" and not spec["condition_number"] >= 1:
+                raise SpecError(field, f"must be ≥ 1, got {spec['condition_number']}")
+            matrix = rotated_matrix(eigenvalues, spec.get("angle_degrees", 0.0))
         return cls(matrix, spec["optimum"], spec.get("linear_map"), matrix_field=field)
 
     @property
@@ -125,3 +142,13 @@ class Quadratic(Target):
 
     def hessian(self, canonical):
         return self.fisher(canonical)
+
+    # The distribution whose Fisher is A, x ~ N(θ, A⁻¹), for the conformance checker (ngbench.check).
+    def sample_model(self, canonical, rng, count):
+        noise = rng.standard_normal((canonical.shape[0], count, canonical.shape[1]))
+        factor = np.linalg.cholesky(np.linalg.inv(self.matrix))
+        return canonical[:, None, :] + np.einsum("ij,bnj->bni", factor, noise)
+
+    def model_log_density(self, canonical, draws):
+        error = draws - canonical[:, None, :]
+        return -0.5 * np.einsum("bni,ij,bnj->bn", error, self.matrix, error)

@@ -1,0 +1,270 @@
+"""Likelihoods of a generalized linear model, in the linear predictor a = xᵀθ (docs/maths.md §6).
+
+A likelihood is one small object: φ(a, y) = −log p(y | a), its first two derivatives in a, which
+responses it supports, and the log-density the held-out metric averages. Gaussian VI then needs
+only 1-D expectations over a ~ N(μ, s²): E[φ], E[φ′] and the curvature E[φ′z]/s (= E[φ″] by
+Stein's identity), by Gauss–Hermite quadrature unless the likelihood has them in closed form.
+Adding a likelihood is one class here and one entry of `LIKELIHOODS` (docs/extending.md).
+
+`y` broadcasts against `a`: (N,) against (B, S, N) samples, (N, 1) against (N, K) quadrature nodes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ngbench import portable
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def softplus(a: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, a)
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """σ(a) to full relative precision for either sign.
+
+    ½(1 + tanh(a/2)) loses it as σ → 0: the sum cancels, and from a ≈ −37 on it returns exactly 0.
+    """
+    small = np.exp(-np.abs(a))
+    return np.where(a >= 0.0, 1.0, small) / (1.0 + small)
+
+
+def log_sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """log σ(a) = −log(1 + e⁻ᵃ), accurate where σ(a) underflows (a ≲ −745) or rounds to 1.
+
+    `out` may be `a` itself: the result is then written over it.
+    """
+    out = np.negative(a, out=out)
+    return np.negative(np.logaddexp(0.0, out, out=out), out=out)
+
+
+class Likelihood:
+    """p(y | a) of one datum; the derivatives are of φ = −log p in the linear predictor a."""
+
+    name = ""
+    support = ""  # the responses it accepts, in words (error messages)
+
+    def outside_support(self, y: np.ndarray) -> np.ndarray:
+        """Mask of the responses p(· | a) gives no mass or density."""
+        return ~np.isfinite(y)
+
+    def negative_log_density(self, a, y):
+        raise NotImplementedError
+
+    def first(self, a, y):
+        """φ′(a, y) = ∂φ/∂a."""
+        raise NotImplementedError
+
+    def second(self, a, y):
+        """φ″(a, y) = ∂²φ/∂a²."""
+        raise NotImplementedError
+
+    def log_density(self, a, y):
+        """log p(y | a), written over `a` where the likelihood can (the held-out metric's buffer)."""
+        return np.negative(self.negative_log_density(a, y), out=a)
+
+    def closed_form(self, centre, spread, y):
+        """(Σₙ E[φ], E[φ′], E[φ″]) over aₙ ~ N(centreₙ, spreadₙ²) exactly, or None (then quadrature)."""
+        return None
+
+    def sample_means(self, a, y):
+        """Sample means over axis 1 of φ′ and φ″ at draws a (B, S, N)."""
+        return self.first(a, y).mean(axis=1), self.second(a, y).mean(axis=1)
+
+    def quadrature(self, centre, spread, y, nodes, weights):
+        """(Σₙ E[φ], E[φ′], E[φ′z]/s) by Gauss–Hermite, run by run (one run's (N, K) arrays at a time).
+
+        E[φ′z]/s is ∂/∂s E[φ(μ + sz)] / s, the exact derivative of the quadrature loss, so the
+        gradient's fixed point is that loss's own stationary point.
+        """
+        column = y[:, None]
+        weighted_nodes = weights * nodes
+        batch, count = centre.shape
+        data, first, stein = np.empty(batch), np.empty((batch, count)), np.empty((batch, count))
+        for run in range(batch):
+            a = centre[run, :, None] + spread[run, :, None] * nodes
+            data[run] = (self.negative_log_density(a, column) @ weights).sum()
+            slope = self.first(a, column)
+            np.matmul(slope, weights, out=first[run])
+            np.matmul(slope, weighted_nodes, out=stein[run])
+        stein /= spread
+        return data, first, stein
+
+
+class BernoulliLogit(Likelihood):
+    """p(y = 1 | a) = σ(a): φ = softplus(a) − ya, φ′ = σ(a) − y, φ″ = σ(a)σ(−a)."""
+
+    name = "bernoulli_logit"
+    support = "0 or 1"
+
+    def __init__(self):
+        self._scratch = None
+
+    def outside_support(self, y):
+        return (y != 0.0) & (y != 1.0)
+
+    def negative_log_density(self, a, y):
+        return softplus(a) - y * a
+
+    def first(self, a, y):
+        return sigmoid(a) - y
+
+    def second(self, a, y):
+        # σ′ = σ(a)σ(−a): p(1 − p) loses σ′'s relative precision where p rounds to 1.
+        return sigmoid(a) * sigmoid(-a)
+
+    def log_density(self, a, y):
+        # log p(y | a) = log σ(±a), + for y = 1: never log(p) or log(1 − p) of a rounded p.
+        a *= 2.0 * y - 1.0
+        return log_sigmoid(a, out=a)
+
+    def sample_means(self, a, y):
+        p = sigmoid(a)
+        return p.mean(axis=1) - y, (p * sigmoid(-a)).mean(axis=1)
+
+    def _buffers(self, shape) -> tuple[np.ndarray, ...]:
+        """Four (count, nodes) float arrays and one boolean, made once per size and reused."""
+        if self._scratch is None or self._scratch[0].shape != shape:
+            self._scratch = tuple(np.empty(shape) for _ in range(4)) + (np.empty(shape, dtype=bool),)
+        return self._scratch
+
+    def quadrature(self, centre, spread, y, nodes, weights):
+        """E[softplus(a)], E[σ(a)] and E[σ(a)z]/s in one exp per node; the data term subtracts Σyμ.
+
+        Run by run, in buffers kept between calls: one run's (N, nodes) arrays stay in cache, and
+        no step pays the page faults of fresh arrays of the whole batch's size. The operations
+        are those of the whole-batch expressions in the comments, in the same order, so every
+        number is the same.
+        """
+        batch, count = centre.shape
+        expected_softplus, probabilities, stein = (np.empty((batch, count)) for _ in range(3))
+        a, small, term, scratch, nonnegative = self._buffers((count, nodes.size))
+        weighted_nodes = weights * nodes
+        for run in range(batch):
+            np.multiply(spread[run, :, None], nodes, out=a)
+            a += centre[run, :, None]  # a = centre + spread·z
+            # One exp for both functions, stable for either sign of a: small = exp(−|a|).
+            np.exp(np.negative(np.abs(a, out=small), out=small), out=small)
+            # softplus(a) = max(a, 0) + log1p(small)
+            np.maximum(a, 0.0, out=term)
+            term += np.log1p(small, out=scratch)
+            np.matmul(term, weights, out=expected_softplus[run])
+            # σ(a) = where(a ≥ 0, 1/(1 + small), small/(1 + small)), as small · (1/(1 + small))
+            reciprocal = np.divide(1.0, np.add(small, 1.0, out=scratch), out=scratch)
+            p = np.multiply(small, reciprocal, out=small)
+            np.copyto(p, reciprocal, where=np.greater_equal(a, 0.0, out=nonnegative))
+            np.matmul(p, weights, out=probabilities[run])
+            np.matmul(p, weighted_nodes, out=stein[run])
+        # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
+        stein /= spread
+        return expected_softplus.sum(axis=1) - centre @ y, probabilities - y, stein
+
+
+class BernoulliProbit(Likelihood):
+    """p(y = 1 | a) = Φ(a): with u = (2y − 1)a, r = 𝜑(u)/Φ(u): φ = −log Φ(u), φ′ = −(2y − 1)r, φ″ = r(u + r).
+
+    log Φ is scipy's `log_ndtr` (accurate far into either tail), not `ngbench.portable`: like the
+    logistic target's exp and BLAS products, its last bits may differ between CPUs (README,
+    "Reproducibility": the d-dimensional targets agree to rounding).
+    """
+
+    name = "bernoulli_probit"
+    support = "0 or 1"
+
+    def outside_support(self, y):
+        return (y != 0.0) & (y != 1.0)
+
+    @staticmethod
+    def _log_cdf(u):
+        from scipy.special import log_ndtr
+
+        return log_ndtr(u)
+
+    def _mills(self, u):
+        """𝜑(u)/Φ(u) from logs: finite where Φ(u) underflows."""
+        return np.exp(-0.5 * u * u - 0.5 * LOG_2PI - self._log_cdf(u))
+
+    def negative_log_density(self, a, y):
+        return -self._log_cdf((2.0 * y - 1.0) * a)
+
+    def first(self, a, y):
+        sign = 2.0 * y - 1.0
+        return -sign * self._mills(sign * a)
+
+    def second(self, a, y):
+        u = (2.0 * y - 1.0) * a
+        ratio = self._mills(u)
+        return ratio * (u + ratio)
+
+
+class PoissonLog(Likelihood):
+    """p(y | a) = Poisson(y; eᵃ): φ = eᵃ − ya + log y!, φ′ = eᵃ − y, φ″ = eᵃ.
+
+    In closed form, E[eᵃ] = exp(μ + s²/2), so E[φ], E[φ′] and E[φ″] are exact (tested against the
+    quadrature). exp is `ngbench.portable`'s.
+    """
+
+    name = "poisson_log"
+    support = "a count (a non-negative integer)"
+
+    def outside_support(self, y):
+        return ~np.isfinite(y) | (y < 0.0) | (y != np.floor(y))
+
+    @staticmethod
+    def _log_factorial(y):
+        from scipy.special import gammaln
+
+        return gammaln(np.asarray(y) + 1.0)
+
+    def negative_log_density(self, a, y):
+        return portable.exp(a) - y * a + self._log_factorial(y)
+
+    def first(self, a, y):
+        return portable.exp(a) - y
+
+    def second(self, a, y):
+        return portable.exp(a)
+
+    def sample_means(self, a, y):
+        rate = portable.exp(a)
+        return rate.mean(axis=1) - y, rate.mean(axis=1)
+
+    def closed_form(self, centre, spread, y):
+        rate = portable.exp(centre + 0.5 * spread * spread)  # E[eᵃ], a ~ N(μ, s²)
+        data = (rate - y * centre + self._log_factorial(y)).sum(axis=1)
+        return data, rate - y, rate
+
+
+class Gaussian(Likelihood):
+    """p(y | a) = N(y; a, σ²) with σ² = `noise_variance`: φ = (y − a)²/(2σ²) + ½log(2πσ²), φ″ = 1/σ².
+
+    Conjugate to the Gaussian prior: the posterior is Gaussian, q can equal it, and E[φ] is exact.
+    """
+
+    name = "gaussian"
+    support = "a finite number"
+
+    def __init__(self, noise_variance: float = 1.0):
+        self.noise_variance = float(noise_variance)
+        self._log_normaliser = 0.5 * (LOG_2PI + math.log(self.noise_variance))
+
+    def negative_log_density(self, a, y):
+        return (y - a) ** 2 / (2.0 * self.noise_variance) + self._log_normaliser
+
+    def first(self, a, y):
+        return (a - y) / self.noise_variance
+
+    def second(self, a, y):
+        return np.full(np.broadcast(a, y).shape, 1.0 / self.noise_variance)
+
+    def closed_form(self, centre, spread, y):
+        variance = self.noise_variance
+        data = (((y - centre) ** 2 + spread * spread) / (2.0 * variance) + self._log_normaliser).sum(axis=1)
+        return data, (centre - y) / variance, np.full(centre.shape, 1.0 / variance)
+
+
+LIKELIHOODS = {cls.name: cls for cls in (BernoulliLogit, BernoulliProbit, PoissonLog, Gaussian)}

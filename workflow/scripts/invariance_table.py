@@ -1,0 +1,21 @@
+"""Adapter: an experiment's target and first start → the invariance audit as tables (ngbench.audit)."""
+
+import logging
+import sys
+from pathlib import Path
+
+# This checkout's library, the one the rule's `library` param hashes (see workflow/rules/common.smk).
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+
+from ngbench.audit import audit_row, spread_slopes, spread_table
+from ngbench.io import write_text
+from ngbench.tables import INVARIANCE_SLOPES, to_markdown
+
+logging.basicConfig(filename=snakemake.log[0], filemode="w", level=logging.INFO, format="%(message)s")
+row = snakemake.params.row
+experiment = snakemake.wildcards.experiment
+audit, start = audit_row(row)
+fitted = spread_slopes(audit, start, experiment, len(row["parameterizations"]))
+write_text(spread_table(audit, start, experiment).to_csv(index=False), snakemake.output.spreads)
+write_text(fitted.to_csv(index=False), snakemake.output.slopes)
+write_text(to_markdown(fitted, experiment, INVARIANCE_SLOPES), snakemake.output.slopes_markdown)
