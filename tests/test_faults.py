@@ -120,8 +120,9 @@ def test_wild_learning_rates_end_only_their_own_runs(name, chart, method):
     # No learning rate far past stability converges; most runs stop early (not all: Adam's steps are
     # bounded by ρ, and GD in the natural parameters of N(3, 0.1) crawls to its budget).
     wild_runs = wild.status[len(SEEDS) :]
-    assert "converged" not in set(wild_runs)
-    assert np.isin(wild_runs, FAILURE_STATUSES).any() or method == "adam" or chart == "natural"
+    if method != "lbfgs":  # L-BFGS's line search backtracks from ρ: a wild ρ can still converge
+        assert "converged" not in set(wild_runs)
+        assert np.isin(wild_runs, FAILURE_STATUSES).any() or method == "adam" or chart == "natural"
     assert set(wild.status[stable]) <= {"converged", "budget"}
     np.testing.assert_array_equal(wild.status[stable], calm.status)
     np.testing.assert_array_equal(wild.stop_iter[stable], calm.stop_iter)
