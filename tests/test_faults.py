@@ -11,7 +11,7 @@ import pytest
 from ngbench.io import read_summaries, read_trajectories, write_parquet
 from ngbench.methods import METHODS, available_methods
 from ngbench.plots import gap_quantiles, run_gaps
-from ngbench.runner import FAILURE_STATUSES, STATUSES, run_batch
+from ngbench.runner import FAILURE_STATUSES, run_batch
 from ngbench.solve import reference_solution, solve_cell
 from ngbench.stats import iteration_counts
 from ngbench.targets import TARGETS, make_target
@@ -116,8 +116,13 @@ def test_wild_learning_rates_end_only_their_own_runs(name, chart, method):
     wild = solve_cell(_params(name, chart, method, [stable_lr, *WILD_LRS]), reference).result
     calm = solve_cell(_params(name, chart, method, [stable_lr]), reference).result
 
-    assert set(wild.status) <= set(STATUSES)
     stable = slice(0, len(SEEDS))  # runs are learning-rate major: the stable lr's seeds come first
+    # No learning rate far past stability converges; most runs stop early (not all: Adam's steps are
+    # bounded by ρ, and GD in the natural parameters of N(3, 0.1) crawls to its budget).
+    wild_runs = wild.status[len(SEEDS) :]
+    if method != "lbfgs":  # L-BFGS's line search backtracks from ρ: a wild ρ can still converge
+        assert "converged" not in set(wild_runs)
+        assert np.isin(wild_runs, FAILURE_STATUSES).any() or method == "adam" or chart == "natural"
     assert set(wild.status[stable]) <= {"converged", "budget"}
     np.testing.assert_array_equal(wild.status[stable], calm.status)
     np.testing.assert_array_equal(wild.stop_iter[stable], calm.stop_iter)
@@ -249,12 +254,12 @@ def raising_for(chosen: int, from_iteration: int, error=np.linalg.LinAlgError):
     return direction
 
 
-def _stochastic_batch(direction, steps=15):
+def _stochastic_batch(direction, steps=15, runs=8):
     """gaussian_nd with Monte Carlo gradients: every run draws its own noise, and Adam keeps memory."""
     target = make_target({"name": "gaussian_nd", "dim": 3, "condition_number": 10.0}, gradient={"mc": 2})
-    seeds = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    seeds = np.array([0, 1, 2, 3, 0, 1, 2, 3])[:runs]
     start = target.initial_states({"mean": {"uniform": [-1.0, 1.0]}, "var": 0.5}, tuple(range(4)))[seeds]
-    lr = np.repeat([0.01, 0.05], 4)
+    lr = np.repeat([0.01, 0.05], 4)[:runs]
     chart = target.chart("mean_chol")
     return run_batch(target, chart, direction, start, lr, steps, converged_gap=1e-8, seeds=seeds)
 
@@ -276,6 +281,16 @@ def test_a_run_whose_step_raises_fails_alone(chosen):
     np.testing.assert_array_equal(faulty.loss[: fault_at + 1, chosen], clean.loss[: fault_at + 1, chosen])
     assert np.isnan(faulty.loss[fault_at + 1 :, chosen]).all()
     assert faulty.first_fault == "LinAlgError: the chosen run's step"
+
+
+def test_the_last_run_left_after_a_fault_goes_on_to_its_end():
+    """Two runs, the first's step raises: the second, now alone in the batch, steps on exactly as
+    without the fault, to its budget."""
+    faulty = _stochastic_batch(raising_for(0, 6), runs=2)
+    clean = _stochastic_batch(raising_for(-1, 6), runs=2)
+    assert faulty.status[0] == "failed" and faulty.status[1] == clean.status[1]
+    assert faulty.stop_iter[1] == clean.stop_iter[1] > 6
+    np.testing.assert_allclose(faulty.loss[:, 1], clean.loss[:, 1], rtol=1e-12, atol=0)
 
 
 def test_a_batch_where_every_step_raises_ends_without_an_exception():

@@ -47,6 +47,27 @@ def test_data_split_and_standardisation():
     assert not np.array_equal(other.test_y, target.test_y) or not np.array_equal(other.test_x, target.test_x)
 
 
+def test_held_out_rows_are_the_rest_of_the_data_scaled_as_the_training_rows():
+    """The split, seen from the data rather than from the split's code: training and test rows
+    together are the 569 rows of the dataset, each once, with its own label, all standardised by one
+    affine map per feature (the training rows' centre and scale), whatever the fraction and seed."""
+    features, labels = load_breast_cancer()
+    raw_order = np.lexsort(features.T[::-1])
+    for fraction, seed in ((0.2, 0), (0.35, 7)):
+        target = make_target({"name": "logistic_vi", "test_fraction": fraction, "split_seed": seed})
+        assert len(target.test_y) == round(fraction * len(labels))
+        rows = np.vstack([target.train_x[:, :30], target.test_x[:, :30]])
+        rows_labels = np.concatenate([target.train_y, target.test_y])
+        # A positive per-feature scale keeps the lexicographic order of rows: sort both the same way.
+        order = np.lexsort(rows.T[::-1])
+        np.testing.assert_array_equal(rows_labels[order], labels[raw_order])
+        for column in range(30):
+            slope, intercept = np.polyfit(features[raw_order, column], rows[order, column], 1)
+            fitted = slope * features[raw_order, column] + intercept
+            assert slope > 0
+            np.testing.assert_allclose(rows[order, column], fitted, rtol=0, atol=1e-9)
+
+
 def _loss_point():
     rng = np.random.default_rng(0)
     mean = 0.1 * rng.normal(size=DIM)

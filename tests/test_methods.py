@@ -143,6 +143,38 @@ def test_damping_enters_the_solver_cells_steps():
             np.testing.assert_allclose(states, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("method", ["ngd", "ef"])
+def test_heavy_damping_turns_a_preconditioned_step_into_a_gradient_step(method):
+    """A second damping test, with no Fisher in it: (F + λI)⁻¹g → g/λ as λ grows, so with λ = 10⁶ one
+    step is ρ/λ times the loss's gradient, taken here by central differences of the loss; λ = 10⁻² is
+    far from that (F's scale is ~1). A damping that does not reach the step fails both."""
+    from tests.test_mixture import SPEC
+
+    start = np.array([0.4, 1.1])
+    plain = make_target(SPEC)
+    h = 1e-6
+    gradient = np.array(
+        [
+            (plain.loss((start + h * e)[None])[0] - plain.loss((start - h * e)[None])[0]) / (2 * h)
+            for e in np.eye(2)
+        ]
+    )
+    steps = {}
+    for damping in (1e6, 1e-2):
+        params = cell(
+            target={**SPEC, "damping": damping},
+            init={"theta_0": start[0], "theta_1": start[1]},
+            parameterization="identity",
+            method=method,
+            learning_rates=[0.3],
+            steps=1,
+        )
+        reference = {"optimum_loss": 0.0, "optimum": [0.0, 0.0], "minima": []}
+        steps[damping] = solve_cell(params, reference).result.states[1, 0] - start
+    np.testing.assert_allclose(steps[1e6], -0.3 * gradient / 1e6, rtol=1e-4)
+    assert np.linalg.norm(steps[1e-2] + 0.3 * gradient / 1e-2) > 0.5 * np.linalg.norm(0.3 * gradient / 1e-2)
+
+
 def test_the_cost_model_counts_one_solve_per_preconditioned_step():
     """ngd, ef, em and newton each solve one linear system a step (a Fisher, its empirical or
     complete-data surrogate, a Hessian); gd and adam none. The summaries charge these per step."""

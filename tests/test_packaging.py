@@ -58,3 +58,19 @@ def test_licence_file_matches_pyproject():
     assert text.startswith("MIT License")
     assert re.search(r"^Copyright \(c\) 2026 the ngbench developers$", text, flags=re.M)
     assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
+
+
+# The modules a published number passes through (issue 19): the mutation run must mutate each.
+MUTATED_MODULES = {"runner", "methods", "stats", "tables", "io", "solve", "experiments", "starts"}
+
+
+def test_the_mutation_run_mutates_the_modules_published_numbers_pass_through():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    mutmut = project["tool"]["mutmut"]
+    mutated = {Path(path).stem for path in mutmut["only_mutate"]}
+    assert MUTATED_MODULES <= mutated
+    assert all((REPO / path).is_file() for path in mutmut["only_mutate"]), "a listed module does not exist"
+    extras = project["project"]["optional-dependencies"]
+    assert any(spec.startswith("mutmut==") for spec in extras["mutation"])
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "mutants/"], check=False)
+    assert ignored.returncode == 0, "mutmut's work directory mutants/ is not git-ignored"

@@ -62,6 +62,44 @@ def test_data_profiles_count_problems_solved_within_a_budget():
     assert c["fraction"].max() == pytest.approx(1 / 3)  # never more than it solves
 
 
+def test_problem_costs_are_each_seeds_runs_at_the_learning_rate_tuned_without_it():
+    """One row per (experiment, chart, seed, method) at the experiment's tolerance: the seed's run at
+    the lr its other fold chose (even seeds report the odd seeds' choice), its costs where it got
+    there and NaN where it did not. Checked against the runtimes written by hand."""
+    from ngbench.profiles import COST_AXES, problem_costs
+    from ngbench.stats import best_learning_rates
+    from tests.test_stats import synthetic_summaries
+
+    runtimes = {
+        ("gd", 0.1): [50, 60, None, 55, 70, 65],
+        ("gd", 0.5): [30, None, None, 35, None, 40],
+        ("ngd", 0.1): [20, 22, 21, 23, 19, 24],
+        ("ngd", 0.5): [8, 9, 7, 10, 9, 8],
+    }
+    one = synthetic_summaries(runtimes)
+    # A second experiment whose tolerance table also holds a looser tolerance the costs must ignore.
+    loose = one.assign(tolerance=1e-2, hit_iter=1.0)
+    summaries = pd.concat([one, one.assign(experiment="f"), loose.assign(experiment="f")], ignore_index=True)
+    best = pd.concat(
+        [best_learning_rates(part, tol) for part, tol in ((one, 1e-8), (one.assign(experiment="f"), 1e-8))]
+    )
+    table = problem_costs(summaries, best, {"e": 1e-8, "f": 1e-8})
+    assert list(table.columns) == ["experiment", "parameterization", "seed", "method", "success", *COST_AXES]
+    assert len(table) == 2 * 6 * 2
+    keys = ["experiment", "parameterization", "seed", "method"]
+    assert table[keys].equals(table[keys].sort_values(keys).reset_index(drop=True))
+    lr_of = {(row["method"], row["fold"]): row["best_lr"] for _, row in best.iterrows()}
+    for _, row in table.iterrows():
+        tuned_on = "odd" if row["seed"] % 2 == 0 else "even"
+        runtime = runtimes[(row["method"], lr_of[(row["method"], tuned_on)])][row["seed"]]
+        assert row["success"] == (runtime is not None)
+        if runtime is None:
+            assert np.isnan(row["iterations"]) and np.isnan(row["gradient evaluations"])
+        else:
+            assert row["iterations"] == runtime and row["gradient evaluations"] == runtime
+            assert row["linear solves"] == 0
+
+
 def test_wall_time_is_apportioned_by_steps_and_reverses_an_iteration_ranking():
     """A run's wall time is its iterations times its cell's seconds per run-step: b, 4× dearer a step
     (a solve per step), loses the seed-1 problem it wins on iterations (10 vs a's 30)."""

@@ -221,6 +221,8 @@ STATS = "experiment,method,lr,runs,successes,art,median_final_test_log_loss\nx,g
         (STATS + "x,gd,0.2,10,3,12.5,0.0731\n", False),
         (STATS.replace("art,", "aRT,"), False),
     ],
+    # Short ids: the CSV's newlines would be escaped to `\\n` in an id, which mutmut cannot select by.
+    ids=lambda value: value if isinstance(value, bool) else f"{len(value)}chars",
 )
 def test_statistics_hold_floats_to_a_tolerance_and_everything_else_exactly(edited, holds):
     assert (contract.compare_csv(STATS, edited) == []) == holds

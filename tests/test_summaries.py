@@ -338,3 +338,33 @@ def test_mean_field_gaps_are_measured_from_the_mean_field_optimum(chart, lr, ste
     assert set(summaries["status"]) == {"converged"}
     assert summaries["hit_iter"].notna().all()
     assert (summaries["final_gap"] >= -1e-12).all() and (summaries["final_gap"] <= min(TOLERANCES)).all()
+
+
+def test_a_solver_jobs_timings_give_each_methods_time_per_step_and_to_tolerance():
+    """The costs table (results/costs, machine-dependent, so not committed): a cell's seconds over the
+    steps its runs took, and that times the median iterations of its successful runs."""
+    from ngbench.solve import solve_chart, timing_record
+    from ngbench.stats import wall_times
+    from tests.test_plumbing import ROW, plan_of
+
+    params = plan_of(ROW).chart_params("natural")
+    chart = solve_chart(params)
+    record = timing_record(params, chart)
+    summaries = chart.summaries.to_pandas()
+    tolerance = summaries["tolerance"].max()  # where both methods have successful runs
+    assert sorted(timed["method"] for timed in record["cells"]) == sorted(ROW["methods"])
+    table = wall_times(summaries, record["cells"], tolerance)
+    assert list(table["method"]) == sorted(ROW["methods"])
+    for timed in record["cells"]:
+        result = chart.cells[timed["method"]].result
+        assert timed["runs"] == len(ROW["learning_rates"]) * ROW["seeds"] == result.stop_iter.size
+        assert timed["run_steps"] == result.stop_iter.sum() and timed["seconds"] > 0
+        row = table[table["method"] == timed["method"]].iloc[0]
+        assert row["experiment"] == params["experiment"] and row["parameterization"] == "natural"
+        assert row["microseconds_per_step"] == pytest.approx(1e6 * timed["seconds"] / timed["run_steps"])
+        hits = summaries[(summaries["method"] == timed["method"]) & (summaries["tolerance"] == tolerance)]
+        median = float(np.median(hits["hit_iter"].dropna()))
+        assert row["median_hit_iter"] == median and row["tolerance"] == tolerance
+        assert row["median_seconds_to_tolerance"] == pytest.approx(
+            median * row["microseconds_per_step"] / 1e6
+        )

@@ -184,3 +184,41 @@ def test_a_swept_row_runs_to_its_why_tables(tmp_path):
     fitted = pd.read_csv(tmp_path / "results" / "stats" / "sweeps" / "kappa_slopes.csv")
     assert set(fitted["method"]) == {"gd", "ngd"}
     assert "Theil–Sen" in (tmp_path / "results" / "tables" / "sweeps" / "kappa_slopes.md").read_text()
+
+
+def test_slope_intervals_are_90_percent_and_only_the_given_tolerance_counts():
+    """The interval is Sen's at 90 % (scipy's `theilslopes` on the pooled points, as the independent
+    computation); rows at another tolerance are left out; a sweep through 0 is fitted log-linear;
+    rows come sorted by chart and method, with the published columns."""
+    from scipy.stats import theilslopes
+
+    from ngbench.why import SLOPE_COLUMNS
+
+    sweep = Sweep("k", "condition_number", (1.0, 2.0, 4.0, 8.0, 16.0), tuple(f"k_{i}" for i in range(5)))
+    noisy = np.random.default_rng(3).uniform(0.5, 2.0, size=(5, 4))
+
+    def iterations(method, value, seed):
+        return 10 * value * noisy[sweep.values.index(value), seed] if method == "gd" else 7 + seed
+
+    summaries, best = synthetic(sweep, iterations)
+    for experiment in sweep.experiments:  # a looser tolerance, reached at once: not the slope's
+        frame = summaries[experiment]
+        summaries[experiment] = pd.concat(
+            [frame, frame.assign(tolerance=1e-1, hit_iter=1.0)], ignore_index=True
+        )
+    fitted = slopes(sweep, summaries, best, 1e-4)
+    assert list(fitted.columns) == SLOPE_COLUMNS and list(fitted["method"]) == ["gd", "ngd"]
+    assert list(fitted["parameterization"]) == ["p", "p"]
+    assert set(fitted["scale"]) == {"log-log"}
+    x = np.log(np.repeat(sweep.values, 4))
+    y = np.log([iterations("gd", v, s) for v in sweep.values for s in range(4)])
+    expected = theilslopes(y, x, alpha=0.90)
+    gd = fitted.iloc[0]
+    assert gd[["slope", "slope_low", "slope_high"]].tolist() == pytest.approx(
+        [expected.slope, expected.low_slope, expected.high_slope], rel=1e-9
+    )
+    wider = theilslopes(y, x, alpha=0.95)
+    assert wider.high_slope - wider.low_slope > gd["slope_high"] - gd["slope_low"]
+    through_zero = Sweep("s", "shift", (-1.0, 0.0, 1.0), ("s_0", "s_1", "s_2"))
+    summaries, best = synthetic(through_zero, lambda m, v, s: 10 + v)
+    assert set(slopes(through_zero, summaries, best, 1e-4)["scale"]) == {"log-linear"}
