@@ -57,6 +57,7 @@ START_TESTS = ("test_starts.py", "test_config.py", "test_runner.py", "test_gauss
 
 RUNNER, METHODS, SOLVE = "src/ngbench/runner.py", "src/ngbench/methods.py", "src/ngbench/solve.py"
 IO, EXPERIMENTS, STARTS = "src/ngbench/io.py", "src/ngbench/experiments.py", "src/ngbench/starts.py"
+JOBS = "src/ngbench/jobs.py"
 SOLVE_RULES = "workflow/rules/solve.smk"
 
 MUTATIONS = [
@@ -299,7 +300,7 @@ MUTATIONS = [
         "solve: thin not passed to the trajectory table",
         "solve",
         SOLVE,
-        'target.observed_columns, params.get("thin")',
+        "target.observed_columns, job.thin",
         "target.observed_columns, None",
         SOLVE_TESTS + ("test_plumbing.py",),
     ),
@@ -307,7 +308,7 @@ MUTATIONS = [
         "solve: divergence_factor not passed to the runner",
         "solve",
         SOLVE,
-        '        divergence_factor=float(params["divergence_factor"]),\n',
+        "        divergence_factor=job.divergence_factor,\n",
         "",
         SOLVE_TESTS + ("test_faults.py",),
     ),
@@ -330,17 +331,17 @@ MUTATIONS = [
     Mutation(
         "solve: learning rates seed-major while runs are lr-major",
         "solve",
-        SOLVE,
-        "lr = np.repeat(learning_rates, len(seeds))",
-        "lr = np.tile(learning_rates, len(seeds))",
+        JOBS,
+        "lr_indices = np.repeat(np.arange(len(self.learning_rates)), len(self.seeds))",
+        "lr_indices = np.tile(np.arange(len(self.learning_rates)), len(self.seeds))",
         SOLVE_TESTS,
     ),
     Mutation(
         "solve: starts not shared by the runs of a seed",
         "solve",
         SOLVE,
-        "start = np.tile(starts, (len(learning_rates), 1))",
-        "start = np.repeat(starts, len(learning_rates), axis=0)",
+        "start = np.tile(starts, (len(job.learning_rates), 1))",
+        "start = np.repeat(starts, len(job.learning_rates), axis=0)",
         SOLVE_TESTS,
     ),
     Mutation(
@@ -386,9 +387,9 @@ MUTATIONS = [
     Mutation(
         "solve: seeds lr-major while runs are lr-major",
         "solve",
-        SOLVE,
-        "seed = np.tile(seeds, len(learning_rates))",
-        "seed = np.repeat(seeds, len(learning_rates))",
+        JOBS,
+        "seeds = np.tile(np.array(self.seeds, dtype=np.int64), len(self.learning_rates))",
+        "seeds = np.repeat(np.array(self.seeds, dtype=np.int64), len(self.learning_rates))",
         SOLVE_TESTS,
     ),
     Mutation(
@@ -421,16 +422,16 @@ MUTATIONS = [
         "provenance: the chart file's reference solution dropped",
         "provenance",
         SOLVE,
-        'provenance = {"cell": params, "reference": reference, "versions": versions}',
-        'provenance = {"cell": params, "versions": versions}',
+        'provenance = {"cell": params, "reference": reference, "versions": versions or _versions()}',
+        'provenance = {"cell": params, "versions": versions or _versions()}',
         SOLVE_TESTS,
     ),
     Mutation(
         "provenance: one cell's reference solution dropped",
         "provenance",
         SOLVE,
-        '"reference": reference, "versions": _versions()}',
-        '"reference": None, "versions": _versions()}',
+        "for kind in TABLES}, params, reference)",
+        "for kind in TABLES}, params, None)",
         SOLVE_TESTS,
     ),
     # --- io -------------------------------------------------------------------------------------
@@ -470,7 +471,7 @@ MUTATIONS = [
     Mutation(
         "plumbing: thin missing from the solver job's params",
         "plumbing",
-        EXPERIMENTS,
+        JOBS,
         '            "thin": self.thin,\n',
         "",
         PLUMBING_TESTS,
@@ -495,14 +496,14 @@ MUTATIONS = [
         "plumbing: the row's own tolerances ignored",
         "plumbing",
         EXPERIMENTS,
-        "experiments[name] = replace(experiment, tolerances=row_tolerances)",
-        "experiments[name] = replace(experiment, tolerances=tolerances)",
+        "    if own is not None:\n        tolerances = _check_tolerances(",
+        "    if own is not None:\n        _check_tolerances(",
         PLUMBING_TESTS,
     ),
     Mutation(
         "plumbing: the gradient estimator missing from the solver job's params",
         "plumbing",
-        EXPERIMENTS,
+        JOBS,
         '            "gradient": self.gradient,\n',
         "",
         PLUMBING_TESTS,
