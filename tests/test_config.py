@@ -522,8 +522,10 @@ def test_a_cells_params_are_its_charts_for_one_method():
         7,
         33,
     ]
+    from ngbench.experiments import method_params
+
     for method in chart["methods"]:
-        cell = plan.cell_params("mean_chol", method)
+        cell = method_params(chart, method)
         assert cell == {**{k: v for k, v in chart.items() if k != "methods"}, "method": method}
 
 
