@@ -77,7 +77,12 @@ def test_registered_methods_are_told_apart_by_colour():
 
 
 def test_available_methods_are_those_whose_curvature_the_target_offers():
-    quadratic = {"name": "quadratic", "eigenvalues": [1.0, 10.0], "angle_degrees": 30.0, "optimum": [1.0, 0.5]}
+    quadratic = {
+        "name": "quadratic",
+        "eigenvalues": [1.0, 10.0],
+        "angle_degrees": 30.0,
+        "optimum": [1.0, 0.5],
+    }
     target = make_target(quadratic)
     available = available_methods(target)
     assert {"gd", "ngd"} <= set(available)
