@@ -5,6 +5,7 @@ and the seed-parity warning (issue 19: mutants these tests kill)."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -83,3 +84,13 @@ def test_the_parity_warning_names_the_parity_all_seeds_share(seeds, parity):
     (warning,) = [w for w in power_warnings(experiment) if "every seed is" in w]
     assert warning.startswith("experiments.gaussian_1d_sweep.seeds: ")
     assert f"every seed is {parity};" in warning
+
+
+def test_an_unknown_start_coordinate_is_named_with_the_coordinates_the_target_needs():
+    init = {"mean": 0.0, "var": 1.0, "mu": 0.0}
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config(mutate("experiments.gaussian_1d_sweep.init", init))
+    (line,) = [line.strip() for line in str(excinfo.value).splitlines() if ".init.mu:" in line]
+    assert line.startswith("experiments.gaussian_1d_sweep.init.mu: ")
+    needed = re.search(r"needs exactly ([^)]*)\)", line).group(1)
+    assert re.findall(r"\w+", needed) == ["mean", "var"]  # the names to write, each a word of its own
