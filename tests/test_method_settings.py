@@ -15,6 +15,7 @@ from ngbench.methods import (
     available_methods,
     make_method,
     method_named,
+    method_specification_problems,
     schedule_problems,
     styles,
 )
@@ -89,3 +90,9 @@ def test_available_methods_are_those_whose_curvature_the_target_offers():
     assert all(REGISTRY[name].preconditioner in target.curvatures for name in available)
     unoffered = {name for name, method in REGISTRY.items() if method.preconditioner not in target.curvatures}
     assert unoffered and not unoffered & set(available)
+
+
+def test_a_bad_setting_and_a_bad_schedule_of_one_entry_are_both_reported():
+    entry = {"adam": {"beta1": 2.0, "schedule": {"warmup": {"steps": 0}}}}
+    fields = {field for field, _ in method_specification_problems(entry)}
+    assert {"beta1", "schedule.warmup.steps"} <= fields
