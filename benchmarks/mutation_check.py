@@ -544,8 +544,8 @@ MUTATIONS = [
         "plumbing: the library digest skips shared target modules",
         "workflow",
         "src/ngbench/digests.py",
-        "needed = module_closure([own], root, registries)",
-        "needed = {own}",
+        "needed = module_closure(own_roots, root, registries)",
+        "needed = set(own_roots)",
         PLUMBING_TESTS,
     ),
     Mutation(

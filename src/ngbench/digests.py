@@ -136,6 +136,17 @@ def _digest(root: Path, modules, user_files=(), base: Path = Path(".")) -> str:
     return digest.hexdigest()[:16]
 
 
+def _targets_not_imported(own_roots, root: Path, target_modules: tuple[tuple[str, str], ...]) -> frozenset:
+    """The registered targets' modules that the modules `own_roots` do not import, directly or not.
+
+    The registry package a target sits in is not followed: `ngbench.targets` imports every target, to
+    register them, so following it would make every target import every other.
+    """
+    registries = frozenset(module.rpartition(".")[0] for _, module in target_modules)
+    needed = module_closure(own_roots, root, registries)
+    return frozenset(module for _, module in target_modules if module not in needed)
+
+
 @cache
 def script_digest(
     script: Path, root: Path, target_modules: tuple[tuple[str, str], ...], target: str | None
@@ -149,11 +160,7 @@ def script_digest(
     left_out = frozenset()
     if target is not None:
         own = dict(target_modules)[target]
-        # What the target's own module imports, not counting the registry package it sits in
-        # (`ngbench.targets` imports every target, to register them).
-        registries = frozenset(module.rpartition(".")[0] for _, module in target_modules)
-        needed = module_closure([own], root, registries)
-        left_out = frozenset(module for _, module in target_modules if module not in needed)
+        left_out = _targets_not_imported([own], root, target_modules)
         roots |= {own}
     return _digest(root, module_closure(roots, root, left_out))
 
@@ -178,11 +185,8 @@ def plugin_digest(
                 own |= imported_modules(path.read_text(), root)
             except SyntaxError:
                 continue  # hashed all the same; loading it reports the problem
-    # As for a registered target: the registry package is not followed, so of the built-in targets
-    # only the modules the plugin imports itself count.
-    registries = frozenset(module.rpartition(".")[0] for _, module in target_modules)
-    needed = module_closure(own, root, registries)
-    left_out = frozenset(module for _, module in target_modules if module not in needed)
+    # As for a registered target: of the built-in targets only the modules the plugin imports count.
+    left_out = _targets_not_imported(own, root, target_modules)
     roots = imported_modules(Path(script).read_text(), root) | own
     return _digest(root, module_closure(roots, root, left_out), files, base)
 
