@@ -20,6 +20,7 @@ LAPACK for speed and agree to rounding (see the README's reproducibility contrac
 from __future__ import annotations
 
 import decimal
+from functools import lru_cache
 
 import numpy as np
 
@@ -174,11 +175,18 @@ def logaddexp(a, b) -> np.ndarray:
     b = np.asarray(b, dtype=float)
     if a.ndim == 0 and b.ndim == 0:
         return logaddexp(a.reshape(1), b.reshape(1))[0]
-    top = np.maximum(a, b)
     with np.errstate(invalid="ignore"):
         gap = np.abs(a - b)
         np.negative(gap, out=gap)
-        result = top + log1p(exp(gap))
+        return logaddexp_given(a, b, exp(gap))
+
+
+def logaddexp_given(a: np.ndarray, b: np.ndarray, exp_negative_gap: np.ndarray) -> np.ndarray:
+    """`logaddexp(a, b)` bit for bit, for a caller that already has `exp(−|a − b|)` (the shares of a
+    two-component mixture's responsibilities are made of it)."""
+    top = np.maximum(a, b)
+    with np.errstate(invalid="ignore"):
+        result = top + log1p(exp_negative_gap)
     if np.isfinite(top).all():
         return result
     # Equal infinities have no difference: the sum is that infinity.
@@ -288,8 +296,12 @@ def logspace(start: float, stop: float, count: int) -> tuple[float, ...]:
         return tuple(float(decimal.Decimal(10) ** (first + i * step)) for i in range(count))
 
 
+@lru_cache(maxsize=8)
 def hermite_gauss(count: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Hermite nodes and weights for the standard normal (weights sum to 1), reproducibly.
+
+    Computed once per count and process (80 nodes take ~40 ms: a target calling this every step
+    spent 95 % of its time here), handed out read-only so that no caller can change the cached rule.
 
     numpy's `hermegauss` takes eigenvalues from LAPACK, whose last bits depend on the CPU. Here the
     positive nodes are bracketed by the sign changes of the orthonormal Hermite recurrence
@@ -315,6 +327,7 @@ def hermite_gauss(count: int) -> tuple[np.ndarray, np.ndarray]:
     half = 0.5 * (low + high)
     nodes = np.concatenate([-half[::-1], [0.0] if count % 2 else [], half])
     weights = 1.0 / np.sum(_orthonormal_hermite(nodes, count - 1) ** 2, axis=0)
+    nodes.flags.writeable = weights.flags.writeable = False
     return nodes, weights
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ngbench import portable
 from ngbench.charts import IdentityChart
+from ngbench.memo import STEP
 from ngbench.targets.base import SpecError, Target
 
 # Data draws use their own stream, apart from the start draws of ngbench.experiments.
@@ -70,27 +71,41 @@ class Mixture(Target):
 
     # --- per-datum pieces, batched: canonical (B, 2), points (B, M) → arrays (B, M, 2) ---------------
 
-    def _log_joint(self, canonical, points):
-        """log w_k + log N(x; θ_k, σ²) for each component k, shape (B, M, 2)."""
+    def _pointwise(self, canonical, points):
+        """The centred points x − θ_k, the log-joints log w_k + log N(x; θ_k, σ²) (each (B, M, 2)), their
+        difference Δ and e^−|Δ| (B, M): what the loss and the scores at `points` share."""
         centred = points[..., None] - canonical[:, None, :]
-        return self.log_weights - self.log_normaliser - centred**2 / (2 * self.var)
+        # log_weights − log_normaliser − centred² / 2σ², in place: the same operations in the same order.
+        log_joint = np.square(centred)
+        log_joint /= 2 * self.var
+        np.subtract(self.log_weights - self.log_normaliser, log_joint, out=log_joint)
+        difference = log_joint[..., 0] - log_joint[..., 1]
+        # The same e^−|Δ| as portable.logaddexp takes of these log-joints: the loss reuses it.
+        smaller = portable.exp(-np.abs(difference))
+        return centred, log_joint, difference, smaller
 
     def _scores(self, canonical, points):
-        """∇_θ log p(x | θ) at every point: (r_k (x − θ_k) / σ²)_k, shape (B, M, 2)."""
-        log_joint = self._log_joint(canonical, points)
+        """∇_θ log p(x | θ) at every point: (r_k (x − θ_k) / σ²)_k, and r, each of shape (B, M, 2)."""
+        return self._scores_of(*self._pointwise(canonical, points))
+
+    def _scores_of(self, centred, log_joint, difference, smaller):
         # Two components: r = (1, e)/(1 + e) with e = exp(−|Δ|) ≤ 1 for the larger log-joint first,
         # each share to full relative precision, with one exponential per point.
-        difference = log_joint[..., 0] - log_joint[..., 1]
-        smaller = portable.exp(-np.abs(difference))
         larger_share = 1.0 / (1.0 + smaller)
         smaller_share = smaller * larger_share
-        first_larger = (difference >= 0)[..., None]
-        responsibilities = np.where(
-            first_larger,
-            np.stack([larger_share, smaller_share], axis=-1),
-            np.stack([smaller_share, larger_share], axis=-1),
-        )
-        return responsibilities * (points[..., None] - canonical[:, None, :]) / self.var, responsibilities
+        first_larger = difference >= 0
+        responsibilities = np.empty(log_joint.shape)
+        np.copyto(responsibilities[..., 0], np.where(first_larger, larger_share, smaller_share))
+        np.copyto(responsibilities[..., 1], np.where(first_larger, smaller_share, larger_share))
+        return responsibilities * centred / self.var, responsibilities
+
+    # Within a runner step the loss, the gradient and the data's Fisher matrices are taken at the same
+    # canonical array: its data terms are computed once (ngbench.memo; outside a step, every call).
+    def _data_terms(self, canonical):
+        return STEP.get("mixture_data", canonical, lambda: self._pointwise(canonical, self._data(canonical)))
+
+    def _data_scores(self, canonical):
+        return STEP.get("mixture_scores", canonical, lambda: self._scores_of(*self._data_terms(canonical)))
 
     def _data(self, canonical):
         return np.broadcast_to(self.data, (canonical.shape[0], self.data.size))
@@ -105,17 +120,17 @@ class Mixture(Target):
 
     def datum_losses(self, canonical):
         """−log p(xₙ | θ) of each datum, (B, N); the empirical Fisher is meanₙ ∇ℓₙ∇ℓₙᵀ of these."""
-        log_joint = self._log_joint(canonical, self._data(canonical))
-        return -portable.logaddexp(log_joint[..., 0], log_joint[..., 1])
+        _, log_joint, _, smaller = self._data_terms(canonical)
+        return -portable.logaddexp_given(log_joint[..., 0], log_joint[..., 1], smaller)
 
     def grad(self, canonical):
-        scores, _ = self._scores(canonical, self._data(canonical))
+        scores, _ = self._data_scores(canonical)
         return -scores.mean(axis=1)
 
     def hessian(self, canonical):
         """∇²ℒ = meanₙ[s sᵀ − diag(r_k((x−θ_k)²/σ⁴ − 1/σ²))]; indefinite between the modes."""
         points = self._data(canonical)
-        scores, responsibilities = self._scores(canonical, points)
+        scores, responsibilities = self._data_scores(canonical)
         centred = (points[..., None] - canonical[:, None, :]) / self.var
         curvature = responsibilities * (centred**2 - 1.0 / self.var)
         outer = np.einsum("bmi,bmj->bij", scores, scores) / points.shape[1]
@@ -137,15 +152,15 @@ class Mixture(Target):
         return means + np.sqrt(self.var) * rng.standard_normal(means.shape)
 
     def model_log_density(self, canonical, draws):
-        log_joint = self._log_joint(canonical, draws)
-        return portable.logaddexp(log_joint[..., 0], log_joint[..., 1])
+        _, log_joint, _, smaller = self._pointwise(canonical, draws)
+        return portable.logaddexp_given(log_joint[..., 0], log_joint[..., 1], smaller)
 
     def empirical_fisher(self, canonical):
-        scores, _ = self._scores(canonical, self._data(canonical))
+        scores, _ = self._data_scores(canonical)
         return self._damped(np.einsum("bmi,bmj->bij", scores, scores) / self.data.size)
 
     def complete_data_fisher(self, canonical):
-        _, responsibilities = self._scores(canonical, self._data(canonical))
+        _, responsibilities = self._data_scores(canonical)
         return np.einsum("bk,kl->bkl", responsibilities.mean(axis=1) / self.var, np.eye(2))
 
     # --- optimum ------------------------------------------------------------------------------------
