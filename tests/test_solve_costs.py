@@ -38,7 +38,8 @@ def former_scores(target, canonical, points):
         np.stack([larger_share, smaller_share], axis=-1),
         np.stack([smaller_share, larger_share], axis=-1),
     )
-    return responsibilities * (points[..., None] - canonical[:, None, :]) / target.var, responsibilities, log_joint
+    scores = responsibilities * (points[..., None] - canonical[:, None, :]) / target.var
+    return scores, responsibilities, log_joint
 
 
 def test_mixture_pieces_equal_the_former_expressions(mixture):
