@@ -90,6 +90,7 @@ def test_mixture_runs_are_the_same_with_the_step_memo_switched_off(mixture, meth
     start = np.array([[-2.5, -1.0], [0.5, 0.5], [3.0, -2.0], [1.0, 1.0]])
     start = np.repeat(start, 3, axis=0)
     lr = np.tile([0.1, 1.0, 50.0], 4)
+
     def run():
         return run_batch(
             mixture, mixture.chart("identity"), METHODS[method], start, lr, 60, 1e-6, 1e3, stop_at_target=True
