@@ -96,6 +96,7 @@ def _in_fresh_process(checkout: Path, config_path: Path, name: str) -> dict:
         check=True,
         capture_output=True,
         text=True,
+        cwd=REPO,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args()
     config_path = args.config.resolve()
+    os.chdir(REPO)  # data files a config names are relative to where snakemake runs: the checkout's root
     if args.worker:
         print(json.dumps(solve_row(args.checkout.resolve(), config_path, args.worker)))
         return

@@ -12,7 +12,6 @@ import numpy as np
 
 from ngbench import portable
 from ngbench.charts import Chart, IdentityChart
-from ngbench.memo import STEP
 from ngbench.targets.base import POSITIVE_VARIANCE, SpecError, Target
 
 
@@ -61,29 +60,17 @@ class MeanStd(Chart):
         return np.stack([std**2 * g_mean, std**2 * std * g_var], axis=1)
 
 
-# The log charts' variance e^(cθ₁) is also their Jacobian's entry: within a runner step the canonical
-# state and the gradient's pull-back share one exponential of the same θ (ngbench.memo).
-
-
-def _variance_of_log_std(theta):
-    return STEP.get("exp_2theta_1", theta, lambda: portable.exp(2.0 * theta[:, 1]))
-
-
-def _variance_of_log_var(theta):
-    return STEP.get("exp_theta_1", theta, lambda: portable.exp(theta[:, 1]))
-
-
 class MeanLogStd(Chart):
     name = "mean_logstd"
 
     def to_canonical(self, theta):
-        return np.stack([theta[:, 0], _variance_of_log_std(theta)], axis=1)
+        return np.stack([theta[:, 0], portable.exp(2.0 * theta[:, 1])], axis=1)
 
     def from_canonical(self, canonical):
         return np.stack([canonical[:, 0], 0.5 * portable.log(canonical[:, 1])], axis=1)
 
     def jacobian(self, theta):
-        return _diagonal_jacobian(np.ones(theta.shape[0]), 2.0 * _variance_of_log_std(theta))
+        return _diagonal_jacobian(np.ones(theta.shape[0]), 2.0 * portable.exp(2.0 * theta[:, 1]))
 
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
         var = canonical[:, 1]
@@ -95,13 +82,13 @@ class MeanLogVar(Chart):
     name = "mean_logvar"
 
     def to_canonical(self, theta):
-        return np.stack([theta[:, 0], _variance_of_log_var(theta)], axis=1)
+        return np.stack([theta[:, 0], portable.exp(theta[:, 1])], axis=1)
 
     def from_canonical(self, canonical):
         return np.stack([canonical[:, 0], portable.log(canonical[:, 1])], axis=1)
 
     def jacobian(self, theta):
-        return _diagonal_jacobian(np.ones(theta.shape[0]), _variance_of_log_var(theta))
+        return _diagonal_jacobian(np.ones(theta.shape[0]), portable.exp(theta[:, 1]))
 
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
         var = canonical[:, 1]
