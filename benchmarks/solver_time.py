@@ -1,15 +1,16 @@
 """CPU seconds and run-steps of the solver cells of a config, row by row, or against another checkout.
 
-    python benchmarks/solver_time.py [CONFIG] [--rows PATTERN] [--against CHECKOUT] [--job-start]
+    python benchmarks/solver_time.py [CONFIG] [--rows PATTERN] [--skip A,B] [--against CHECKOUT] [--job-start]
 
 What the solver jobs of `snakemake` spend, without Snakemake, job starts or writing files, and in
 CPU time (BLAS on one thread, as in a job), so two checkouts can be compared on a shared machine.
 Reference solves (f* of the mixture and logistic rows) are made first and not counted.
 
-`--rows` keeps the rows whose name contains PATTERN. `--against CHECKOUT` solves each row with that
-checkout's library too, back to back with this one's (each row in a fresh process per checkout,
-which goes first alternating from row to row), and prints both and their ratio: the load of a
-shared machine then weighs on both alike. `--job-start` adds, per checkout, the CPU time of what a
+`--rows` keeps the rows whose name contains PATTERN, `--skip` leaves out those containing A or B.
+`--against CHECKOUT` solves each row with that checkout's library too, back to back with this
+one's (each row in a fresh process per checkout, which goes first alternating from row to row),
+and prints both and their ratio: the load of a shared machine then weighs on both alike.
+`--job-start` adds, per checkout, the CPU time of what a
 solver job does besides solving: starting Python, importing what `workflow/scripts/solve.py`
 imports (Snakemake's script preamble included) and writing a small cell's files.
 """
@@ -105,6 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", type=Path, default=REPO / "config" / "config.yaml")
     parser.add_argument("--rows", default="", help="keep the rows whose name contains this")
+    parser.add_argument(
+        "--skip", default="", help="leave out the rows whose name contains one of these (a,b)"
+    )
     parser.add_argument("--against", type=Path, help="another checkout, solved back to back with this one")
     parser.add_argument("--job-start", action="store_true", help="also time a solver job's fixed cost")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -116,7 +120,12 @@ def main() -> None:
         print(json.dumps(solve_row(args.checkout.resolve(), config_path, args.worker)))
         return
 
-    names = [name for name in _plan(REPO, config_path).experiments if args.rows in name]
+    skipped = [part for part in args.skip.split(",") if part]
+    names = [
+        name
+        for name in _plan(REPO, config_path).experiments
+        if args.rows in name and not any(part in name for part in skipped)
+    ]
     if args.against is None:
         total_seconds = total_steps = 0
         for name in names:
