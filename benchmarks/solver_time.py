@@ -10,9 +10,9 @@ Reference solves (f* of the mixture and logistic rows) are made first and not co
 `--against CHECKOUT` solves each row with that checkout's library too, back to back with this
 one's (each row in a fresh process per checkout, which goes first alternating from row to row),
 and prints both and their ratio: the load of a shared machine then weighs on both alike.
-`--job-start` adds, per checkout, the CPU time of what a
-solver job does besides solving: starting Python, importing what `workflow/scripts/solve.py`
-imports (Snakemake's script preamble included) and writing a small cell's files.
+`--job-start` adds, per checkout, the CPU time of what a solver job does besides solving: starting
+Python, importing what `workflow/scripts/solve.py` imports (Snakemake's script preamble included)
+and writing a small cell's files.
 """
 
 from __future__ import annotations
