@@ -38,6 +38,9 @@ from ngbench.targets.likelihoods import LIKELIHOODS, BernoulliLogit, Likelihood
 
 SPLIT_STREAM = 4
 STATIONARY_GRADIENT = 1e-8
+# Below this a predictive Σₖ wₖ p(y | aₖ) may have lost terms to underflow (p < 1e-308 at a node):
+# its log is then taken as a log-sum-exp of log-densities (GLMVI.test_log_loss).
+PREDICTIVE_FLOOR = 1e-250
 DATA_DEFAULTS = {"features": "all", "standardize": True, "intercept": True}
 
 
@@ -385,8 +388,11 @@ class GLMVI(GaussianFamilyTarget):
     def test_log_loss(self, canonical) -> np.ndarray:
         """Mean held-out −log p(yₙ | xₙ) of the predictive p(y | x) = E_q[p(y | xᵀθ)].
 
-        Its log is taken as log Σₖ wₖ p(y | aₖ) from log p (`log_expectation`), never as the log of
-        a rounded predictive, which is wrong once it falls below about 1e-16.
+        log Σₖ wₖ p(y | aₖ) from the likelihood's `density` where it has one and the sum is at least
+        `PREDICTIVE_FLOOR`: a few ulps of the log-sum-exp of log-densities, at a third of its cost.
+        Below that floor (some densities underflow) and for likelihoods without `density`, it is
+        that log-sum-exp (`log_expectation`), never the log of a rounded predictive, which is wrong
+        once it falls below about 1e-16.
         """
         mean, cov = split(canonical, self.dim)
         centre, spread = self._projections(self.test_x, mean, cov)
@@ -395,11 +401,29 @@ class GLMVI(GaussianFamilyTarget):
         # Run by run in one reused buffer, as the training expectations.
         buffer = self._test_buffer(centre.shape[1])
         for run in range(centre.shape[0]):
-            np.multiply(spread[run, :, None], self.nodes, out=buffer)
-            buffer += centre[run, :, None]
-            log_density = self.likelihood.log_density(buffer, column)
-            log_predictive[run] = log_expectation(log_density, self.log_weights, out=log_density)
+            self._test_nodes(centre[run], spread[run], out=buffer)
+            # Overflow and log 0 are where a density underflows: those rows are redone below.
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                density = self.likelihood.density(buffer, column)
+                if density is not None:
+                    predictive = density @ self.weights
+                    np.log(predictive, out=log_predictive[run])
+            if density is None:
+                low = slice(None)
+            else:
+                low = np.flatnonzero(~(predictive >= PREDICTIVE_FLOOR))  # NaN included
+                if low.size == 0:
+                    continue
+            nodes = self._test_nodes(centre[run, low], spread[run, low])
+            log_density = self.likelihood.log_density(nodes, column[low])
+            log_predictive[run, low] = log_expectation(log_density, self.log_weights, out=log_density)
         return -log_predictive.mean(axis=1)
+
+    def _test_nodes(self, centre, spread, out=None):
+        """centreₙ + spreadₙ·zₖ: one run's (rows × nodes) points, in `out` if given."""
+        points = np.multiply(spread[:, None], self.nodes, out=out)
+        points += centre[:, None]
+        return points
 
     def _test_buffer(self, count: int) -> np.ndarray:
         if self._test_scratch is None or self._test_scratch.shape != (count, self.nodes.size):
