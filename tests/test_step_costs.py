@@ -198,3 +198,33 @@ def test_likelihoods_without_density_keep_the_log_sum_exp():
     log_density = -target.likelihood.negative_log_density(points, target.test_y[:, None])
     expected = -log_expectation(log_density, target.log_weights).mean(axis=1)
     np.testing.assert_array_equal(target.test_log_loss(join(mean, cov)), expected)
+
+
+def test_rows_with_a_sampled_gradient_compute_the_quadrature_loss_alone():
+    """With `{mc: S}` or `delta` the loss skips the quadrature's E[φ′] and E[φ″] (the gradient does not
+    use them): the same loss, bit for bit, and the gradient still finds them on demand."""
+    quadrature, sampled = make_target({"name": "logistic_vi"}), make_target({"name": "logistic_vi"})
+    sampled.set_gradient({"mc": 4})
+    rng = np.random.default_rng(7)
+    mean = rng.normal(size=(3, quadrature.dim)) * 0.5
+    cov = np.array([0.001, 0.1, 2.0])[:, None, None] * np.eye(quadrature.dim)
+    canonical = join(mean, cov)
+    np.testing.assert_array_equal(sampled.loss(canonical), quadrature.loss(canonical))
+    assert sampled._memo[2][3] is None and sampled._memo[2][4] is None
+    np.testing.assert_array_equal(sampled.grad(canonical), quadrature.grad(canonical))
+    centre, spread = quadrature._projections(quadrature.train_x, mean, cov)
+    rule = (quadrature.train_y, quadrature.nodes, quadrature.weights)
+    data_only = quadrature.likelihood.quadrature(centre, spread, *rule, slopes=False)
+    np.testing.assert_array_equal(data_only[0], quadrature.likelihood.quadrature(centre, spread, *rule)[0])
+    assert data_only[1:] == (None, None)
+
+
+def test_logistic_sample_means_share_one_exp_between_both_sigmoids():
+    from ngbench.targets.likelihoods import BernoulliLogit, sigmoid
+
+    a = np.random.default_rng(8).normal(size=(3, 5, 40)) * np.array([0.1, 5.0, 800.0])[:, None, None]
+    a[0, 0, :3] = [0.0, -0.0, -800.0]
+    y = (np.arange(40) % 2).astype(float)
+    slopes, curvature = BernoulliLogit().sample_means(a, y)
+    np.testing.assert_array_equal(slopes, sigmoid(a).mean(axis=1) - y)
+    np.testing.assert_array_equal(curvature, (sigmoid(a) * sigmoid(-a)).mean(axis=1))

@@ -296,33 +296,40 @@ class GLMVI(GaussianFamilyTarget):
     def _nodes(self, centre, spread):
         return centre[..., None] + spread[..., None] * self.nodes  # (B, N, K)
 
-    def projection_expectations(self, centre, spread, y):
-        """(Σₙ E[φ], E[φ′], curvature E[φ″]) over aₙ ~ N(centreₙ, spreadₙ²): closed form or quadrature."""
+    def projection_expectations(self, centre, spread, y, slopes=True):
+        """(Σₙ E[φ], E[φ′], curvature E[φ″]) over aₙ ~ N(centreₙ, spreadₙ²): closed form or quadrature.
+
+        `slopes=False`: the quadrature may leave E[φ′] and E[φ″] out (None).
+        """
         exact = self.likelihood.closed_form(centre, spread, y) if self.closed_forms else None
         if exact is not None:
             return exact
-        return self.likelihood.quadrature(centre, spread, y, self.nodes, self.weights)
+        return self.likelihood.quadrature(centre, spread, y, self.nodes, self.weights, slopes=slopes)
 
-    def _train_expectations(self, mean, cov):
+    def _train_expectations(self, mean, cov, slopes=True):
         """Over the training projections: centre, spread, Σₙ E[φ], E[φ′] and the curvature E[φ″].
 
         The runner asks for the loss and then the gradient of the same states: the last result is
         kept (checked by value, since a chart may hand over an array it later updates in place).
+        `slopes=False` (the loss of a row whose gradient is sampled or taken at the mean): E[φ′] and
+        E[φ″] may be None.
         """
-        if (
-            self._memo is not None
-            and np.array_equal(self._memo[0], mean)
-            and np.array_equal(self._memo[1], cov)
-        ):
-            return self._memo[2]
-        centre, spread = self._projections(self.train_x, mean, cov)
-        result = (centre, spread, *self.projection_expectations(centre, spread, self.train_y))
+        memo = self._memo
+        if memo is not None and np.array_equal(memo[0], mean) and np.array_equal(memo[1], cov):
+            if memo[2][3] is not None or not slopes:
+                return memo[2]
+            centre, spread = memo[2][:2]
+        else:
+            centre, spread = self._projections(self.train_x, mean, cov)
+        result = (centre, spread, *self.projection_expectations(centre, spread, self.train_y, slopes))
         self._memo = (mean.copy(), cov.copy(), result)
         return result
 
     def loss(self, canonical, log_det_cov=None):
         mean, cov = split(canonical, self.dim)
-        _, _, data_term, _, _ = self._train_expectations(mean, cov)
+        # A sampled or delta-method gradient does not use the quadrature's E[φ′] and E[φ″].
+        slopes = self.mc_samples is None and not self.delta
+        _, _, data_term, _, _ = self._train_expectations(mean, cov, slopes)
         logdet = self._log_det_cov(canonical, log_det_cov)
         delta, dim = self.prior_precision, self.dim
         return (

@@ -84,11 +84,12 @@ class Likelihood:
         """Sample means over axis 1 of φ′ and φ″ at draws a (B, S, N)."""
         return self.first(a, y).mean(axis=1), self.second(a, y).mean(axis=1)
 
-    def quadrature(self, centre, spread, y, nodes, weights):
+    def quadrature(self, centre, spread, y, nodes, weights, slopes=True):
         """(Σₙ E[φ], E[φ′], E[φ′z]/s) by Gauss–Hermite, run by run (one run's (N, K) arrays at a time).
 
         E[φ′z]/s is ∂/∂s E[φ(μ + sz)] / s, the exact derivative of the quadrature loss, so the
-        gradient's fixed point is that loss's own stationary point.
+        gradient's fixed point is that loss's own stationary point. `slopes=False`: Σₙ E[φ] alone
+        (the loss of a row whose gradient is sampled), with None for the other two.
         """
         column = y[:, None]
         weighted_nodes = weights * nodes
@@ -97,9 +98,13 @@ class Likelihood:
         for run in range(batch):
             a = centre[run, :, None] + spread[run, :, None] * nodes
             data[run] = (self.negative_log_density(a, column) @ weights).sum()
+            if not slopes:
+                continue
             slope = self.first(a, column)
             np.matmul(slope, weights, out=first[run])
             np.matmul(slope, weighted_nodes, out=stein[run])
+        if not slopes:
+            return data, None, None
         stein /= spread
         return data, first, stein
 
@@ -141,8 +146,12 @@ class BernoulliLogit(Likelihood):
         return np.divide(1.0, a, out=a)
 
     def sample_means(self, a, y):
-        p = sigmoid(a)
-        return p.mean(axis=1) - y, (p * sigmoid(-a)).mean(axis=1)
+        # σ(a) and σ(−a) share exp(−|a|) and 1 + exp(−|a|): the numbers of sigmoid(a), sigmoid(−a).
+        small = np.exp(-np.abs(a))
+        denominator = 1.0 + small
+        p = np.where(a >= 0.0, 1.0, small) / denominator
+        q = np.where(a <= 0.0, 1.0, small) / denominator  # −a ≥ 0
+        return p.mean(axis=1) - y, (p * q).mean(axis=1)
 
     def _buffers(self, shape) -> tuple[np.ndarray, ...]:
         """Four (count, nodes) float arrays and one boolean, made once per size and reused."""
@@ -150,13 +159,13 @@ class BernoulliLogit(Likelihood):
             self._scratch = tuple(np.empty(shape) for _ in range(4)) + (np.empty(shape, dtype=bool),)
         return self._scratch
 
-    def quadrature(self, centre, spread, y, nodes, weights):
+    def quadrature(self, centre, spread, y, nodes, weights, slopes=True):
         """E[softplus(a)], E[σ(a)] and E[σ(a)z]/s in one exp per node; the data term subtracts Σyμ.
 
         Run by run, in buffers kept between calls: one run's (N, nodes) arrays stay in cache, and
         no step pays the page faults of fresh arrays of the whole batch's size. The operations
         are those of the whole-batch expressions in the comments, in the same order, so every
-        number is the same.
+        number is the same. `slopes=False`: the data term alone, with None for the other two.
         """
         batch, count = centre.shape
         expected_softplus, probabilities, stein = (np.empty((batch, count)) for _ in range(3))
@@ -171,15 +180,20 @@ class BernoulliLogit(Likelihood):
             np.maximum(a, 0.0, out=term)
             term += np.log1p(small, out=scratch)
             np.matmul(term, weights, out=expected_softplus[run])
+            if not slopes:
+                continue
             # σ(a) = where(a ≥ 0, 1/(1 + small), small/(1 + small)), as small · (1/(1 + small))
             reciprocal = np.divide(1.0, np.add(small, 1.0, out=scratch), out=scratch)
             p = np.multiply(small, reciprocal, out=small)
             np.copyto(p, reciprocal, where=np.greater_equal(a, 0.0, out=nonnegative))
             np.matmul(p, weights, out=probabilities[run])
             np.matmul(p, weighted_nodes, out=stein[run])
+        data = expected_softplus.sum(axis=1) - centre @ y
+        if not slopes:
+            return data, None, None
         # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
         stein /= spread
-        return expected_softplus.sum(axis=1) - centre @ y, probabilities - y, stein
+        return data, probabilities - y, stein
 
 
 class BernoulliProbit(Likelihood):
