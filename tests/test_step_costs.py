@@ -228,3 +228,22 @@ def test_logistic_sample_means_share_one_exp_between_both_sigmoids():
     slopes, curvature = BernoulliLogit().sample_means(a, y)
     np.testing.assert_array_equal(slopes, sigmoid(a).mean(axis=1) - y)
     np.testing.assert_array_equal(curvature, (sigmoid(a) * sigmoid(-a)).mean(axis=1))
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_quadrature_points_are_the_broadcast_sum_bit_for_bit(monkeypatch, exact):
+    """c + s·z as a BLAS product [s c]·[z; 1] where BLAS gives its roundings, else broadcast: the same."""
+    from ngbench.targets import likelihoods
+
+    monkeypatch.setattr(likelihoods, "_PRODUCT_IS_EXACT", {} if exact else {(455, 100): False})
+    nodes = make_target({"name": "logistic_vi"}).nodes
+    rng = np.random.default_rng(9)
+    centre = rng.normal(size=455) * np.geomspace(1e-3, 1e3, 455)
+    spread = rng.uniform(0.0, 1.0, 455) * np.geomspace(1e-8, 50.0, 455)
+    spread[:3] = 0.0
+    out = np.empty((455, 100))
+    points = likelihoods.quadrature_points(centre, spread, nodes, out=out)
+    assert points is out
+    np.testing.assert_array_equal(points, centre[:, None] + spread[:, None] * nodes)
+    # The check is made once per shape, and on this machine BLAS passes it.
+    assert likelihoods._PRODUCT_IS_EXACT[(455, 100)] is exact

@@ -34,7 +34,7 @@ from ngbench.targets.gaussian_family import (
     join,
     split,
 )
-from ngbench.targets.likelihoods import LIKELIHOODS, BernoulliLogit, Likelihood
+from ngbench.targets.likelihoods import LIKELIHOODS, BernoulliLogit, Likelihood, quadrature_points
 
 SPLIT_STREAM = 4
 STATIONARY_GRADIENT = 1e-8
@@ -408,7 +408,7 @@ class GLMVI(GaussianFamilyTarget):
         # Run by run in one reused buffer, as the training expectations.
         buffer = self._test_buffer(centre.shape[1])
         for run in range(centre.shape[0]):
-            self._test_nodes(centre[run], spread[run], out=buffer)
+            quadrature_points(centre[run], spread[run], self.nodes, out=buffer)
             # Overflow and log 0 are where a density underflows: those rows are redone below.
             with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
                 density = self.likelihood.density(buffer, column)
@@ -421,16 +421,10 @@ class GLMVI(GaussianFamilyTarget):
                 low = np.flatnonzero(~(predictive >= PREDICTIVE_FLOOR))  # NaN included
                 if low.size == 0:
                     continue
-            nodes = self._test_nodes(centre[run, low], spread[run, low])
+            nodes = quadrature_points(centre[run, low], spread[run, low], self.nodes)
             log_density = self.likelihood.log_density(nodes, column[low])
             log_predictive[run, low] = log_expectation(log_density, self.log_weights, out=log_density)
         return -log_predictive.mean(axis=1)
-
-    def _test_nodes(self, centre, spread, out=None):
-        """centreₙ + spreadₙ·zₖ: one run's (rows × nodes) points, in `out` if given."""
-        points = np.multiply(spread[:, None], self.nodes, out=out)
-        points += centre[:, None]
-        return points
 
     def _test_buffer(self, count: int) -> np.ndarray:
         if self._test_scratch is None or self._test_scratch.shape != (count, self.nodes.size):
