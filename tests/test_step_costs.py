@@ -126,6 +126,12 @@ def test_logistic_expectations_equal_the_whole_batch_expressions():
     cov = a @ np.swapaxes(a, 1, 2) + np.array([1e-6, 0.01, 0.1, 1.0, 10.0])[:, None, None] * np.eye(dim)
     # The data term Σₙ E[softplus(aₙ)] − yᵀXm, E[φ′] = E[σ(a)] − y and the Stein curvature.
     centre, spread, data_term, slopes, stein = target._train_expectations(mean, cov)
+    # The projections, made in a kept (B, N, d) buffer, are the plain expression's.
+    np.testing.assert_array_equal(centre, mean @ target.train_x.T)
+    plain = np.sqrt(np.maximum((np.matmul(target.train_x, cov) * target.train_x).sum(axis=-1), 0.0))
+    np.testing.assert_array_equal(spread, plain)
+    again = target._projections(target.train_x, mean[:2], cov[:2])  # another batch size: a new buffer
+    np.testing.assert_array_equal(again[1], plain[:2])
 
     nodes = centre[..., None] + spread[..., None] * target.nodes
     small = np.exp(-np.abs(nodes))
