@@ -142,6 +142,13 @@ def test_logistic_expectations_equal_the_whole_batch_expressions():
     np.testing.assert_array_equal(slopes, probability @ target.weights - target.train_y)
     np.testing.assert_array_equal(stein, (probability @ (target.weights * target.nodes)) / spread)
 
+    # The empirical Fisher's E[φ′²], run by run, is the whole-batch expression's.
+    from ngbench.targets import likelihoods
+
+    np.testing.assert_array_equal(
+        target._expected_squared_slopes(centre, spread),
+        (likelihoods.sigmoid(nodes) - target.train_y[:, None]) ** 2 @ target.weights,
+    )
     # The helpers written over their argument give what they gave before.
     values = rng.normal(size=(3, 60)) * 50
     np.testing.assert_array_equal(log_sigmoid(values.copy(), out=None), -np.logaddexp(0.0, -values))

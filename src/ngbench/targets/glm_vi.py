@@ -399,9 +399,18 @@ class GLMVI(GaussianFamilyTarget):
         else:
             centre, spread, _, slopes, _ = self._train_expectations(mean, cov)
             g_mean = self._gradient(mean, slopes)
-            residual = likelihood.first(self._nodes(centre, spread), y[:, None]) ** 2 @ self.weights
+            residual = self._expected_squared_slopes(centre, spread)
         grad = join(g_mean, 0.5 * (self._curvature(residual) - cov_inverse(canonical, self.dim)))
         return chart.natural_gradient(theta, canonical, grad, None)
+
+    def _expected_squared_slopes(self, centre, spread) -> np.ndarray:
+        """E[φ′(aₙ)²] by the quadrature, run by run: one run's (N, nodes) arrays at a time, no
+        batch-sized temporaries; the numbers of φ′(centre + spread·z)² @ w over the whole batch."""
+        column, squared = self.train_y[:, None], np.empty(centre.shape)
+        for run in range(centre.shape[0]):
+            slope = self.likelihood.first(quadrature_points(centre[run], spread[run], self.nodes), column)
+            np.matmul(np.multiply(slope, slope, out=slope), self.weights, out=squared[run])
+        return squared
 
     def test_log_loss(self, canonical) -> np.ndarray:
         """Mean held-out −log p(yₙ | xₙ) of the predictive p(y | x) = E_q[p(y | xᵀθ)].
