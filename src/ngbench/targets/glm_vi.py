@@ -428,21 +428,24 @@ class GLMVI(GaussianFamilyTarget):
         # Run by run in one reused buffer, as the training expectations.
         buffer = self._test_buffer(centre.shape[1])
         for run in range(centre.shape[0]):
-            quadrature_points(centre[run], spread[run], self.nodes, out=buffer)
+            points = quadrature_points(centre[run], spread[run], self.nodes, out=buffer)
             # Overflow and log 0 are where a density underflows: those rows are redone below.
             with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                density = self.likelihood.density(buffer, column)
+                density = self.likelihood.density(points, column)
                 if density is not None:
                     predictive = density @ self.weights
                     np.log(predictive, out=log_predictive[run])
             if density is None:
-                low = slice(None)
+                low, column_low = slice(None), column  # `density` left the points as they were
             else:
                 low = np.flatnonzero(~(predictive >= PREDICTIVE_FLOOR))  # NaN included
                 if low.size == 0:
                     continue
-            nodes = quadrature_points(centre[run, low], spread[run, low], self.nodes)
-            log_density = self.likelihood.log_density(nodes, column[low])
+                points, column_low = (
+                    quadrature_points(centre[run, low], spread[run, low], self.nodes),
+                    column[low],
+                )
+            log_density = self.likelihood.log_density(points, column_low)
             log_predictive[run, low] = log_expectation(log_density, self.log_weights, out=log_density)
         return -log_predictive.mean(axis=1)
 

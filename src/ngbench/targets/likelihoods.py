@@ -104,7 +104,7 @@ class Likelihood:
 
         With it the held-out metric sums densities, log Σₖ wₖ p(y | aₖ), instead of a log-sum-exp
         of log-densities (a log per node and its max, exp and sum); None: the likelihood has no such
-        cheap form, and the metric works from `log_density`.
+        cheap form (`a` is then left as it was), and the metric works from `log_density`.
         """
         return None
 
