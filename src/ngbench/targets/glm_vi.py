@@ -416,7 +416,7 @@ class GLMVI(GaussianFamilyTarget):
         """Mean held-out −log p(yₙ | xₙ) of the predictive p(y | x) = E_q[p(y | xᵀθ)].
 
         log Σₖ wₖ p(y | aₖ) from the likelihood's `density` where it has one and the sum is at least
-        `PREDICTIVE_FLOOR`: a few ulps of the log-sum-exp of log-densities, at a third of its cost.
+        `PREDICTIVE_FLOOR`: a few ulps of the log-sum-exp of log-densities, at less than half its cost.
         Below that floor (some densities underflow) and for likelihoods without `density`, it is
         that log-sum-exp (`log_expectation`), never the log of a rounded predictive, which is wrong
         once it falls below about 1e-16.
