@@ -13,6 +13,10 @@ steps and repeats. Floors (issue 18):
   mean-field charts             a pass over the run's 2d numbers and one d×d matvec (the target's own
                                 O(d²) term); printed per d, to show the growth
   logistic_vi, quadrature       one np.exp + one np.log1p over the (runs × N × nodes) node array
+  logistic_vi, Monte Carlo      one sigmoid over the (runs × S × N) sampled projections plus the
+                                (S × N × d) products that make them; and that floor plus the
+                                quadrature one above, since every step also records the exact loss
+                                (the gap is measured on it, not on the samples)
 
 BLAS is pinned to one thread, as Snakemake pins it in solver jobs.
 """
@@ -174,7 +178,7 @@ def logistic_table(
     floor = logistic_floor(target, steps)
     rows = []
     for chart in charts:
-        for method in ("gd", "ngd"):
+        for method in ("gd", "ngd", "ef"):
             run = runner_steps(target, chart, method, steps, {"mean": {"uniform": [-0.5, 0.5]}, "var": 0.01})
             seconds, floor_seconds, ratio = paired(run, floor, repeats)
             per = 1e6 / (BATCH * (steps + 1))
@@ -186,6 +190,52 @@ def logistic_table(
                     "floor_us": floor_seconds * per,
                     "ratio": ratio,
                     "target": 1.5,
+                }
+            )
+    return rows
+
+
+def logistic_mc_floor(target, steps: int, samples: int, with_loss: bool):
+    """One sigmoid over (runs × S × N) projections of S draws, with their (S × N × d) products; with
+    `with_loss`, also the quadrature floor (the exact loss every step records)."""
+    from ngbench.targets.likelihoods import sigmoid
+
+    draws = np.random.default_rng(1).standard_normal((BATCH, samples, target.dim))
+    loss_floor = logistic_floor(target, steps) if with_loss else None
+
+    def floor():
+        for _ in range(steps + 1):
+            sigmoid(draws @ target.train_x.T)
+        if loss_floor is not None:
+            loss_floor()
+
+    return floor
+
+
+def logistic_mc_table(
+    steps: int, repeats: int, samples: int = 10, charts=("mean_chol", "natural")
+) -> list[dict]:
+    target = make_target({"name": "logistic_vi"})
+    target = target.with_reference(target.reference_solution())
+    target.set_gradient({"mc": samples})
+    floors = {
+        "sigmoid+SND": logistic_mc_floor(target, steps, samples, with_loss=False),
+        "+exp+log1p": logistic_mc_floor(target, steps, samples, with_loss=True),
+    }
+    rows = []
+    for chart in charts:
+        run = runner_steps(target, chart, "ngd", steps, {"mean": {"uniform": [-0.5, 0.5]}, "var": 0.01})
+        for name, floor in floors.items():
+            seconds, floor_seconds, ratio = paired(run, floor, repeats)
+            per = 1e6 / (BATCH * (steps + 1))
+            rows.append(
+                {
+                    "figure": f"logistic_vi mc {samples} {chart} ngd",
+                    "us": seconds * per,
+                    "floor": name,
+                    "floor_us": floor_seconds * per,
+                    "ratio": ratio,
+                    "target": 2.0,
                 }
             )
     return rows
@@ -223,6 +273,7 @@ def main() -> None:
     for dim in mean_field_dims:
         print_rows(mean_field_table([dim], steps, repeats))
     print_rows(logistic_table(steps, repeats))
+    print_rows(logistic_mc_table(steps, repeats))
 
 
 if __name__ == "__main__":

@@ -126,6 +126,12 @@ def test_logistic_expectations_equal_the_whole_batch_expressions():
     cov = a @ np.swapaxes(a, 1, 2) + np.array([1e-6, 0.01, 0.1, 1.0, 10.0])[:, None, None] * np.eye(dim)
     # The data term Σₙ E[softplus(aₙ)] − yᵀXm, E[φ′] = E[σ(a)] − y and the Stein curvature.
     centre, spread, data_term, slopes, stein = target._train_expectations(mean, cov)
+    # The projections, made in a kept (B, N, d) buffer, are the plain expression's.
+    np.testing.assert_array_equal(centre, mean @ target.train_x.T)
+    plain = np.sqrt(np.maximum((np.matmul(target.train_x, cov) * target.train_x).sum(axis=-1), 0.0))
+    np.testing.assert_array_equal(spread, plain)
+    again = target._projections(target.train_x, mean[:2], cov[:2])  # another batch size: a new buffer
+    np.testing.assert_array_equal(again[1], plain[:2])
 
     nodes = centre[..., None] + spread[..., None] * target.nodes
     small = np.exp(-np.abs(nodes))
@@ -136,15 +142,13 @@ def test_logistic_expectations_equal_the_whole_batch_expressions():
     np.testing.assert_array_equal(slopes, probability @ target.weights - target.train_y)
     np.testing.assert_array_equal(stein, (probability @ (target.weights * target.nodes)) / spread)
 
-    canonical = join(mean, cov)
-    test_centre, test_spread = target._projections(target.test_x, mean, cov)
-    signed = (2.0 * target.test_y - 1.0)[:, None] * (
-        test_centre[..., None] + test_spread[..., None] * target.nodes
+    # The empirical Fisher's E[φ′²], run by run, is the whole-batch expression's.
+    from ngbench.targets import likelihoods
+
+    np.testing.assert_array_equal(
+        target._expected_squared_slopes(centre, spread),
+        (likelihoods.sigmoid(nodes) - target.train_y[:, None]) ** 2 @ target.weights,
     )
-    terms = -np.logaddexp(0.0, -signed) + target.log_weights
-    top = terms.max(axis=-1, keepdims=True)
-    expected = -(top + np.log(np.exp(terms - top).sum(axis=-1, keepdims=True)))[..., 0].mean(axis=1)
-    np.testing.assert_array_equal(target.test_log_loss(canonical), expected)
     # The helpers written over their argument give what they gave before.
     values = rng.normal(size=(3, 60)) * 50
     np.testing.assert_array_equal(log_sigmoid(values.copy(), out=None), -np.logaddexp(0.0, -values))
@@ -152,3 +156,108 @@ def test_logistic_expectations_equal_the_whole_batch_expressions():
         log_expectation(values, target.log_weights, out=values.copy()),
         log_expectation(values, target.log_weights),
     )
+
+
+def log_sum_exp_test_log_loss(target, mean, cov):
+    """The held-out metric as it was: a log-sum-exp of log σ(±a) over every node of every test row."""
+    centre, spread = target._projections(target.test_x, mean, cov)
+    signed = (2.0 * target.test_y - 1.0)[:, None] * (centre[..., None] + spread[..., None] * target.nodes)
+    terms = -np.logaddexp(0.0, -signed) + target.log_weights
+    top = terms.max(axis=-1, keepdims=True)
+    return -(top + np.log(np.exp(terms - top).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def test_logistic_test_log_loss_sums_densities_to_a_few_ulps_of_the_log_sum_exp():
+    """Σₖ wₖ σ(uₖ) then one log per row, instead of a log-sum-exp of log σ per node: the same numbers
+    to a few ulps from states near the optimum to states whose predictive underflows (those rows
+    fall back to the log-sum-exp, exactly)."""
+    target = make_target({"name": "logistic_vi"})
+    rng = np.random.default_rng(5)
+    scales = np.array([0.01, 0.3, 1.0, 3.0, 10.0, 100.0, 1e3, 1e5])
+    mean = rng.normal(size=(scales.size, target.dim)) * scales[:, None]
+    a = rng.normal(size=(scales.size, target.dim, target.dim)) * 0.1
+    spreads = np.array([1e-6, 0.01, 0.1, 1.0, 10.0, 100.0, 1e4, 1e-3])
+    cov = a @ np.swapaxes(a, 1, 2) + spreads[:, None, None] * np.eye(target.dim)
+    per_row = log_sum_exp_test_log_loss(target, mean, cov)
+    # The last two states put some test rows' predictive far below 1e-250: the fallback is exercised.
+    assert (per_row[-2:] > -np.log(1e-250)).any()
+    expected = per_row.mean(axis=1)
+    found = target.test_log_loss(join(mean, cov))
+    np.testing.assert_allclose(found, expected, rtol=1e-15, atol=0)
+    # A batch of one run gives its own value, as in the batch.
+    one = target.test_log_loss(join(mean[3:4], cov[3:4]))
+    np.testing.assert_allclose(one, per_row[3:4].mean(axis=1), rtol=1e-15, atol=0)
+
+
+def test_likelihoods_without_density_keep_the_log_sum_exp():
+    """glm_poisson has no `density`: its held-out metric is the log-sum-exp, bit for bit."""
+    from ngbench.targets.glm_vi import log_expectation
+    from ngbench.targets.likelihoods import PoissonLog
+
+    target = make_target(
+        {
+            "name": "glm_vi",
+            "likelihood": "poisson_log",
+            "data": {"csv": "src/ngbench/data/randhie_400.csv", "response": "mdvis"},
+            "quadrature_nodes": 40,
+        }
+    )
+    assert PoissonLog().density(np.zeros((2, 3)), np.zeros((2, 1))) is None
+    rng = np.random.default_rng(6)
+    mean = rng.normal(size=(3, target.dim)) * 0.3
+    cov = np.array([0.01, 0.1, 1.0])[:, None, None] * np.eye(target.dim)
+    centre, spread = target._projections(target.test_x, mean, cov)
+    points = centre[..., None] + spread[..., None] * target.nodes
+    log_density = -target.likelihood.negative_log_density(points, target.test_y[:, None])
+    expected = -log_expectation(log_density, target.log_weights).mean(axis=1)
+    np.testing.assert_array_equal(target.test_log_loss(join(mean, cov)), expected)
+
+
+def test_rows_with_a_sampled_gradient_compute_the_quadrature_loss_alone():
+    """With `{mc: S}` or `delta` the loss skips the quadrature's E[φ′] and E[φ″] (the gradient does not
+    use them): the same loss, bit for bit, and the gradient still finds them on demand."""
+    quadrature, sampled = make_target({"name": "logistic_vi"}), make_target({"name": "logistic_vi"})
+    sampled.set_gradient({"mc": 4})
+    rng = np.random.default_rng(7)
+    mean = rng.normal(size=(3, quadrature.dim)) * 0.5
+    cov = np.array([0.001, 0.1, 2.0])[:, None, None] * np.eye(quadrature.dim)
+    canonical = join(mean, cov)
+    np.testing.assert_array_equal(sampled.loss(canonical), quadrature.loss(canonical))
+    assert sampled._memo[2][3] is None and sampled._memo[2][4] is None
+    np.testing.assert_array_equal(sampled.grad(canonical), quadrature.grad(canonical))
+    centre, spread = quadrature._projections(quadrature.train_x, mean, cov)
+    rule = (quadrature.train_y, quadrature.nodes, quadrature.weights)
+    data_only = quadrature.likelihood.quadrature(centre, spread, *rule, slopes=False)
+    np.testing.assert_array_equal(data_only[0], quadrature.likelihood.quadrature(centre, spread, *rule)[0])
+    assert data_only[1:] == (None, None)
+
+
+def test_logistic_sample_means_share_one_exp_between_both_sigmoids():
+    from ngbench.targets.likelihoods import BernoulliLogit, sigmoid
+
+    a = np.random.default_rng(8).normal(size=(3, 5, 40)) * np.array([0.1, 5.0, 800.0])[:, None, None]
+    a[0, 0, :3] = [0.0, -0.0, -800.0]
+    y = (np.arange(40) % 2).astype(float)
+    slopes, curvature = BernoulliLogit().sample_means(a, y)
+    np.testing.assert_array_equal(slopes, sigmoid(a).mean(axis=1) - y)
+    np.testing.assert_array_equal(curvature, (sigmoid(a) * sigmoid(-a)).mean(axis=1))
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_quadrature_points_are_the_broadcast_sum_bit_for_bit(monkeypatch, exact):
+    """c + s·z as a BLAS product [s c]·[z; 1] where BLAS gives its roundings, else broadcast: the same."""
+    from ngbench.targets import likelihoods
+
+    monkeypatch.setattr(likelihoods, "_PRODUCT_IS_EXACT", {} if exact else {(455, 100): False})
+    nodes = make_target({"name": "logistic_vi"}).nodes
+    rng = np.random.default_rng(9)
+    centre = rng.normal(size=455) * np.geomspace(1e-3, 1e3, 455)
+    spread = rng.uniform(0.0, 1.0, 455) * np.geomspace(1e-8, 50.0, 455)
+    spread[:3] = 0.0
+    out = np.empty((455, 100))
+    points = likelihoods.quadrature_points(centre, spread, nodes, out=out)
+    assert points is out
+    np.testing.assert_array_equal(points, centre[:, None] + spread[:, None] * nodes)
+    # The check is made once per shape (OpenBLAS here passes it; another BLAS may not, and then
+    # gets the broadcast form).
+    assert (455, 100) in likelihoods._PRODUCT_IS_EXACT
