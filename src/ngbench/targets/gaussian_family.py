@@ -844,12 +844,14 @@ class GaussianND(GaussianFamilyTarget):
     def loss(self, canonical, log_det_cov=None):
         mean = canonical[:, : self.dim]
         error = mean - self.target_mean
+        logdet = self._log_det_cov(canonical, log_det_cov)
         if is_mean_field(canonical, self.dim):
             trace = canonical[:, self.dim :] @ self.precision_diagonal  # tr(Λ* diag v)
+            # (μ − μ*)ᵀΛ*(μ − μ*) from the gradient's Λ*(μ − μ*): one matvec a step, the O(d²) floor.
+            mahalanobis = np.einsum("bi,bi->b", error, self._mean_gradient(canonical))
         else:
             trace = np.einsum("ij,bij->b", self.target_precision, split(canonical, self.dim)[1])
-        logdet = self._log_det_cov(canonical, log_det_cov)
-        mahalanobis = np.einsum("bi,ij,bj->b", error, self.target_precision, error)
+            mahalanobis = np.einsum("bi,ij,bj->b", error, self.target_precision, error)
         return 0.5 * (trace - self.dim - logdet - self.precision_logdet + mahalanobis)
 
     def expected_gradient_hessian(self, mean, cov):
@@ -858,6 +860,19 @@ class GaussianND(GaussianFamilyTarget):
 
     def expected_gradient_hessian_diagonal(self, mean, var):
         return (mean - self.target_mean) @ self.target_precision, self.precision_diagonal
+
+    def _mean_gradient(self, canonical):
+        """Λ*(μ − μ*) of mean-field states, once per step: the loss and the gradient share it."""
+        return STEP.get(
+            "mean_gradient",
+            canonical,
+            lambda: self.expected_gradient_hessian_diagonal(canonical[:, : self.dim], None)[0],
+        )
+
+    def grad(self, canonical):
+        if is_mean_field(canonical, self.dim):
+            return self._grad_from(canonical, self._mean_gradient(canonical), self.precision_diagonal)
+        return super().grad(canonical)
 
     def newton_direction(self, chart, theta, canonical, rngs=None):
         """H⁻¹∇ℒ in closed form on the affine charts: the KL's Hessian is Λ* in μ and ½Σ⁻¹⊗Σ⁻¹ in Σ.
