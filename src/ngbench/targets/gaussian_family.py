@@ -847,11 +847,12 @@ class GaussianND(GaussianFamilyTarget):
         logdet = self._log_det_cov(canonical, log_det_cov)
         if is_mean_field(canonical, self.dim):
             trace = canonical[:, self.dim :] @ self.precision_diagonal  # tr(Λ* diag v)
-            # (μ − μ*)ᵀΛ*(μ − μ*) from the gradient's Λ*(μ − μ*): one matvec a step, the O(d²) floor.
-            mahalanobis = np.einsum("bi,bi->b", error, self._mean_gradient(canonical))
         else:
-            trace = np.einsum("ij,bij->b", self.target_precision, split(canonical, self.dim)[1])
-            mahalanobis = np.einsum("bi,ij,bj->b", error, self.target_precision, error)
+            # tr(Λ*Σ) = ⟨Λ*, Σ⟩ over the d² entries as one BLAS product (Λ* is symmetric)
+            trace = canonical[:, self.dim :] @ self.target_precision.ravel()
+        # (μ − μ*)ᵀΛ*(μ − μ*) from the gradient's Λ*(μ − μ*): one matvec a step, not a 3-operand einsum
+        # (25 µs per run at d = 100, 130 at d = 200, against a matvec's 0.4 and 2).
+        mahalanobis = np.einsum("bi,bi->b", error, self._mean_gradient(canonical))
         return 0.5 * (trace - self.dim - logdet - self.precision_logdet + mahalanobis)
 
     def expected_gradient_hessian(self, mean, cov):
@@ -862,17 +863,19 @@ class GaussianND(GaussianFamilyTarget):
         return (mean - self.target_mean) @ self.target_precision, self.precision_diagonal
 
     def _mean_gradient(self, canonical):
-        """Λ*(μ − μ*) of mean-field states, once per step: the loss and the gradient share it."""
+        """E∇ℓ = Λ*(μ − μ*) of canonical states (either form), once per step: the loss and the
+        gradient share it."""
         return STEP.get(
             "mean_gradient",
             canonical,
-            lambda: self.expected_gradient_hessian_diagonal(canonical[:, : self.dim], None)[0],
+            lambda: (canonical[:, : self.dim] - self.target_mean) @ self.target_precision,
         )
 
     def grad(self, canonical):
         if is_mean_field(canonical, self.dim):
             return self._grad_from(canonical, self._mean_gradient(canonical), self.precision_diagonal)
-        return super().grad(canonical)
+        hessian = np.broadcast_to(self.target_precision, (canonical.shape[0], self.dim, self.dim))
+        return self._grad_from(canonical, self._mean_gradient(canonical), hessian)
 
     def newton_direction(self, chart, theta, canonical, rngs=None):
         """H⁻¹∇ℒ in closed form on the affine charts: the KL's Hessian is Λ* in μ and ½Σ⁻¹⊗Σ⁻¹ in Σ.
