@@ -4,10 +4,13 @@ full (μ, diag v) path they replaced, which stays in the library for targets tha
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from ngbench.experiments import ConfigError, parse_config
 from ngbench.methods import method_named
 from ngbench.runner import run_batch
 from ngbench.targets import make_target
@@ -89,6 +92,7 @@ def test_loss_gradient_and_domain_of_the_mean_field_form_are_those_of_the_embedd
         np.testing.assert_allclose(getattr(chart, step)(*args), getattr(chart, step)(*full_args), rtol=1e-14)
 
 
+@pytest.mark.slow  # building the d = 1600 target alone takes seconds (a QR and two d³ products)
 def test_d_1600_mean_field_runs_hold_no_d_by_d_array_per_run():
     """d = 1600 through the ordinary runner: a d × d array of 8 runs would be 164 MB (the target's own
     Λ* and Σ* are 20 MB each, made before); the runs' whole step allocates a small fraction of one."""
@@ -106,3 +110,25 @@ def test_d_1600_mean_field_runs_hold_no_d_by_d_array_per_run():
         assert (result.status == "budget").all()
         assert (np.diff(result.loss, axis=0) < 0).all()  # NGD descends in every run
         assert peak < dim * dim * 8, f"{chart_name}: {peak / 1e6:.1f} MB allocated in a run of 8"
+
+
+@pytest.mark.slow  # building the d = 1600 target alone takes seconds (a QR and two d³ products)
+def test_the_memory_bound_counts_each_charts_own_state():
+    """20 runs at d = 1600: 4 GB of (μ, Σ) states with a step's temporaries, 5 MB of (μ, v)."""
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+    row = {
+        "target": {"name": "gaussian_nd", "dim": 1600, "condition_number": 10.0, "seed": 0},
+        "init": {"mean": 0.0, "var": 0.1},
+        "parameterizations": ["diagonal", "diagonal_natural"],
+        "methods": ["gd", "ngd"],
+        "learning_rates": [0.01, 0.1, 0.3, 1.0],
+        "seeds": 5,
+        "steps": 10,
+    }
+    config.update(experiments={"mean_field_d1600": row}, figures={}, claims={})
+    assert parse_config(config).experiments["mean_field_d1600"].parameterizations == tuple(
+        row["parameterizations"]
+    )
+    row["parameterizations"] = ["diagonal", "mean_cov"]
+    with pytest.raises(ConfigError, match=r"mean_field_d1600\.seeds: 20 runs .* GB per step"):
+        parse_config(config)
