@@ -7,11 +7,13 @@ direction and update), measured over a batch of `BATCH` runs as the default grid
 (7 learning rates × 4 seeds). Each figure is timed (CPU time of this process) alternately with its
 floor in the same process, and the ratio of the fastest of each is printed, so the ratios hold on
 a loaded machine where the times do not. `--quick`: d = 100, mean field at d = 100 and 400, fewer
-steps and repeats. Floors (issue 18):
+steps and repeats (mean field otherwise at d = 100, 400 and 1600, each step of 28 runs then 2.6 M
+numbers per d × d array had it formed one). Floors (issue 18):
 
   gaussian_nd, full covariance  one batched Cholesky + one batched d×d matmul of the batch's shapes
   mean-field charts             a pass over the run's 2d numbers and one d×d matvec (the target's own
-                                O(d²) term); printed per d, to show the growth
+                                O(d²) term); printed per d, then each figure's growth from the
+                                smallest d to the largest against the floor's
   logistic_vi, quadrature       one np.exp + one np.log1p over the (runs × N × nodes) node array
   logistic_vi, Monte Carlo      one sigmoid over the (runs × S × N) sampled projections plus the
                                 (S × N × d) products that make them; and that floor plus the
@@ -70,7 +72,7 @@ def runner_steps(target, chart_name: str, method: str, steps: int, init: dict):
     """A closure running `steps` steps of BATCH runs that all stay active (a small learning rate)."""
     chart = target.chart(chart_name)
     seeds = tuple(range(4))
-    start = np.tile(target.initial_states(init, seeds), (BATCH // len(seeds), 1))
+    start = np.tile(target.initial_states_for(chart, init, seeds), (BATCH // len(seeds), 1))
     lr = np.full(BATCH, 1e-6)  # small enough that no chart leaves its domain in the timed steps
     seed = np.tile(np.array(seeds), BATCH // len(seeds))
 
@@ -155,6 +157,24 @@ def mean_field_table(dims, steps: int, repeats: int) -> list[dict]:
                     }
                 )
     return rows
+
+
+def mean_field_growth(rows: list[dict]) -> list[str]:
+    """Per chart × method: how much its cost grew from the smallest d to the largest, against the
+    floor's growth over the same dimensions (O(d²) work grows 16× from d = 400 to 1600)."""
+    lines = []
+    figures: dict[str, list[dict]] = {}
+    for row in rows:
+        dim, name = row["figure"].split(" ", 2)[1:]
+        figures.setdefault(name, []).append({**row, "dim": int(dim.removeprefix("d="))})
+    for name, series in figures.items():
+        first, last = min(series, key=lambda r: r["dim"]), max(series, key=lambda r: r["dim"])
+        cost, floor = last["us"] / first["us"], last["floor_us"] / first["floor_us"]
+        lines.append(
+            f"gaussian_nd {name}: d = {first['dim']} → {last['dim']}: cost ×{cost:.1f}, "
+            f"floor ×{floor:.1f}, ratio {first['ratio']:.1f} → {last['ratio']:.1f}"
+        )
+    return lines
 
 
 def logistic_floor(target, steps: int):
@@ -265,13 +285,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     dims, steps, repeats = ([100], 5, 3) if args.quick else (args.dims, 10, args.repeats)
-    mean_field_dims = [100, 400] if args.quick else [100, 200, 400]
+    mean_field_dims = [100, 400] if args.quick else [100, 400, 1600]
     print(f"batch of {BATCH} runs, {steps} steps per timing, fastest of {repeats} alternated repeats")
     print_header()
     for dim in dims:
         print_rows(gaussian_nd_table([dim], steps, repeats))
+    mean_field_rows = []
     for dim in mean_field_dims:
-        print_rows(mean_field_table([dim], steps, repeats))
+        rows = mean_field_table([dim], steps, repeats)
+        print_rows(rows)
+        mean_field_rows += rows
+    print("\n".join(mean_field_growth(mean_field_rows)))
     print_rows(logistic_table(steps, repeats))
     print_rows(logistic_mc_table(steps, repeats))
 

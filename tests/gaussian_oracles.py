@@ -58,6 +58,13 @@ def canonical_free(canonical: np.ndarray, dim: int) -> np.ndarray:
     return np.concatenate([canonical[:dim], canonical[dim:].reshape(dim, dim)[lower(dim)]])
 
 
+def full_canonical(canonical: np.ndarray, dim: int) -> np.ndarray:
+    """(μ, Σ) of a flat canonical row in either form: a mean-field chart's (μ, v) has Σ = diag(v)."""
+    if dim > 1 and canonical.size == 2 * dim:
+        return np.concatenate([canonical[:dim], np.diag(canonical[dim:]).ravel()])
+    return canonical
+
+
 def canonical_from_free(free: np.ndarray, dim: int) -> np.ndarray:
     return theta_from_free("mean_cov", free, dim)
 
@@ -102,7 +109,9 @@ def generic_directions(target, chart_name: str, theta: np.ndarray, dim: int):
     )
 
     def canonical_of(x):
-        return canonical_free(chart.to_canonical(theta_from_free(chart_name, x, dim)[None])[0], dim)
+        return canonical_free(
+            full_canonical(chart.to_canonical(theta_from_free(chart_name, x, dim)[None])[0], dim), dim
+        )
 
     def loss_of(c):
         return np.atleast_1d(target.loss(canonical_from_free(c, dim)[None]))

@@ -32,6 +32,11 @@ class Chart:
     def from_canonical(self, canonical: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def canonical_form(self, canonical: np.ndarray) -> np.ndarray:
+        """Canonical states written as `to_canonical` writes them (a target may have more than one
+        form, e.g. a mean-field chart's (μ, v) for (μ, Σ)): what a round trip is compared against."""
+        return canonical
+
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         """∂c/∂θ with shape (B, k_canonical, k_chart)."""
         raise NotImplementedError

@@ -487,12 +487,15 @@ def _check_grid(
             f"{history_bytes / 1e9:.1f} GB of history (bound {MAX_CELL_HISTORY_BYTES / 1e9:.0f} GB): "
             "use fewer steps, seeds or learning rates, or split the row"
         )
-    # ... and the states of all its runs, with the temporaries of a step (about ten copies).
-    state_bytes = runs * target.state_size * 8 * STEP_TEMPORARIES
+    # ... and the states of all its runs, with the temporaries of a step (about ten copies): in the
+    # form of the row's largest chart (a mean-field chart of a Gaussian holds 2d numbers, not d + d²).
+    charts = [target.charts[name] for name in row["parameterizations"] if name in target.charts]
+    state_size = max((target.state_size_for(chart) for chart in charts), default=target.state_size)
+    state_bytes = runs * state_size * 8 * STEP_TEMPORARIES
     if state_bytes > MAX_CELL_STATE_BYTES:
         errors.append(
             f"{where}.seeds: {runs} runs per cell (learning rates × seeds) of "
-            f"{target.state_size} numbers each need about {state_bytes / 1e9:.1f} GB per step (bound "
+            f"{state_size} numbers each need about {state_bytes / 1e9:.1f} GB per step (bound "
             f"{MAX_CELL_STATE_BYTES / 1e9:.0f} GB): use fewer seeds or learning rates, or split the row"
         )
     return learning_rates, seeds

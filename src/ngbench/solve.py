@@ -120,7 +120,7 @@ def _solve(target, params: dict, step_progress=None) -> CellResult:
     method = method_named(params["method"])
     tolerances = job.tolerances
 
-    starts = target.initial_states(job.init, job.seeds)
+    starts = target.initial_states_for(chart, job.init, job.seeds)
     # Runs are ordered learning-rate major, seed minor; every run of a seed shares its start.
     lr_index, seed = job.runs()
     lr = np.array(job.learning_rates)[lr_index]

@@ -96,6 +96,15 @@ class Target:
         """Canonical start of each seed, shape (len(seeds), k)."""
         return initial_states(self.state_names, init, seeds)
 
+    def initial_states_for(self, chart: Chart, init: dict, seeds: tuple[int, ...]) -> np.ndarray:
+        """The starts of `initial_states` in the canonical form `chart` works in (a target with more
+        than one form builds them in it directly, e.g. a mean-field chart's (μ, v): O(d), not d²)."""
+        return self.initial_states(init, seeds)
+
+    def state_size_for(self, chart: Chart) -> int:
+        """Numbers in one canonical state of `chart` (its form's, see `initial_states_for`)."""
+        return self.state_size
+
     # The domain, coordinate by coordinate: init name → the interval each of its canonical entries must
     # lie in. `in_domain` is their conjunction, so a start outside it is always traced to a coordinate.
     init_domains: dict[str, Interval] = {}

@@ -9,6 +9,12 @@ g_μ = E_q[∇ℓ] and G = ½(E_q[∇²ℓ] − Σ⁻¹): a target supplies the 
 Monte Carlo. The Fisher is that of q, and each chart's natural gradient is the closed form of
 docs/maths.md §1.2; the tests hold every one against a generic F⁻¹g solve in free coordinates.
 Matrix charts store a full d×d block, so a run is O(d²) numbers and a step O(d³) work.
+
+Mean-field charts of a target that offers it (`mean_field_form`) use the mean-field form instead:
+(μ, v) as one flat row of 2d numbers, Σ = diag(v), whose gradient (g_μ, g_v) is the diagonal of G
+(dℒ = g_μᵀdμ + Σᵢ Gᵢᵢ dvᵢ). Nothing d×d is formed for them: a step costs O(d) plus the target's own
+terms. A target tells the two forms apart by their width (`is_mean_field`); in one dimension they
+are the same numbers.
 """
 
 from __future__ import annotations
@@ -28,6 +34,38 @@ FULL, MEAN_FIELD = "full", "mean_field"
 
 def split(flat: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return flat[:, :dim], flat[:, dim:].reshape(-1, dim, dim)
+
+
+# --- the mean-field form (μ, v): (B, 2d) ------------------------------------------------------------
+
+
+def is_mean_field(canonical: np.ndarray, dim: int) -> bool:
+    """Whether canonical states are in the mean-field form (μ, v), (B, 2d), not (μ, Σ), (B, d + d²).
+
+    In one dimension both are (μ, Σ₁₁): the full form's code reads the same numbers.
+    """
+    return dim > 1 and canonical.shape[-1] == 2 * dim
+
+
+def variances(canonical: np.ndarray, dim: int) -> np.ndarray:
+    """(B, d) the diagonal of Σ, from either form."""
+    if is_mean_field(canonical, dim):
+        return canonical[:, dim:]
+    return np.diagonal(split(canonical, dim)[1], axis1=1, axis2=2)
+
+
+def mean_field_form(canonical: np.ndarray, dim: int) -> np.ndarray:
+    """(μ, diag Σ) of states in either form: a covariance's off-diagonal entries are dropped."""
+    if is_mean_field(canonical, dim):
+        return canonical
+    return np.concatenate([canonical[:, :dim], variances(canonical, dim)], axis=1)
+
+
+def full_form(canonical: np.ndarray, dim: int) -> np.ndarray:
+    """(μ, Σ) of states in either form: Σ = diag(v) embedded, for code that needs the matrix."""
+    if is_mean_field(canonical, dim):
+        return join(canonical[:, :dim], diagonal_matrix(canonical[:, dim:]))
+    return canonical
 
 
 def join(vector: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -185,6 +223,10 @@ class GaussianChart(Chart):
 
     def __init__(self, dim: int):
         self.dim = dim
+
+    def canonical_form(self, canonical):
+        """States in the form this chart's `to_canonical` gives (the full one here)."""
+        return full_form(canonical, self.dim)
 
     def _parts(self, flat):
         return split(flat, self.dim)
@@ -426,14 +468,36 @@ class ExpectationParameters(GaussianChart):
         return _expectation_natural_gradient(self._parts, canonical, grad_canonical)
 
 
-class Diagonal(GaussianChart):
+class MeanFieldChart(GaussianChart):
+    """A chart of diagonal covariances. With `compact`, its canonical states are the mean-field form
+    (μ, v) and its gradients (g_μ, g_v): O(d) numbers. Without, the full (μ, diag(v)) of a target
+    whose code reads only the full form. `from_canonical` and the gradient maps take either form."""
+
+    family = MEAN_FIELD
+
+    def __init__(self, dim: int, compact: bool = False):
+        super().__init__(dim)
+        self.compact = compact
+
+    def canonical_form(self, canonical):
+        """States in the form this chart's `to_canonical` gives."""
+        return mean_field_form(canonical, self.dim) if self.compact else full_form(canonical, self.dim)
+
+    def _gradient_parts(self, grad_canonical):
+        """(g_μ, g_v) of a gradient in either form: g_v = diag G."""
+        return grad_canonical[:, : self.dim], variances(grad_canonical, self.dim)
+
+
+class Diagonal(MeanFieldChart):
     """Mean field: (μ, v) with Σ = diag(v); ng = (v·g_μ, 2v²·diag G), the Fisher of the diagonal family."""
 
     name = "diagonal"
-    family = MEAN_FIELD
     affine = True  # Σ = diag(v) is linear in v
 
     def to_canonical(self, theta):
+        if self.compact:
+            return theta  # θ is the mean-field form itself
+
         def compute():
             var = theta[:, self.dim :]
             canonical = join(theta[:, : self.dim], diagonal_matrix(var))
@@ -445,8 +509,7 @@ class Diagonal(GaussianChart):
         return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
-        mean, cov = self._parts(canonical)
-        return np.concatenate([mean, np.diagonal(cov, axis1=1, axis2=2)], axis=1)
+        return np.array(mean_field_form(canonical, self.dim))
 
     def in_domain(self, theta):
         return (theta[:, self.dim :] > 0).all(axis=1)
@@ -456,25 +519,27 @@ class Diagonal(GaussianChart):
             return np.log(theta[:, self.dim :]).sum(axis=1)
 
     def pullback_gradient(self, theta, grad_canonical):
-        g_mean, g_cov = self._parts(grad_canonical)
-        return np.concatenate([g_mean, np.diagonal(g_cov, axis1=1, axis2=2)], axis=1)
+        if is_mean_field(grad_canonical, self.dim):
+            return grad_canonical
+        return np.concatenate(self._gradient_parts(grad_canonical), axis=1)
 
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
-        g_mean, g_var = np.split(self.pullback_gradient(theta, grad_canonical), 2, axis=1)
+        g_mean, g_var = self._gradient_parts(grad_canonical)
         var = theta[:, self.dim :]
         return np.concatenate([var * g_mean, 2.0 * var**2 * g_var], axis=1)
 
 
-class DiagonalNatural(GaussianChart):
+class DiagonalNatural(MeanFieldChart):
     """Mean field in natural parameters (μᵢ/vᵢ, −1/(2vᵢ)): NGD is the mean-field BLR of docs/maths.md §5."""
 
     name = "diagonal_natural"
-    family = MEAN_FIELD
 
     def to_canonical(self, theta):
         def compute():  # once per step: the gradient's pull-back asks for it again
             eta_1, eta_2 = theta[:, : self.dim], theta[:, self.dim :]
             var = -0.5 / eta_2
+            if self.compact:
+                return np.concatenate([eta_1 * var, var], axis=1)
             canonical = join(eta_1 * var, diagonal_matrix(var))
             with np.errstate(divide="ignore"):
                 STEP.put("cov_inverse", canonical, diagonal_matrix(1.0 / var))  # as for `diagonal`
@@ -483,8 +548,7 @@ class DiagonalNatural(GaussianChart):
         return STEP.get("canonical", theta, compute)
 
     def from_canonical(self, canonical):
-        mean, cov = self._parts(canonical)
-        var = np.diagonal(cov, axis1=1, axis2=2)
+        mean, var = canonical[:, : self.dim], variances(canonical, self.dim)
         return np.concatenate([mean / var, -0.5 / var], axis=1)
 
     def in_domain(self, theta):
@@ -495,9 +559,7 @@ class DiagonalNatural(GaussianChart):
             return -np.log(-2.0 * theta[:, self.dim :]).sum(axis=1)  # vᵢ = −1/(2η₂ᵢ)
 
     def _moments(self, canonical, grad_canonical):
-        mean, cov = self._parts(canonical)
-        g_mean, g_cov = self._parts(grad_canonical)
-        return mean, np.diagonal(cov, axis1=1, axis2=2), g_mean, np.diagonal(g_cov, axis1=1, axis2=2)
+        return canonical[:, : self.dim], variances(canonical, self.dim), *self._gradient_parts(grad_canonical)
 
     def pullback_gradient(self, theta, grad_canonical):
         mean, var, g_mean, g_var = self._moments(self.to_canonical(theta), grad_canonical)
@@ -519,8 +581,12 @@ CHART_TYPES = (
 )
 
 
-def gaussian_charts(dim: int) -> dict[str, GaussianChart]:
-    return {cls.name: cls(dim) for cls in CHART_TYPES}
+def gaussian_charts(dim: int, compact_mean_field: bool = False) -> dict[str, GaussianChart]:
+    """The charts of `CHART_TYPES`; with `compact_mean_field`, the mean-field ones in the (μ, v) form."""
+    return {
+        cls.name: cls(dim, compact_mean_field) if issubclass(cls, MeanFieldChart) else cls(dim)
+        for cls in CHART_TYPES
+    }
 
 
 # --- targets ----------------------------------------------------------------------------------------
@@ -538,12 +604,15 @@ class GaussianFamilyTarget(Target):
     state_names: tuple[str, ...] = ()
     gradient_estimators = ("mc",)
     curvatures = ("none", "fisher")
+    # Whether every method below reads the mean-field form (μ, v) (module docstring): then the
+    # mean-field charts use it. A subclass whose own methods read (μ, Σ) only leaves it False.
+    mean_field_form = False
 
     def __init__(self, dim: int):
         if not (isinstance(dim, int) and dim >= 1):
             raise SpecError("dim", f"dim must be a positive integer, got {dim!r}")
         self.dim = dim
-        self.charts = gaussian_charts(dim)
+        self.charts = gaussian_charts(dim, compact_mean_field=self.mean_field_form)
         self.mc_samples: int | None = None
 
     @property
@@ -563,12 +632,30 @@ class GaussianFamilyTarget(Target):
         return self.dim + self.dim * self.dim
 
     def initial_states(self, init: dict, seeds: tuple[int, ...]) -> np.ndarray:
-        starts = []
-        for seed in seeds:
-            mean = draw_vector(init["mean"], np.random.default_rng([INIT_STREAM, seed, 0]), self.dim)
-            var = draw_vector(init["var"], np.random.default_rng([INIT_STREAM, seed, 1]), self.dim)
-            starts.append(join(mean[None], diagonal_matrix(var[None])))
-        return np.concatenate(starts)
+        return full_form(self._initial_moments(init, seeds), self.dim)
+
+    def _initial_moments(self, init: dict, seeds: tuple[int, ...]) -> np.ndarray:
+        """The starts N(mean, diag(var)) in the mean-field form (μ, v), (len(seeds), 2d)."""
+        starts = np.empty((len(seeds), 2 * self.dim))
+        for row, seed in enumerate(seeds):
+            starts[row, : self.dim] = draw_vector(
+                init["mean"], np.random.default_rng([INIT_STREAM, seed, 0]), self.dim
+            )
+            starts[row, self.dim :] = draw_vector(
+                init["var"], np.random.default_rng([INIT_STREAM, seed, 1]), self.dim
+            )
+        return starts
+
+    def _uses_mean_field_form(self, chart) -> bool:
+        return isinstance(chart, MeanFieldChart) and chart.compact
+
+    def initial_states_for(self, chart, init: dict, seeds: tuple[int, ...]) -> np.ndarray:
+        if self._uses_mean_field_form(chart):
+            return self._initial_moments(init, seeds)
+        return self.initial_states(init, seeds)
+
+    def state_size_for(self, chart) -> int:
+        return 2 * self.dim if self._uses_mean_field_form(chart) else self.state_size
 
     def set_gradient(self, gradient) -> None:
         if isinstance(gradient, dict) and set(gradient) == {"mc"}:
@@ -590,6 +677,18 @@ class GaussianFamilyTarget(Target):
         """Sample means of ∇ℓ and ∇²ℓ over samples (B, S, d)."""
         raise NotImplementedError
 
+    # The mean-field form needs only diag E[∇²ℓ]. These defaults go through the full matrices; a
+    # target with `mean_field_form` overrides them with its O(d) (or O(d²)) closed forms.
+    def expected_gradient_hessian_diagonal(self, mean, var) -> tuple[np.ndarray, np.ndarray]:
+        """E_q[∇ℓ] (B, d) and diag E_q[∇²ℓ] (B, d) under q = N(μ, diag(v))."""
+        g_mean, hessian = self.expected_gradient_hessian(mean, diagonal_matrix(var))
+        return g_mean, np.diagonal(hessian, axis1=1, axis2=2)
+
+    def sampled_gradient_hessian_diagonal(self, samples) -> tuple[np.ndarray, np.ndarray]:
+        """Sample means of ∇ℓ and diag ∇²ℓ over samples (B, S, d)."""
+        g_mean, hessian = self.sampled_gradient_hessian(samples)
+        return g_mean, np.diagonal(hessian, axis1=1, axis2=2)
+
     def optimum_mean(self, family: str) -> np.ndarray:
         raise NotImplementedError
 
@@ -604,46 +703,76 @@ class GaussianFamilyTarget(Target):
     def _log_det_cov(self, canonical, log_det_cov):
         if log_det_cov is not None:
             return log_det_cov
+        if is_mean_field(canonical, self.dim):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(canonical[:, self.dim :]).sum(axis=1)
         return log_det_from_cholesky(cov_cholesky(canonical, self.dim))
 
     def _grad_from(self, canonical, g_mean, hessian):
+        """(g_μ, G = ½(E∇²ℓ − Σ⁻¹)); in the mean-field form (g_μ, diag G) from diag E∇²ℓ."""
+        if is_mean_field(canonical, self.dim):
+            out = np.empty_like(canonical)
+            out[:, : self.dim] = g_mean
+            # The diagonal of the full path's ½(H − diag(1/v)): the same operations, entry by entry.
+            with np.errstate(divide="ignore"):
+                np.subtract(hessian, 1.0 / canonical[:, self.dim :], out=out[:, self.dim :])
+            out[:, self.dim :] *= 0.5
+            return out
         out, block = allocate(g_mean, self.dim)
         np.subtract(hessian, cov_inverse(canonical, self.dim), out=block)
         block *= 0.5
         return out
 
     def grad(self, canonical):
+        if is_mean_field(canonical, self.dim):
+            mean, var = canonical[:, : self.dim], canonical[:, self.dim :]
+            return self._grad_from(canonical, *self.expected_gradient_hessian_diagonal(mean, var))
         mean, cov = split(canonical, self.dim)
         return self._grad_from(canonical, *self.expected_gradient_hessian(mean, cov))
 
     def draw_samples(self, canonical, rngs) -> np.ndarray:
         """S reparameterised draws θ = μ + chol(Σ)ε per run, (B, S, d), from each run's generator."""
-        mean, cov = split(canonical, self.dim)
         noise = np.stack([rng.standard_normal((self.mc_samples, self.dim)) for rng in rngs])
+        return self._reparameterise(canonical, noise)
+
+    def _reparameterise(self, canonical, noise):
+        """μ + chol(Σ)ε for noise ε (B, S, d); chol(diag v) = diag √v, whose product is exact here."""
+        if is_mean_field(canonical, self.dim):
+            return canonical[:, None, : self.dim] + np.sqrt(canonical[:, None, self.dim :]) * noise
+        mean, cov = split(canonical, self.dim)
         return mean[:, None, :] + np.einsum("bij,bsj->bsi", cholesky(cov), noise)
 
     def estimate_grad(self, canonical, rngs=None):
         if self.mc_samples is None:
             return self.grad(canonical)
-        return self._grad_from(canonical, *self.sampled_gradient_hessian(self.draw_samples(canonical, rngs)))
+        samples = self.draw_samples(canonical, rngs)
+        if is_mean_field(canonical, self.dim):
+            return self._grad_from(canonical, *self.sampled_gradient_hessian_diagonal(samples))
+        return self._grad_from(canonical, *self.sampled_gradient_hessian(samples))
+
+    def in_domain(self, canonical):
+        if is_mean_field(canonical, self.dim):
+            return POSITIVE_VARIANCE.contains(canonical[:, self.dim :]).all(axis=1)
+        return super().in_domain(canonical)
 
     def fisher(self, canonical):
         raise NotImplementedError("Gaussian charts use closed-form natural gradients (docs/maths.md §1.2)")
 
     # q itself, whose Fisher the charts' closed forms invert: for the conformance checker (ngbench.check).
     def sample_model(self, canonical, rng, count):
-        mean, cov = split(canonical, self.dim)
-        noise = rng.standard_normal((canonical.shape[0], count, self.dim))
-        return mean[:, None, :] + np.einsum("bij,bnj->bni", cholesky(cov), noise)
+        return self._reparameterise(canonical, rng.standard_normal((canonical.shape[0], count, self.dim)))
 
     def model_log_density(self, canonical, draws):
-        mean, cov = split(canonical, self.dim)
+        mean, cov = split(full_form(canonical, self.dim), self.dim)
         chol = cholesky(cov)
         whitened = np.einsum("bij,bnj->bni", np.linalg.inv(chol), draws - mean[:, None, :])  # L⁻¹(x − μ)
         return -0.5 * (log_det_from_cholesky(chol)[:, None] + (whitened**2).sum(axis=-1))
 
     def tangent(self, canonical, directions):
-        """Directions of (μ, Σ) with the Σ block symmetrised, for the conformance checker's differences."""
+        """Directions of (μ, Σ) with the Σ block symmetrised, for the conformance checker's differences
+        (of (μ, v) as they are, in the mean-field form)."""
+        if is_mean_field(canonical, self.dim):
+            return directions
         mean, block = split(directions, self.dim)
         return join(mean, symmetric(block))
 
@@ -653,7 +782,7 @@ class GaussianFamilyTarget(Target):
         return ("mean", "var", "mean_error") if self.dim == 1 else ("mean_error",)
 
     def observe(self, canonical, chart):
-        mean, _ = split(canonical, self.dim)
+        mean = canonical[:, : self.dim]
         error = np.linalg.norm(mean - self.optimum_mean(chart.family), axis=1)[:, None]
         return np.column_stack([canonical, error]) if self.dim == 1 else error
 
@@ -675,6 +804,7 @@ class GaussianND(GaussianFamilyTarget):
 
     name = "gaussian_nd"
     curvatures = ("none", "fisher", "hessian")
+    mean_field_form = True
 
     def __init__(self, dim: int, condition_number: float, seed: int = 0):
         super().__init__(dim)
@@ -688,6 +818,7 @@ class GaussianND(GaussianFamilyTarget):
         precision = (rotation / eigenvalues) @ rotation.T
         self.target_cov = 0.5 * (cov + cov.T)
         self.target_precision = 0.5 * (precision + precision.T)
+        self.precision_diagonal = np.diagonal(self.target_precision).copy()
         self.precision_logdet = float(-np.log(eigenvalues).sum())
         self.mean_field_loss = 0.5 * float(
             np.log(np.diagonal(self.target_precision)).sum() - self.precision_logdet
@@ -711,16 +842,40 @@ class GaussianND(GaussianFamilyTarget):
         return join(self.target_mean[None], self.target_cov[None])[0]
 
     def loss(self, canonical, log_det_cov=None):
-        mean, cov = split(canonical, self.dim)
+        mean = canonical[:, : self.dim]
         error = mean - self.target_mean
-        trace = np.einsum("ij,bij->b", self.target_precision, cov)
         logdet = self._log_det_cov(canonical, log_det_cov)
-        mahalanobis = np.einsum("bi,ij,bj->b", error, self.target_precision, error)
+        if is_mean_field(canonical, self.dim):
+            trace = canonical[:, self.dim :] @ self.precision_diagonal  # tr(Λ* diag v)
+        else:
+            # tr(Λ*Σ) = ⟨Λ*, Σ⟩ over the d² entries as one BLAS product (Λ* is symmetric)
+            trace = canonical[:, self.dim :] @ self.target_precision.ravel()
+        # (μ − μ*)ᵀΛ*(μ − μ*) from the gradient's Λ*(μ − μ*): one matvec a step, not a 3-operand einsum
+        # (25 µs per run at d = 100, 130 at d = 200, against a matvec's 0.4 and 2).
+        mahalanobis = np.einsum("bi,bi->b", error, self._mean_gradient(canonical))
         return 0.5 * (trace - self.dim - logdet - self.precision_logdet + mahalanobis)
 
     def expected_gradient_hessian(self, mean, cov):
         hessian = np.broadcast_to(self.target_precision, cov.shape)
         return (mean - self.target_mean) @ self.target_precision, hessian
+
+    def expected_gradient_hessian_diagonal(self, mean, var):
+        return (mean - self.target_mean) @ self.target_precision, self.precision_diagonal
+
+    def _mean_gradient(self, canonical):
+        """E∇ℓ = Λ*(μ − μ*) of canonical states (either form), once per step: the loss and the
+        gradient share it."""
+        return STEP.get(
+            "mean_gradient",
+            canonical,
+            lambda: (canonical[:, : self.dim] - self.target_mean) @ self.target_precision,
+        )
+
+    def grad(self, canonical):
+        if is_mean_field(canonical, self.dim):
+            return self._grad_from(canonical, self._mean_gradient(canonical), self.precision_diagonal)
+        hessian = np.broadcast_to(self.target_precision, (canonical.shape[0], self.dim, self.dim))
+        return self._grad_from(canonical, self._mean_gradient(canonical), hessian)
 
     def newton_direction(self, chart, theta, canonical, rngs=None):
         """H⁻¹∇ℒ in closed form on the affine charts: the KL's Hessian is Λ* in μ and ½Σ⁻¹⊗Σ⁻¹ in Σ.
@@ -730,14 +885,19 @@ class GaussianND(GaussianFamilyTarget):
         """
         if chart.name not in ("mean_cov", "diagonal"):
             raise ValueError(f"newton needs an affine chart, not {chart.name!r}")
-        _, cov = split(canonical, self.dim)
-        g_mean, g_cov = split(self.estimate_grad(canonical, rngs), self.dim)
-        mean_step = g_mean @ self.target_cov
+        grad = self.estimate_grad(canonical, rngs)
+        mean_step = grad[:, : self.dim] @ self.target_cov
         if chart.name == "diagonal":
-            var = np.diagonal(cov, axis1=1, axis2=2)
-            return np.concatenate([mean_step, 2.0 * var**2 * np.diagonal(g_cov, axis1=1, axis2=2)], axis=1)
+            var, g_var = variances(canonical, self.dim), variances(grad, self.dim)
+            return np.concatenate([mean_step, 2.0 * var**2 * g_var], axis=1)
+        _, cov = split(canonical, self.dim)
+        g_cov = split(grad, self.dim)[1]
         return join(mean_step, symmetric(2.0 * cov @ g_cov @ cov))
 
     def sampled_gradient_hessian(self, samples):
         g_mean = (samples.mean(axis=1) - self.target_mean) @ self.target_precision
         return g_mean, np.broadcast_to(self.target_precision, (samples.shape[0], self.dim, self.dim))
+
+    def sampled_gradient_hessian_diagonal(self, samples):
+        g_mean = (samples.mean(axis=1) - self.target_mean) @ self.target_precision
+        return g_mean, self.precision_diagonal
