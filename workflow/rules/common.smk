@@ -1,3 +1,4 @@
+import atexit
 import hashlib
 import os
 import re
@@ -14,27 +15,44 @@ from snakemake.exceptions import WorkflowError
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
+from ngbench import startup_cache
 from ngbench.digests import files_digest, plugin_digest, script_digest
 from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 from ngbench.targets import TARGETS
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-for config_path in workflow.configfiles:
-    repeated = duplicate_keys(Path(config_path).read_text())
-    if repeated:
-        raise WorkflowError(
-            f"invalid config {config_path}:\n"
-            + "\n".join(f"  {key}: given twice (YAML keeps only the last)" for key in repeated)
-        )
-try:
-    # Lists every problem, one `field: message` line each, before any job can start.
-    # libyaml's loader where PyYAML has it: the pure-Python one takes 70 ms on the schema, on every
-    # Snakemake start, a no-op rerun included.
-    schema = yaml.load(SCHEMA.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    PLAN = check_config(config, schema)
-except ConfigError as error:
-    raise WorkflowError(str(error)) from None
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+# The check's result and the library digests of the last start, used while nothing they depend on
+# has changed (ngbench.startup_cache): a no-op then skips the check. An edited config is checked
+# again, so a bad value still gets its error here, before any job.
+# Absolute: Snakemake has left the working directory by the time the exit handler below runs.
+STARTUP_CACHE = Path.cwd() / ".snakemake" / "ngbench" / "checked_start.pickle"
+STARTUP_KEY = startup_cache.startup_key(
+    config,
+    files=[*workflow.configfiles, SCHEMA, Path(workflow.basedir) / "workflow" / "rules" / "common.smk"],
+    folders=[LIBRARY_ROOT / "ngbench", SCRIPTS],
+    base=Path.cwd(),
+)
+CHECKED = startup_cache.load(STARTUP_CACHE, STARTUP_KEY)
+if CHECKED is None:
+    for config_path in workflow.configfiles:
+        repeated = duplicate_keys(Path(config_path).read_text())
+        if repeated:
+            raise WorkflowError(
+                f"invalid config {config_path}:\n"
+                + "\n".join(f"  {key}: given twice (YAML keeps only the last)" for key in repeated)
+            )
+    try:
+        # Lists every problem, one `field: message` line each, before any job can start.
+        # libyaml's loader where PyYAML has it: the pure-Python one takes 70 ms on the schema.
+        schema = yaml.load(SCHEMA.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        CHECKED = startup_cache.CheckedStart(plan=check_config(config, schema))
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+    if workflow.is_main_process:
+        startup_cache.store(STARTUP_CACHE, STARTUP_KEY, CHECKED)
+PLAN = CHECKED.plan
 for warning in PLAN.warnings:
     print(f"ngbench: warning: {warning}", file=sys.stderr)
 # The config as checked, each swept row replaced by its experiments and the schema's defaults
@@ -42,7 +60,6 @@ for warning in PLAN.warnings:
 EXPANDED = PLAN.expanded
 
 
-SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 # Each registered target and the module that defines it (gaussian_nd lives in gaussian_family).
 TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
 
@@ -62,12 +79,38 @@ def library(script):
         target = PLAN.experiments[experiment].target if experiment else {}
         if "plugin" in target:  # a user's file: hashed with what it imports from its folder
             return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target["plugin"], Path.cwd())
-        code = script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target.get("name"))
+        code = code_digest(script, target.get("name"))
         # A data file the row names (a glm_vi row's CSV) counts for that row's jobs only.
         data = TARGETS[target["name"]].data_files(target) if target else []
         return f"{code}+{files_digest(data)}" if data else code
 
     return digest
+
+
+def code_digest(script, target_name):
+    """`script_digest` of a script for a target, from the startup cache when a start has computed it
+    under the same key (the library, the scripts and this file unchanged)."""
+    if (script, target_name) not in CHECKED.digests:
+        CHECKED.digests[script, target_name] = script_digest(
+            SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target_name
+        )
+    return CHECKED.digests[script, target_name]
+
+
+DIGESTS_LOADED = len(CHECKED.digests)
+
+
+def store_new_digests():
+    """At exit, the digests this start computed join the cache entry: the next start reads them.
+
+    At exit, not in `onsuccess`: Snakemake runs no hook on a dry run or when it has nothing to do.
+    """
+    if len(CHECKED.digests) > DIGESTS_LOADED:
+        startup_cache.store(STARTUP_CACHE, STARTUP_KEY, CHECKED)
+
+
+if workflow.is_main_process:
+    atexit.register(store_new_digests)
 
 
 NAME = "[a-z][a-z0-9_]*"
