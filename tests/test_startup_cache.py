@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import shutil
 import subprocess
@@ -108,8 +109,14 @@ def test_a_named_file_appearing_or_vanishing_is_a_new_key(layout):
 
 def test_a_package_upgrade_is_a_new_key(layout, monkeypatch):
     before = key_of(layout)
-    monkeypatch.setattr(startup_cache, "_package_stamp", lambda name: f"{name}: another version")
-    assert key_of(layout) != before
+    site = layout[0] / "site-packages"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    with_site = key_of(layout)
+    assert with_site != before
+    (site / "jsonschema-9.9.dist-info").mkdir()  # what pip leaves after an upgrade
+    os.utime(site, ns=(0, os.stat(site).st_mtime_ns + 1_000_000))
+    assert key_of(layout) != with_site
 
 
 def test_a_plugin_config_is_never_cached(layout, tmp_path):
@@ -125,10 +132,10 @@ def test_an_entry_is_read_back_under_its_key_only(tmp_path):
     path = tmp_path / ".snakemake" / "ngbench" / "entry.pickle"
     assert startup_cache.load(path, "key") is None  # nothing stored yet
     startup_cache.store(
-        path, "key", startup_cache.CheckedStart(plan={"rows": 2}, digests={("s.py", None): "ab"})
+        path, "key", startup_cache.CheckedStart(plan={"rows": 2}, memo={("library", "s.py", None): "ab"})
     )
     loaded = startup_cache.load(path, "key")
-    assert loaded.plan == {"rows": 2} and loaded.digests == {("s.py", None): "ab"}
+    assert loaded.plan == {"rows": 2} and loaded.memo == {("library", "s.py", None): "ab"}
     assert startup_cache.load(path, "other key") is None
     # A damaged entry (an interrupted write on another system, a disk error) is a miss, not an error.
     path.write_bytes(path.read_bytes()[:-7])
@@ -197,12 +204,13 @@ def test_a_start_uses_the_entry_until_the_config_or_the_library_changes(tmp_path
     code, output = dry_run()
     assert code == 0, output
     key, checked = pickle.loads(entry.read_bytes())
-    # The first start stored the plan and, at its exit, the digests its jobs' params needed.
+    # The first start stored the plan and, at its exit, what its jobs needed: digests, params.
     assert checked.plan.experiments.keys() == {"tiny"}
-    assert ("solve.py", "quadratic") in checked.digests
-    solve_digest = checked.digests["solve.py", "quadratic"]
+    assert ("library", "solve.py", "quadratic") in checked.memo
+    assert ("solver params", "tiny", "identity") in checked.memo
+    solve_digest = checked.memo["library", "solve.py", "quadratic"]
     marked = replace(checked.plan, warnings=("MARKED ENTRY",))
-    startup_cache.store(entry, key, startup_cache.CheckedStart(plan=marked, digests=checked.digests))
+    startup_cache.store(entry, key, startup_cache.CheckedStart(plan=marked, memo=checked.memo))
     code, output = dry_run()
     assert code == 0 and "ngbench: warning: MARKED ENTRY" in output, output
 
@@ -225,4 +233,4 @@ def test_a_start_uses_the_entry_until_the_config_or_the_library_changes(tmp_path
     code, output = dry_run()
     assert code == 0 and "MARKED ENTRY" not in output, output
     new_key, checked = pickle.loads(entry.read_bytes())
-    assert new_key != key and checked.digests["solve.py", "quadratic"] != solve_digest
+    assert new_key != key and checked.memo["library", "solve.py", "quadratic"] != solve_digest

@@ -1,5 +1,5 @@
-"""The config check's result and the library digests, kept between Snakemake starts while nothing they
-depend on has changed.
+"""The config check's result and what the workflow derives from it (the library digests, the solver
+jobs' params), kept between Snakemake starts while nothing they depend on has changed.
 
 Every Snakemake start parses the workflow, and the workflow checks the whole config before any job
 can run (`ngbench.experiments.check_config`: the JSON schema, then every row's target built once, its
@@ -10,9 +10,9 @@ Snakemake's own start (README, "Performance").
 `startup_key` hashes everything the check and the digests read: the config as Snakemake merged it
 and the bytes of each config file (the duplicate-key check reads them), the schema, every file of the
 library package and of the workflow's scripts, the rules file that uses them, each file a config
-value names (a `glm_vi` row's CSV, relative to the working directory), and the versions of Python and
-of the packages the check runs. A cache entry is used only under the same key, so an edited config
-value is checked again (a bad one gets its error before any job runs, as without the cache) and an
+value names (a `glm_vi` row's CSV, relative to the working directory), the Python version and the
+installed packages (`_environment_stamp`). An entry is used only under the same key, so an edited
+config value is checked again (a bad one gets its error before any job runs, as without the cache) and an
 edited library module or data file invalidates the entry. A config with a plugin target is never
 cached: a plugin may import files from its own folder, which the key does not follow.
 """
@@ -26,39 +26,32 @@ import pickle
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 from pathlib import Path
 
 # Bumped when what an entry holds changes shape: an entry of another format is never read.
 FORMAT = 1
-# Packages whose code the check runs: an upgrade of any of them is a new key.
-PACKAGES = ("numpy", "jsonschema", "yaml", "scipy")
 
 
 @dataclass
 class CheckedStart:
-    """What a start computes before any job: the checked config and the library digests so far.
+    """What a start computes before any job: the checked config, and what the workflow has derived
+    from it and the library so far.
 
-    `digests` maps (script name, target name or None) to `ngbench.digests.script_digest`'s result;
-    a start adds the pairs its jobs needed.
+    `memo` maps a question to its answer, each a function of the plan and the library only (both
+    fixed under the entry's key): a script's library digest for a target, a row's data files, a
+    solver job's params. A start adds what its jobs needed; the next one reads them back.
     """
 
     plan: object  # ngbench.experiments.Config
-    digests: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)
 
 
-def _package_stamp(name: str) -> str:
-    """Where the package is installed and its top module's size and modification time: what pip
-    changes on an upgrade, read without importing the package (importlib.metadata takes ~25 ms)."""
-    module = sys.modules.get(name)
-    origin = getattr(module, "__file__", None) if module is not None else None
-    if origin is None:
-        spec = find_spec(name)
-        origin = spec.origin if spec is not None else None
-    if origin is None:
-        return f"{name}: absent"
-    stat = os.stat(origin)
-    return f"{name}: {origin} {stat.st_size} {stat.st_mtime_ns}"
+def _environment_stamp() -> str:
+    """The Python version and the modification time of each package folder on the path: pip adds and
+    removes a versioned `*.dist-info` folder there on every install, upgrade or removal, so any of
+    them is a new key. Two stats, where asking each package its version takes ~25 ms."""
+    folders = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+    return "\n".join([sys.version, *(f"{p} {os.stat(p).st_mtime_ns}" for p in folders if os.path.isdir(p))])
 
 
 def _named_files(value, base: Path):
@@ -101,9 +94,7 @@ def startup_key(config: dict, files, folders, base: Path = Path(".")) -> str | N
         digest.update(data)
 
     add("format", str(FORMAT).encode())
-    add("python", sys.version.encode())
-    for name in PACKAGES:
-        add("package", _package_stamp(name).encode())
+    add("environment", _environment_stamp().encode())
     add("config", text.encode())
     for path in files:
         add(f"file {path}", Path(path).read_bytes())

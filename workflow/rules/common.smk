@@ -1,4 +1,5 @@
 import atexit
+import functools
 import hashlib
 import os
 import re
@@ -19,7 +20,6 @@ from ngbench import startup_cache
 from ngbench.digests import files_digest, plugin_digest, script_digest
 from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
-from ngbench.targets import TARGETS
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
@@ -60,8 +60,49 @@ for warning in PLAN.warnings:
 EXPANDED = PLAN.expanded
 
 
-# Each registered target and the module that defines it (gaussian_nd lives in gaussian_family).
-TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
+def remembered(question, answer):
+    """`answer()`, kept in the startup cache with the plan: `question` is a tuple naming what is
+    asked, whose answer depends on the plan and the library only (both fixed under the cache's key).
+    A no-op then neither recomputes it nor imports the modules that compute it."""
+    if question not in CHECKED.memo:
+        CHECKED.memo[question] = answer()
+    return CHECKED.memo[question]
+
+
+MEMO_LOADED = len(CHECKED.memo)
+
+
+def store_new_answers():
+    """At exit, what this start computed joins the cache entry: the next start reads it.
+
+    At exit, not in `onsuccess`: Snakemake runs no hook on a dry run or when it has nothing to do.
+    """
+    if len(CHECKED.memo) > MEMO_LOADED:
+        startup_cache.store(STARTUP_CACHE, STARTUP_KEY, CHECKED)
+
+
+if workflow.is_main_process:
+    atexit.register(store_new_answers)
+
+
+@functools.cache
+def target_modules():
+    """Each registered target and the module that defines it (gaussian_nd lives in gaussian_family)."""
+    from ngbench.targets import TARGETS
+
+    return tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
+
+
+def data_files(experiment):
+    """The data files a row's target names (a glm_vi row's CSV), as the target class lists them."""
+
+    def answer():
+        from ngbench.targets import TARGETS
+
+        target = PLAN.experiments[experiment].target
+        return TARGETS[target["name"]].data_files(target)
+
+    return remembered(("data files", experiment), answer)
 
 
 def library(script):
@@ -78,39 +119,18 @@ def library(script):
             experiment = wildcards.get("experiment")
         target = PLAN.experiments[experiment].target if experiment else {}
         if "plugin" in target:  # a user's file: hashed with what it imports from its folder
-            return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target["plugin"], Path.cwd())
-        code = code_digest(script, target.get("name"))
-        # A data file the row names (a glm_vi row's CSV) counts for that row's jobs only.
-        data = TARGETS[target["name"]].data_files(target) if target else []
+            return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, target_modules(), target["plugin"], Path.cwd())
+        name = target.get("name")
+        code = remembered(
+            ("library", script, name),
+            lambda: script_digest(SCRIPTS / script, LIBRARY_ROOT, target_modules(), name),
+        )
+        # A data file the row names (a glm_vi row's CSV) counts for that row's jobs only: its
+        # content is read on every start, as it may change.
+        data = data_files(experiment) if target else []
         return f"{code}+{files_digest(data)}" if data else code
 
     return digest
-
-
-def code_digest(script, target_name):
-    """`script_digest` of a script for a target, from the startup cache when a start has computed it
-    under the same key (the library, the scripts and this file unchanged)."""
-    if (script, target_name) not in CHECKED.digests:
-        CHECKED.digests[script, target_name] = script_digest(
-            SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target_name
-        )
-    return CHECKED.digests[script, target_name]
-
-
-DIGESTS_LOADED = len(CHECKED.digests)
-
-
-def store_new_digests():
-    """At exit, the digests this start computed join the cache entry: the next start reads them.
-
-    At exit, not in `onsuccess`: Snakemake runs no hook on a dry run or when it has nothing to do.
-    """
-    if len(CHECKED.digests) > DIGESTS_LOADED:
-        startup_cache.store(STARTUP_CACHE, STARTUP_KEY, CHECKED)
-
-
-if workflow.is_main_process:
-    atexit.register(store_new_digests)
 
 
 NAME = "[a-z][a-z0-9_]*"
@@ -335,7 +355,8 @@ def invariance_row(wildcards):
 
 
 def solver_params(wildcards):
-    return PLAN.experiments[wildcards.experiment].chart_params(wildcards.parameterization)
+    experiment, chart = wildcards.experiment, wildcards.parameterization
+    return remembered(("solver params", experiment, chart), lambda: PLAN.experiments[experiment].chart_params(chart))
 
 
 def figure_params(wildcards):
