@@ -17,7 +17,6 @@ LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
 from ngbench import startup_cache
-from ngbench.digests import files_digest, plugin_digest, script_digest
 from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
 
@@ -105,6 +104,26 @@ def data_files(experiment):
     return remembered(("data files", experiment), answer)
 
 
+# ngbench.digests, imported when a digest is computed: a start that finds them all in the startup
+# cache (a no-op) does not load it.
+def script_digest(*args):
+    from ngbench.digests import script_digest
+
+    return script_digest(*args)
+
+
+def plugin_digest(*args):
+    from ngbench.digests import plugin_digest
+
+    return plugin_digest(*args)
+
+
+def files_digest(paths):
+    from ngbench.digests import files_digest
+
+    return files_digest(paths)
+
+
 def library(script):
     """A rule's `library` param: the digest of the library modules `script` imports, for the job's
     target (ngbench.digests). Snakemake tracks a rule's script and params, not what the script
@@ -189,9 +208,13 @@ def invariance_files():
 
 def identity_files():
     """The exact identities checked on every experiment whose target has some (ngbench.identities)."""
-    from ngbench.ledger import IDENTITY_TARGETS
 
-    names = [n for n, e in PLAN.experiments.items() if e.target.get("name") in IDENTITY_TARGETS]
+    def answer():
+        from ngbench.ledger import IDENTITY_TARGETS
+
+        return [n for n, e in PLAN.experiments.items() if e.target.get("name") in IDENTITY_TARGETS]
+
+    names = remembered(("identity experiments",), answer)
     return expand("results/stats/identities/{experiment}.csv", experiment=names)
 
 
