@@ -22,8 +22,8 @@ from ngbench.integrity import move_aside, parquet_problem, reference_problem, ti
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
-# The check's result and the library digests of the last start, used while nothing they depend on
-# has changed (ngbench.startup_cache): a no-op then skips the check. An edited config is checked
+# The check's result and what the workflow derived from it at earlier starts, used while nothing
+# they depend on has changed (ngbench.startup_cache): a no-op then skips the check. An edited config is checked
 # again, so a bad value still gets its error here, before any job.
 # Absolute: Snakemake has left the working directory by the time the exit handler below runs.
 STARTUP_CACHE = Path.cwd() / ".snakemake" / "ngbench" / "checked_start.pickle"
@@ -104,24 +104,12 @@ def data_files(experiment):
     return remembered(("data files", experiment), answer)
 
 
-# ngbench.digests, imported when a digest is computed: a start that finds them all in the startup
-# cache (a no-op) does not load it.
-def script_digest(*args):
-    from ngbench.digests import script_digest
+def digests():
+    """ngbench.digests, imported when a digest is computed: a no-op finds every digest it needs in
+    the startup cache and does not load it."""
+    from ngbench import digests
 
-    return script_digest(*args)
-
-
-def plugin_digest(*args):
-    from ngbench.digests import plugin_digest
-
-    return plugin_digest(*args)
-
-
-def files_digest(paths):
-    from ngbench.digests import files_digest
-
-    return files_digest(paths)
+    return digests
 
 
 def library(script):
@@ -138,16 +126,18 @@ def library(script):
             experiment = wildcards.get("experiment")
         target = PLAN.experiments[experiment].target if experiment else {}
         if "plugin" in target:  # a user's file: hashed with what it imports from its folder
-            return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, target_modules(), target["plugin"], Path.cwd())
+            return digests().plugin_digest(
+                SCRIPTS / script, LIBRARY_ROOT, target_modules(), target["plugin"], Path.cwd()
+            )
         name = target.get("name")
         code = remembered(
             ("library", script, name),
-            lambda: script_digest(SCRIPTS / script, LIBRARY_ROOT, target_modules(), name),
+            lambda: digests().script_digest(SCRIPTS / script, LIBRARY_ROOT, target_modules(), name),
         )
         # A data file the row names (a glm_vi row's CSV) counts for that row's jobs only: its
         # content is read on every start, as it may change.
         data = data_files(experiment) if target else []
-        return f"{code}+{files_digest(data)}" if data else code
+        return f"{code}+{digests().files_digest(data)}" if data else code
 
     return digest
 
