@@ -116,7 +116,16 @@ def stats(data: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameterization", "method", "lr", "tolerance", "art"])
 
 
-def all_figures(preset_panels: str, preset_single: str) -> dict[str, object]:
+def all_figures(preset_panels: str, preset_single: str, only: str | None = None) -> dict[str, object]:
+    """Every figure kind drawn from synthetic results, or only the one named `only` (each drawing
+    lays its figure out several times: ~2 s a figure on this machine)."""
+    builders = figure_builders(preset_panels, preset_single)
+    names = builders if only is None else [only]
+    return {name: (builders[name][0](), builders[name][1]) for name in names}
+
+
+def figure_builders(preset_panels: str, preset_single: str) -> dict[str, tuple]:
+    """Each figure kind's (function drawing it, its preset)."""
     data = trajectories()
     target = make_target(QUADRATIC)
     runs = []
@@ -131,30 +140,36 @@ def all_figures(preset_panels: str, preset_single: str) -> dict[str, object]:
             )
         )
     paths = plots.select_paths(pd.concat(runs), "identity", 0, {"gd": 0.15, "ngd": 1.0}, 1e-8)
-    audit = one_step_spread(
-        make_target(QUADRATIC),
-        np.array([-3.0, 3.0]),
-        ["identity", "linear"],
-        ["gd", "ngd"],
-        np.logspace(-4, 0, 5),
-    )
+
+    def audit():
+        return one_step_spread(
+            make_target(QUADRATIC),
+            np.array([-3.0, 3.0]),
+            ["identity", "linear"],
+            ["gd", "ngd"],
+            np.logspace(-4, 0, 5),
+        )
+
     return {
         "paths": (
-            plots.plot_paths(target, paths, "A quadratic, long title " * 3, 1e-8, preset_single),
+            lambda: plots.plot_paths(target, paths, "A quadratic, long title " * 3, 1e-8, preset_single),
             preset_single,
         ),
         "convergence": (
-            plots.convergence_figure(data, best(data), 40, 1e-8, "convergence", preset_panels),
+            lambda: plots.convergence_figure(data, best(data), 40, 1e-8, "convergence", preset_panels),
             preset_panels,
         ),
         "lr_sensitivity": (
-            plots.lr_sensitivity_figure(stats(data), 1e-8, "sensitivity", preset_panels),
+            lambda: plots.lr_sensitivity_figure(stats(data), 1e-8, "sensitivity", preset_panels),
             preset_panels,
         ),
-        "ecdf": (plots.ecdf_figure(summaries(data), best(data), 40, "ECDF", preset_single), preset_single),
-        "invariance": (plots.invariance_figure(audit, "audit", preset_single), preset_single),
-        "why": (plots.why_figure(*sweep(), "why", preset_panels), preset_panels),
-        "profiles": (plots.profile_figure(*profiles(), "profiles", preset_panels), preset_panels),
+        "ecdf": (
+            lambda: plots.ecdf_figure(summaries(data), best(data), 40, "ECDF", preset_single),
+            preset_single,
+        ),
+        "invariance": (lambda: plots.invariance_figure(audit(), "audit", preset_single), preset_single),
+        "why": (lambda: plots.why_figure(*sweep(), "why", preset_panels), preset_panels),
+        "profiles": (lambda: plots.profile_figure(*profiles(), "profiles", preset_panels), preset_panels),
     }
 
 
@@ -315,7 +330,7 @@ def test_log_ticks_are_plain_numbers():
 def test_pdffonts_reports_no_type_3(tmp_path):
     if shutil.which("pdffonts") is None:
         pytest.skip("pdffonts (poppler-utils) is not installed; the byte check above still runs")
-    figure, _ = all_figures("two_column", "one_column")["convergence"]
+    figure, _ = all_figures("two_column", "one_column", only="convergence")["convergence"]
     plots.save_figure(figure, tmp_path / "f.png", tmp_path / "f.pdf")
     plt.close("all")
     listing = subprocess.run(
@@ -328,7 +343,7 @@ def test_pdffonts_reports_no_type_3(tmp_path):
 def test_figures_are_the_same_bytes_every_time(tmp_path):
     outputs = []
     for attempt in range(2):
-        figure, _ = all_figures("two_column", "one_column")["convergence"]
+        figure, _ = all_figures("two_column", "one_column", only="convergence")["convergence"]
         png, pdf = tmp_path / f"{attempt}.png", tmp_path / f"{attempt}.pdf"
         plots.save_figure(figure, png, pdf, "t", "s")
         plt.close("all")

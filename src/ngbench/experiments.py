@@ -13,14 +13,17 @@ import json
 import math
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ngbench import portable
-from ngbench.jobs import JobSpec
-from ngbench.methods import make_method, method_specification_problems, ordered, unavailability
-from ngbench.plugins import PluginError
-from ngbench.targets import SpecError, make_target
+
+# The method and target registries, the plugin loader and JobSpec are imported where a check or a job
+# needs them, not here: a Snakemake start whose checked config comes from the startup cache
+# (ngbench.startup_cache) unpickles the classes below without importing them (~40 ms a start).
+if TYPE_CHECKING:
+    from ngbench.jobs import JobSpec
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 # The size preset (ngbench.plots.PRESETS) of each kind of figure where the config's `figure_sizes`
@@ -101,6 +104,8 @@ class Experiment:
         reruns no existing job. Methods are listed in the registry's order, so reordering them in
         the config reruns nothing either.
         """
+        from ngbench.jobs import JobSpec
+
         return JobSpec(
             experiment=self.name,
             target=self.target,
@@ -336,6 +341,8 @@ def _check_init(target, init: dict, seeds: tuple[int, ...], where: str, errors: 
 def _check_methods(target, row: dict, where: str, errors: list[str]) -> tuple[str, ...]:
     """The row's method names (a variant's spells its settings: ngbench.methods.make_method); each
     problem is reported at `experiments.ROW.methods.I[.FIELD]`."""
+    from ngbench.methods import make_method, method_specification_problems, unavailability
+
     charts = {p: target.charts[p] for p in row["parameterizations"] if p in target.charts}
     names = []
     for index, entry in enumerate(row["methods"]):
@@ -360,6 +367,8 @@ def _built_target(spec: dict, built: dict | None):
     """`make_target(spec)`, built once per distinct spec of one config check (`built` maps the spec's
     text to it): rows that share a target (a breast-cancer CSV read, a d = 100 rotation) share its
     construction. Each row gets its own shallow copy, as `set_gradient` sets attributes on it."""
+    from ngbench.targets import make_target
+
     if built is None or "plugin" in spec:  # a user's class may keep state: built for each row
         return make_target(spec)
     key = json.dumps(spec, sort_keys=True)
@@ -428,6 +437,9 @@ def _check_finite(row: dict, where: str, errors: list[str]) -> None:
 
 def _check_target(spec: dict, where: str, errors: list[str], built: dict | None):
     """The row's target, built (None, with the problem at `where.target[.FIELD]`, if it cannot be)."""
+    from ngbench.plugins import PluginError
+    from ngbench.targets import SpecError
+
     try:
         return _built_target(spec, built)
     except PluginError as exc:
@@ -442,6 +454,8 @@ def _check_target(spec: dict, where: str, errors: list[str], built: dict | None)
 
 def _check_gradient(target, gradient, where: str, errors: list[str]) -> None:
     """The row's gradient estimator, set on the target (it may change what the target observes)."""
+    from ngbench.targets import SpecError
+
     try:
         target.set_gradient(gradient)
     except SpecError as exc:
@@ -574,6 +588,8 @@ def _check_figure(
         return None
     # One fixed method order (the registry's): legends read alike, and the params do not change
     # when the config lists the methods in another order.
+    from ngbench.methods import ordered
+
     learning_rates = {method: learning_rates[method] for method in ordered(learning_rates)}
     return FigureSpec(
         name=name,

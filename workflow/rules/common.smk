@@ -1,3 +1,5 @@
+import atexit
+import functools
 import hashlib
 import os
 import re
@@ -14,27 +16,42 @@ from snakemake.exceptions import WorkflowError
 LIBRARY_ROOT = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(LIBRARY_ROOT))
 
-from ngbench.digests import files_digest, plugin_digest, script_digest
+from ngbench import startup_cache
 from ngbench.experiments import ConfigError, canonical, check_config, duplicate_keys
 from ngbench.integrity import move_aside, parquet_problem, reference_problem, timing_problem
-from ngbench.targets import TARGETS
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-for config_path in workflow.configfiles:
-    repeated = duplicate_keys(Path(config_path).read_text())
-    if repeated:
-        raise WorkflowError(
-            f"invalid config {config_path}:\n"
-            + "\n".join(f"  {key}: given twice (YAML keeps only the last)" for key in repeated)
-        )
-try:
-    # Lists every problem, one `field: message` line each, before any job can start.
-    # libyaml's loader where PyYAML has it: the pure-Python one takes 70 ms on the schema, on every
-    # Snakemake start, a no-op rerun included.
-    schema = yaml.load(SCHEMA.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    PLAN = check_config(config, schema)
-except ConfigError as error:
-    raise WorkflowError(str(error)) from None
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+# The check's result and what the workflow derived from it at earlier starts, used while nothing
+# they depend on has changed (ngbench.startup_cache): a no-op then skips the check. An edited config is checked
+# again, so a bad value still gets its error here, before any job.
+# Absolute: Snakemake has left the working directory by the time the exit handler below runs.
+STARTUP_CACHE = Path.cwd() / ".snakemake" / "ngbench" / "checked_start.pickle"
+STARTUP_KEY = startup_cache.startup_key(
+    config,
+    files=[*workflow.configfiles, SCHEMA, Path(workflow.basedir) / "workflow" / "rules" / "common.smk"],
+    folders=[LIBRARY_ROOT / "ngbench", SCRIPTS],
+    base=Path.cwd(),
+)
+CHECKED = startup_cache.load(STARTUP_CACHE, STARTUP_KEY)
+if CHECKED is None:
+    for config_path in workflow.configfiles:
+        repeated = duplicate_keys(Path(config_path).read_text())
+        if repeated:
+            raise WorkflowError(
+                f"invalid config {config_path}:\n"
+                + "\n".join(f"  {key}: given twice (YAML keeps only the last)" for key in repeated)
+            )
+    try:
+        # Lists every problem, one `field: message` line each, before any job can start.
+        # libyaml's loader where PyYAML has it: the pure-Python one takes 70 ms on the schema.
+        schema = yaml.load(SCHEMA.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        CHECKED = startup_cache.CheckedStart(plan=check_config(config, schema))
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+    if workflow.is_main_process:
+        startup_cache.store(STARTUP_CACHE, STARTUP_KEY, CHECKED)
+PLAN = CHECKED.plan
 for warning in PLAN.warnings:
     print(f"ngbench: warning: {warning}", file=sys.stderr)
 # The config as checked, each swept row replaced by its experiments and the schema's defaults
@@ -42,9 +59,57 @@ for warning in PLAN.warnings:
 EXPANDED = PLAN.expanded
 
 
-SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
-# Each registered target and the module that defines it (gaussian_nd lives in gaussian_family).
-TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
+def remembered(question, answer):
+    """`answer()`, kept in the startup cache with the plan: `question` is a tuple naming what is
+    asked, whose answer depends on the plan and the library only (both fixed under the cache's key).
+    A no-op then neither recomputes it nor imports the modules that compute it."""
+    if question not in CHECKED.memo:
+        CHECKED.memo[question] = answer()
+    return CHECKED.memo[question]
+
+
+MEMO_LOADED = len(CHECKED.memo)
+
+
+def store_new_answers():
+    """At exit, what this start computed joins the cache entry: the next start reads it.
+
+    At exit, not in `onsuccess`: Snakemake runs no hook on a dry run or when it has nothing to do.
+    """
+    if len(CHECKED.memo) > MEMO_LOADED:
+        startup_cache.store(STARTUP_CACHE, STARTUP_KEY, CHECKED)
+
+
+if workflow.is_main_process:
+    atexit.register(store_new_answers)
+
+
+@functools.cache
+def target_modules():
+    """Each registered target and the module that defines it (gaussian_nd lives in gaussian_family)."""
+    from ngbench.targets import TARGETS
+
+    return tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
+
+
+def data_files(experiment):
+    """The data files a row's target names (a glm_vi row's CSV), as the target class lists them."""
+
+    def answer():
+        from ngbench.targets import TARGETS
+
+        target = PLAN.experiments[experiment].target
+        return TARGETS[target["name"]].data_files(target)
+
+    return remembered(("data files", experiment), answer)
+
+
+def digests():
+    """ngbench.digests, imported when a digest is computed: a no-op finds every digest it needs in
+    the startup cache and does not load it."""
+    from ngbench import digests
+
+    return digests
 
 
 def library(script):
@@ -61,11 +126,18 @@ def library(script):
             experiment = wildcards.get("experiment")
         target = PLAN.experiments[experiment].target if experiment else {}
         if "plugin" in target:  # a user's file: hashed with what it imports from its folder
-            return plugin_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target["plugin"], Path.cwd())
-        code = script_digest(SCRIPTS / script, LIBRARY_ROOT, TARGET_MODULES, target.get("name"))
-        # A data file the row names (a glm_vi row's CSV) counts for that row's jobs only.
-        data = TARGETS[target["name"]].data_files(target) if target else []
-        return f"{code}+{files_digest(data)}" if data else code
+            return digests().plugin_digest(
+                SCRIPTS / script, LIBRARY_ROOT, target_modules(), target["plugin"], Path.cwd()
+            )
+        name = target.get("name")
+        code = remembered(
+            ("library", script, name),
+            lambda: digests().script_digest(SCRIPTS / script, LIBRARY_ROOT, target_modules(), name),
+        )
+        # A data file the row names (a glm_vi row's CSV) counts for that row's jobs only: its
+        # content is read on every start, as it may change.
+        data = data_files(experiment) if target else []
+        return f"{code}+{digests().files_digest(data)}" if data else code
 
     return digest
 
@@ -126,9 +198,13 @@ def invariance_files():
 
 def identity_files():
     """The exact identities checked on every experiment whose target has some (ngbench.identities)."""
-    from ngbench.ledger import IDENTITY_TARGETS
 
-    names = [n for n, e in PLAN.experiments.items() if e.target.get("name") in IDENTITY_TARGETS]
+    def answer():
+        from ngbench.ledger import IDENTITY_TARGETS
+
+        return [n for n, e in PLAN.experiments.items() if e.target.get("name") in IDENTITY_TARGETS]
+
+    names = remembered(("identity experiments",), answer)
     return expand("results/stats/identities/{experiment}.csv", experiment=names)
 
 
@@ -292,7 +368,8 @@ def invariance_row(wildcards):
 
 
 def solver_params(wildcards):
-    return PLAN.experiments[wildcards.experiment].chart_params(wildcards.parameterization)
+    experiment, chart = wildcards.experiment, wildcards.parameterization
+    return remembered(("solver params", experiment, chart), lambda: PLAN.experiments[experiment].chart_params(chart))
 
 
 def figure_params(wildcards):
