@@ -124,15 +124,16 @@ def report(modules: list[str], show_diffs: bool) -> float:
         statuses = mutant_statuses(module)
         counts = Counter()
         for name, status in statuses.items():
-            if name in equivalent and status in KILLED:
+            # A listed equivalent outside this run's sample is not run, like any other mutant.
+            if status in NOT_RUN:
+                counts["not run"] += 1
+            elif name in equivalent and status in KILLED:
                 stale.append(name)
                 counts["killed"] += 1
             elif name in equivalent:
                 counts["equivalent"] += 1
             elif status in KILLED:
                 counts["killed"] += 1
-            elif status in NOT_RUN:
-                counts["not run"] += 1
             else:  # survived, no tests, suspicious, segfault
                 counts["survived"] += 1
                 survivors.append((name, status))
