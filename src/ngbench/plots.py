@@ -438,12 +438,14 @@ def _fit_height(fig, axes, height: float) -> None:
     """Set the figure's height so that its panels' plotting areas are `height` inches tall.
 
     Constrained layout gives titles, notes, tick labels and the legend their room first and the
-    panels what is left; how much that is depends on the text, so the height is found by drawing.
-    Start from a figure taller than needed: a layout with no room left for the panels is not applied.
+    panels what is left; how much that is depends on the text, so the height is found by laying the
+    figure out. Start from a figure taller than needed: a layout with no room left for the panels is
+    not applied. Only the layout runs, not a draw: rendering every artist to pixels that are thrown
+    away cost as much again, and a draw would lay the figure out the same way first.
     """
     rows = len({ax.get_subplotspec().rowspan.start for ax in axes})
     for _ in range(6):
-        fig.canvas.draw()
+        fig.get_layout_engine().execute(fig)
         actual = min(ax.get_position().height for ax in axes) * fig.get_figheight()
         if abs(actual - height) < 0.005:
             break
