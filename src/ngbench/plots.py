@@ -8,6 +8,7 @@ import json
 import math
 import re
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axis import Axis  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
@@ -107,6 +110,10 @@ PDF_METADATA = {
 }
 
 
+# The PNG's resolution, at which every figure is laid out (`_lay_out_once`).
+PNG_DPI = 300
+
+
 def method_style(method: str) -> dict:
     if method in METHOD_STYLE:
         return METHOD_STYLE[method]
@@ -143,9 +150,9 @@ def save_figure(fig, png: str | Path, pdf: str | Path, title: str = "", source: 
     pdf_metadata = {**PDF_METADATA, "Title": title or None, "Subject": source or None}
     png_metadata = {key: value for key, value in png_metadata.items() if value is not None}
     png_metadata.setdefault("Software", None)
-    _no_text_below_smallest(fig)
     with plt.rc_context(STYLE):  # tick labels are made while saving: at the style's sizes
-        atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=300, metadata=png_metadata))
+        _lay_out_once(fig)
+        atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=PNG_DPI, metadata=png_metadata))
         atomic_write(pdf, lambda tmp: fig.savefig(tmp, format="pdf", metadata=pdf_metadata))
     plt.close(fig)
 
@@ -180,7 +187,8 @@ def _no_text_below_smallest(fig) -> None:
     """Every log axis labelled in plain text (`PlainLogFormatter`), and any text with a mathtext script
     (an axis label a target names '$\\theta_0$') set large enough that the script is `SMALLEST_TEXT`.
 
-    Done once for every figure, when it is saved, so no figure, panel or colorbar can miss it."""
+    Done for every figure before it is laid out (`_prepare_layout`) and again when it is saved, so no
+    figure, panel or colorbar can miss it; a second time changes nothing."""
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             for formatter, install in (
@@ -194,16 +202,21 @@ def _no_text_below_smallest(fig) -> None:
                     install(plain)
     # Tick labels are left at their size: their text is the formatter's, plain from now on, though a
     # label drawn before (to fit the layout) may still hold matplotlib's mathtext.
-    ticks = {
-        id(label)
-        for ax in fig.axes
-        for axis in (ax.xaxis, ax.yaxis)
-        for tick in axis.get_major_ticks() + axis.get_minor_ticks()
-        for label in (tick.label1, tick.label2)
-    }
-    for text in fig.findobj(Text):
-        if id(text) not in ticks and _MATHTEXT_SCRIPT.search(text.get_text()):
+    for text in _texts_but_tick_labels(fig):
+        if _MATHTEXT_SCRIPT.search(text.get_text()):
             text.set_fontsize(max(text.get_fontsize(), SMALLEST_TEXT / SCRIPT_SCALE))
+
+
+def _texts_but_tick_labels(artist) -> Iterator[Text]:
+    """Every text of `artist` (as `findobj(Text)` finds them) but its axes' tick labels.
+
+    An axis's children are its label, its offset text and its ticks; `Axis.get_children` computes
+    every tick location to list them, which cost as much as a layout of the figure."""
+    if isinstance(artist, Text):
+        yield artist
+    children = [artist.label, artist.offsetText] if isinstance(artist, Axis) else artist.get_children()
+    for child in children:
+        yield from _texts_but_tick_labels(child)
 
 
 # The average width of a DejaVu Sans character, in em, with room to spare: what line breaks assume.
@@ -443,13 +456,39 @@ def _fit_height(fig, axes, height: float) -> None:
     not applied. Only the layout runs, not a draw: rendering every artist to pixels that are thrown
     away cost as much again, and a draw would lay the figure out the same way first.
     """
+    _prepare_layout(fig)
+    engine = fig.get_layout_engine()
     rows = len({ax.get_subplotspec().rowspan.start for ax in axes})
     for _ in range(6):
-        fig.get_layout_engine().execute(fig)
+        engine.execute(fig)
         actual = min(ax.get_position().height for ax in axes) * fig.get_figheight()
         if abs(actual - height) < 0.005:
             break
         fig.set_figheight(fig.get_figheight() + (height - actual) * rows)
+    else:
+        engine.execute(fig)  # the layout at the height the figure keeps
+    fig.set_layout_engine("none")  # laid out for good (`_lay_out_once`)
+
+
+def _prepare_layout(fig) -> None:
+    """The figure as it will be saved, before it is laid out: its texts as `_no_text_below_smallest`
+    sets them, at the PNG's resolution (text extents, hence margins, follow it by a pixel or so)."""
+    _no_text_below_smallest(fig)
+    fig.set_dpi(PNG_DPI)
+
+
+def _lay_out_once(fig) -> None:
+    """Lay `fig` out now, if it was not (`_fit_height` did), and keep that layout for both files.
+
+    A figure with a layout engine is laid out again by every draw: once for the PNG, once more for
+    the PDF, two constrained-layout passes each, every axis's ticks recomputed a dozen times in each.
+    That was most of a figure job's time (two thirds of `analysis_figures`); the layout is the same.
+    """
+    engine = fig.get_layout_engine()
+    _prepare_layout(fig)  # also for a figure laid out already: its texts are as they were then
+    if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
+        engine.execute(fig)
+        fig.set_layout_engine("none")
 
 
 def _panels(count: int, preset: Preset, max_columns: int | None = None):
