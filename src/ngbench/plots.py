@@ -331,7 +331,7 @@ def _plot_paths(target, paths, title, tolerance, preset: Preset) -> plt.Figure:
     grid_x, grid_y = np.meshgrid(np.linspace(x_low, x_high, 300), np.linspace(y_low, y_high, 300))
     canonical = target.from_plot(grid_x.ravel(), grid_y.ravel())
     with np.errstate(all="ignore"):
-        surface = (target.loss(canonical) - target.optimum_loss).reshape(grid_x.shape)
+        surface = (_batched_loss(target, canonical) - target.optimum_loss).reshape(grid_x.shape)
     positive = surface[np.isfinite(surface) & (surface > 0)]
     top = np.ceil(np.log10(positive.max()))
     bottom = np.floor(np.log10(max(positive.min(), 10.0 ** (top - 6))))
@@ -399,6 +399,23 @@ def _plot_paths(target, paths, title, tolerance, preset: Preset) -> plt.Figure:
     # Near square in a column; across a page, no taller than a third of it.
     _fit_height(fig, [ax], min(0.75 * width, 3.6))
     return fig
+
+
+# Contour points a loss is evaluated at in one call: a target's per-datum arrays for all 90,000
+# points of the grid at once (the mixture's: 90,000 × 200 × 2 doubles, several of them) would
+# page through gigabytes; in blocks they stay in cache.
+CONTOUR_BLOCK = 2048
+
+
+def _batched_loss(target: Target, canonical: np.ndarray) -> np.ndarray:
+    """`target.loss` of every row of `canonical`, a block of rows at a time: the same numbers, since
+    a target's loss treats each row (one state) on its own."""
+    return np.concatenate(
+        [
+            target.loss(canonical[start : start + CONTOUR_BLOCK])
+            for start in range(0, len(canonical), CONTOUR_BLOCK)
+        ]
+    )
 
 
 def select_paths(
