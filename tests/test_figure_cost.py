@@ -1,0 +1,71 @@
+"""What keeps a figure job cheap changes nothing a figure shows: the layout kept for both files is
+the one the figure would be given anew, the texts enlarged for print are all of them, and the contour
+surface evaluated in blocks is the same numbers."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.layout_engine import ConstrainedLayoutEngine, PlaceHolderLayoutEngine
+from matplotlib.text import Text
+
+from ngbench import plots
+from ngbench.targets import make_target
+from tests.test_figure_print import all_figures
+
+
+def _positions(figure) -> np.ndarray:
+    # As the layout set them (a colorbar keeps its aspect by shrinking within that box when drawn).
+    return np.array([ax.get_position(original=True).bounds for ax in figure.axes if ax.get_visible()])
+
+
+@pytest.fixture(scope="module")
+def saved_figures(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("saved")
+    figures = {}
+    for name, (figure, _) in all_figures("two_column", "one_column").items():
+        plots.save_figure(figure, tmp / f"{name}.png", tmp / f"{name}.pdf", name)
+        figures[name] = figure
+    yield figures
+    plt.close("all")
+
+
+def test_a_saved_figure_keeps_the_layout_a_fresh_layout_would_give(saved_figures):
+    for name, figure in saved_figures.items():
+        # Laid out once, before saving: neither file's draw moved anything.
+        assert isinstance(figure.get_layout_engine(), PlaceHolderLayoutEngine), name
+        kept = _positions(figure)
+        # The same figure laid out again from scratch, as every draw did before: the same places.
+        with plt.rc_context(plots.STYLE):
+            figure.set_layout_engine(ConstrainedLayoutEngine())
+            figure.set_dpi(plots.PNG_DPI)
+            figure.get_layout_engine().execute(figure)
+        assert np.abs(_positions(figure) - kept).max() * figure.get_figheight() < 0.01, name
+
+
+def test_the_texts_set_for_print_are_every_text_but_the_tick_labels(saved_figures):
+    for name, figure in saved_figures.items():
+        everything = set(figure.findobj(Text))  # lists (and makes) every tick: compared after it
+        ticks = {
+            label
+            for ax in figure.axes
+            for axis in (ax.xaxis, ax.yaxis)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks()
+            for label in (tick.label1, tick.label2)
+        }
+        found = list(plots._texts_but_tick_labels(figure))
+        assert len(found) == len(set(found)), name
+        assert set(found) == everything - ticks, name
+
+
+def test_a_contour_surface_in_blocks_is_the_loss_of_every_point():
+    target = make_target(
+        {"name": "mixture", "weight": 0.3, "var": 1.0, "means": [-1.0, 2.0], "n": 40, "data_seed": 0}
+        | {"damping": 1e-3}
+    )
+    rng = np.random.default_rng(0)
+    canonical = rng.uniform(-3.0, 3.0, size=(2 * plots.CONTOUR_BLOCK + 17, 2))
+    blocked = plots._batched_loss(target, canonical)
+    assert blocked.shape == (len(canonical),)
+    np.testing.assert_array_equal(blocked, target.loss(canonical))
