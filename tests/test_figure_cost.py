@@ -1,6 +1,7 @@
 """What keeps a figure job cheap changes nothing a figure shows: the layout kept for both files is
 the one the figure would be given anew, the texts enlarged for print are all of them, and the contour
-surface evaluated in blocks is the same numbers."""
+surface evaluated in blocks is the same numbers; and the statistics job ranks without importing
+scipy.stats, to the same ranks."""
 
 from __future__ import annotations
 
@@ -69,3 +70,19 @@ def test_a_contour_surface_in_blocks_is_the_loss_of_every_point():
     blocked = plots._batched_loss(target, canonical)
     assert blocked.shape == (len(canonical),)
     np.testing.assert_array_equal(blocked, target.loss(canonical))
+
+
+def test_batched_midranks_are_scipys_and_the_exact_ones_row_by_row():
+    from scipy.stats import rankdata
+
+    from ngbench.inference import midranks
+    from ngbench.stats import batched_midranks
+
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (3, 7), (40, 20), (4, 5, 9)]:
+        values = rng.integers(-3, 4, size=shape).astype(float)  # many ties
+        values[values == 3] = np.inf  # as the signed-rank key marks a failure
+        ranks = batched_midranks(values)
+        np.testing.assert_array_equal(ranks, rankdata(values, axis=-1, method="average"))
+        for row, expected in zip(values.reshape(-1, shape[-1]), ranks.reshape(-1, shape[-1]), strict=True):
+            assert [float(rank) for rank in midranks(list(row))] == expected.tolist()

@@ -429,10 +429,28 @@ def _first_learning_rate(excluded, success, spent, failed) -> np.ndarray:
     return np.argmax(candidates, axis=-1)  # the first candidate: the smallest lr
 
 
+def batched_midranks(values: np.ndarray) -> np.ndarray:
+    """`inference.midranks` of each row, batched along the last axis: scipy's
+    `rankdata(method="average")`, whose module (`scipy.stats`) took longer to import than an
+    experiment's statistics take to compute. Half-integers: exact in floating point."""
+    order = np.argsort(values, axis=-1, kind="stable")
+    ordered_values = np.take_along_axis(values, order, axis=-1)
+    positions = np.broadcast_to(np.arange(values.shape[-1]), values.shape)
+    starts_group = np.ones(values.shape, dtype=bool)
+    starts_group[..., 1:] = ordered_values[..., 1:] != ordered_values[..., :-1]
+    ends_group = np.ones(values.shape, dtype=bool)
+    ends_group[..., :-1] = starts_group[..., 1:]
+    first = np.maximum.accumulate(np.where(starts_group, positions, 0), axis=-1)
+    last = np.flip(
+        np.minimum.accumulate(np.flip(np.where(ends_group, positions, values.shape[-1] - 1), -1), axis=-1), -1
+    )
+    ranks = np.empty(values.shape, dtype=float)
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=-1)
+    return ranks
+
+
 def _signed_rank_statistic(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Σ sign·midrank over the pairs of each row (B, n): `censored_paired_test`'s ranking, batched."""
-    from scipy.stats import rankdata
-
     a_ok, b_ok = np.isfinite(first), np.isfinite(second)
     both = a_ok & b_ok
     a1, b1 = np.maximum(np.where(a_ok, first, 1.0), 1.0), np.maximum(np.where(b_ok, second, 1.0), 1.0)
@@ -441,7 +459,7 @@ def _signed_rank_statistic(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     sign = np.where(both, np.sign(b1 - a1), np.where(a_ok & ~b_ok, 1.0, np.where(b_ok & ~a_ok, -1.0, 0.0)))
     key = np.where(both, ratio, np.inf)
     key = np.where(sign == 0, -1.0, key)  # ties drop out: ranked below, then shifted away
-    ranks = rankdata(key, axis=-1, method="average")
+    ranks = batched_midranks(key)
     zeros = (sign == 0).sum(axis=-1, keepdims=True)
     return np.sum(sign * (ranks - zeros), axis=-1)
 
