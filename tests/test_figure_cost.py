@@ -1,7 +1,7 @@
 """What keeps a figure job cheap changes nothing a figure shows: the layout kept for both files is
 the one the figure would be given anew, the texts enlarged for print are all of them, and the contour
 surface evaluated in blocks is the same numbers; and the statistics job ranks without importing
-scipy.stats, to the same ranks."""
+scipy.stats, to the same ranks and Theil–Sen slopes."""
 
 from __future__ import annotations
 
@@ -86,3 +86,19 @@ def test_batched_midranks_are_scipys_and_the_exact_ones_row_by_row():
         np.testing.assert_array_equal(ranks, rankdata(values, axis=-1, method="average"))
         for row, expected in zip(values.reshape(-1, shape[-1]), ranks.reshape(-1, shape[-1]), strict=True):
             assert [float(rank) for rank in midranks(list(row))] == expected.tolist()
+
+
+def test_theil_sen_is_scipys_theilslopes():
+    from scipy.stats import theilslopes
+
+    from ngbench.inference import LEVEL
+    from ngbench.why import theil_sen
+
+    rng = np.random.default_rng(4)
+    for size in (3, 5, 12, 40, 97):
+        x = np.log(rng.choice([1.0, 2.0, 4.0, 8.0, 16.0, 100.0], size=size))  # ties in x
+        y = np.log(np.maximum(np.round(rng.lognormal(3.0, 1.0, size=size)), 1.0))  # and in y
+        if np.all(x == x[0]) or np.all(y == y[0]):
+            continue
+        expected = theilslopes(y, x, alpha=LEVEL)
+        assert theil_sen(x, y) == (expected.slope, expected.low_slope, expected.high_slope), size

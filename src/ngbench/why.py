@@ -14,6 +14,7 @@ exact iterations at the step size theory names (median over the row's starts) an
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -108,15 +109,28 @@ def sweep_table(
 
 def theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Theil–Sen slope with its 90 % interval (Sen 1968: order statistics of the pairwise slopes set
-    by Kendall's τ null variance, ties in x accounted for), as scipy's `theilslopes` computes it."""
-    from scipy.stats import theilslopes
-
+    by Kendall's τ null variance, ties in x accounted for), as scipy's `theilslopes` computes it,
+    step for step (`tests/test_figure_cost.py` compares them): importing `scipy.stats` cost a table
+    job more than the rest of its work."""
     if np.all(y == y[0]):
         # Every pairwise slope is 0: so is every order statistic of them (scipy's normal
         # approximation of their spread divides 0 by 0 here).
         return 0.0, 0.0, 0.0
-    result = theilslopes(y, x, alpha=LEVEL)
-    return float(result.slope), float(result.low_slope), float(result.high_slope)
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    dx, dy = x[:, None] - x, y[:, None] - y
+    pairwise = np.sort(dy[dx > 0] / dx[dx > 0])
+    if not pairwise.size:
+        return math.nan, math.nan, math.nan  # every x equal: no slope
+    alpha = 1.0 - LEVEL if LEVEL > 0.5 else LEVEL
+    # Only the index of an order statistic depends on z, through a rounding.
+    z = NormalDist().inv_cdf(alpha / 2.0)
+    ties = [int(k) for values in (x, y) for k in np.unique(values, return_counts=True)[1] if k > 1]
+    n = len(y)
+    variance = 1 / 18.0 * (n * (n - 1) * (2 * n + 5) - sum(k * (k - 1) * (2 * k + 5) for k in ties))
+    sigma = math.sqrt(variance)
+    upper = min(int(np.round((pairwise.size - z * sigma) / 2.0)), pairwise.size - 1)
+    lower = max(int(np.round((pairwise.size + z * sigma) / 2.0)) - 1, 0)
+    return float(np.median(pairwise)), float(pairwise[lower]), float(pairwise[upper])
 
 
 def slopes(sweep, summaries: dict, best: dict, tolerance: float, specs: dict | None = None) -> pd.DataFrame:
