@@ -1,0 +1,43 @@
+"""benchmarks/default_grid.py: the run starts from nothing, and job-seconds are read per rule."""
+
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("default_grid", REPO / "benchmarks" / "default_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_job_seconds_are_summed_per_rule_from_snakemakes_lines():
+    log = """[Tue Dec  1 22:22:19 2026]
+Job 16: solve gaussian_nd_d100/mean_cov
+[Tue Dec  1 22:22:19 2026]
+Job 45: solve gaussian_nd_dim_dim_20/natural
+Select jobs to execute...
+[Tue Dec  1 22:22:22 2026]
+Finished jobid: 45 (Rule: solve)
+[Tue Dec  1 22:22:22 2026]
+Job 101: invariance audit tables of gaussian_nd_kappa_condition_number_8
+[Tue Dec  1 22:22:24 2026]
+Finished jobid: 101 (Rule: invariance_table)
+[Tue Dec  1 22:23:01 2026]
+Finished jobid: 16 (Rule: solve)
+"""
+    by_rule = load_benchmark().job_seconds(log)
+    assert sorted(by_rule["solve"]) == [3.0, 42.0]
+    assert by_rule["invariance_table"] == [2.0]
+    assert set(by_rule) == {"solve", "invariance_table"}
+
+
+def test_the_copy_holds_the_workflow_and_no_output_or_cache(tmp_path):
+    load_benchmark().fresh_copy(tmp_path)
+    names = {entry.name for entry in tmp_path.iterdir()}
+    assert {"Snakefile", "config", "workflow", "src", "profiles"} <= names
+    assert not names & {".git", ".venv", ".snakemake", "results", "figures", "mutants"}
+    assert not list(tmp_path.rglob("__pycache__"))
+    assert (tmp_path / "src" / "ngbench" / "data" / "randhie_400.csv").is_file()
