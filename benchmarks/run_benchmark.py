@@ -3,6 +3,9 @@
     python benchmarks/run_benchmark.py [--quick] [--runs 3] [--config config/bench.yaml] [--scaling]
     python benchmarks/run_benchmark.py --no-op [--repeats 5]
 
+`--default-grid` ends with the default config's whole workflow from clean (benchmarks/default_grid.py:
+wall and CPU seconds against issue 18's 120 s, job-seconds per rule; ~5 minutes on 2 cores).
+
 `--scaling` adds how (1) and (3) grow with trajectories, steps, and d (gaussian_nd). `--quick` runs
 the figures below once, and the step costs at d = 100 only (a few minutes on 2 cores).
 
@@ -343,6 +346,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run, step costs at d = 100 only")
     parser.add_argument("--no-op", action="store_true", help="only the start-up figures, then stop")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each start-up (median)")
+    parser.add_argument(
+        "--default-grid", action="store_true", help="also the default grid from clean (default_grid.py)"
+    )
     args = parser.parse_args()
     if args.no_op:
         report_no_op(no_op_figures(args.repeats))
@@ -360,6 +366,8 @@ def main() -> None:
     if args.scaling:
         scaling(config)
         dimension_scaling()
+    if args.default_grid:
+        subprocess.run([PYTHON, str(REPO / "benchmarks" / "default_grid.py")], check=True)
 
 
 if __name__ == "__main__":
