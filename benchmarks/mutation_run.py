@@ -27,7 +27,8 @@ tests each in mutmut's selection): it runs each sampled mutant not run yet with 
 and `pytest -x -m "not slow"` over only its module's test files (MODULE_TESTS), two at a time, and
 records the verdict in mutmut's record, where `--report` reads it. A mutant a subset of the suite
 kills, mutmut's selection kills too; one the subset does not kill is recorded as a survivor (it may
-be killed by tests outside the subset: rerun it with `--unkilled`), so the method is conservative.
+be killed by tests outside the subset: `--unkilled` reruns it under mutmut's selection, `--targeted
+--unkilled` against the module's files again), so the method is conservative.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ MODULE_TESTS = {
         "test_runner_faults.py",
         "test_config.py",
         "test_config_checks.py",
+        "test_progress_methods.py",
     ),
     "ngbench.solve": (
         "test_summaries.py",
@@ -85,6 +87,7 @@ MODULE_TESTS = {
         "test_progress.py",
         "test_one_method_rows.py",
         "test_jobs.py",
+        "test_source_revision.py",
     ),
     "ngbench.io": ("test_io.py", "test_summaries.py", "test_recovery.py", "test_stats.py"),
     "ngbench.experiments": (
@@ -96,8 +99,10 @@ MODULE_TESTS = {
         "test_ledger.py",
         "test_one_method_rows.py",
         "test_progress.py",
+        "test_config_edges.py",
+        "test_stop_at_target.py",
     ),
-    "ngbench.jobs": ("test_jobs.py", "test_config.py"),
+    "ngbench.jobs": ("test_jobs.py", "test_config.py", "test_job_params.py"),
     "ngbench.starts": ("test_starts.py", "test_config.py", "test_gaussian_nd.py"),
     "ngbench.sweeps": ("test_sweeps.py", "test_config.py"),
 }
@@ -285,7 +290,7 @@ def main() -> int:
     parser.add_argument(
         "--unkilled",
         action="store_true",
-        help="run only the mutants the last run did not kill (after new tests)",
+        help="rerun only what the last run did not kill (after new tests; with --targeted: survivors too)",
     )
     parser.add_argument(
         "--targeted",
@@ -309,7 +314,8 @@ def main() -> int:
             unrun = [
                 name
                 for name in chosen_mutants(module, args.every, unkilled=False)
-                if statuses.get(name) in NOT_RUN and name not in equivalent
+                if name not in equivalent
+                and (statuses.get(name) in NOT_RUN or (args.unkilled and statuses.get(name) not in KILLED))
             ]
             run_targeted(module, unrun, args.timeout)
     elif not args.report:
