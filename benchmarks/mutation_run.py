@@ -76,6 +76,7 @@ MODULE_TESTS = {
         "test_config.py",
         "test_config_checks.py",
         "test_progress_methods.py",
+        "test_method_names.py",
     ),
     "ngbench.solve": (
         "test_summaries.py",
