@@ -89,6 +89,7 @@ MODULE_TESTS = {
         "test_one_method_rows.py",
         "test_jobs.py",
         "test_source_revision.py",
+        "test_solve_logs.py",
     ),
     "ngbench.io": ("test_io.py", "test_summaries.py", "test_recovery.py", "test_stats.py"),
     "ngbench.experiments": (
