@@ -1,5 +1,5 @@
-"""A solver job of a target with Monte Carlo gradients (each run's noise drawn from its own seed), and
-the line a job logs for each method."""
+"""A solver job of a target with Monte Carlo gradients (each run's noise drawn from its own seed), the
+line a job logs for each method, and a run stopped at its start."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ def test_a_job_logs_each_method_under_its_experiment_and_chart(caplog):
         solve_chart(NOISY)
     lines = [record.getMessage() for record in caplog.records]
     assert any(line.startswith("progress/mean_cov/gd: 3 runs x 5 steps in ") for line in lines), lines
+
+
+def test_a_run_that_starts_at_the_optimum_stops_there_settled():
+    """Stopped at iteration 0 (its start within every tolerance), a run's last iterate is its start: a
+    reproducible number, so the run counts as settled and its final metrics are summarised."""
+    at_optimum = {**PARAMS, "init": {"mean": 3.0, "var": 1.0}, "methods": ["gd"], "stop_at_target": True}
+    (cell,) = solve_chart(at_optimum).cells.values()
+    summary = cell.summaries.to_pandas()
+    assert set(summary["stop_iter"]) == {0} and set(summary["status"]) == {"converged"}
+    assert summary["settled"].all()
