@@ -19,18 +19,30 @@ before a release, not in CI.
     python benchmarks/mutation_run.py --unkilled        # after adding tests: rerun only the survivors
     python benchmarks/mutation_run.py --report          # the scores of the last run, running nothing
     python benchmarks/mutation_run.py --report --diffs  # ... with each survivor's diff
+    python benchmarks/mutation_run.py --every 12 --targeted runner  # the sample's unrun mutants,
+                                                        # each against its module's own test files
+
+`--targeted` is for the mutants whose functions the solver's end-to-end tests reach (minutes of
+tests each in mutmut's selection): it runs each sampled mutant not run yet with `MUTANT_UNDER_TEST`
+and `pytest -x -m "not slow"` over only its module's test files (MODULE_TESTS), two at a time, and
+records the verdict in mutmut's record, where `--report` reads it. A mutant a subset of the suite
+kills, mutmut's selection kills too; one the subset does not kill is recorded as a survivor (it may
+be killed by tests outside the subset: `--unkilled` reruns it under mutmut's selection, `--targeted
+--unkilled` against the module's files again), so the method is conservative.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
 import time
 import tomllib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +53,62 @@ EQUIVALENT_LINE = re.compile(r"^- `(ngbench\.[\w.]+__mutmut_\d+)`: (.+)$")
 MUTMUT = str(Path(sys.executable).parent / "mutmut")
 KILLED = {"killed", "timeout"}  # a mutant that makes a test hang is caught by the time limit
 NOT_RUN = {"not checked", "skipped"}
+
+# A module → the test files that exercise it directly, for `--targeted` (paths under tests/). Each
+# list is a subset of mutmut's selection for the module's functions, so a kill here is a kill there.
+MODULE_TESTS = {
+    "ngbench.runner": (
+        "test_runner_faults.py",
+        "test_runner_invariants.py",
+        "test_runner.py",
+        "test_stop_at_target.py",
+        "test_faults.py",
+        "test_progress.py",
+        "test_one_method_rows.py",
+    ),
+    "ngbench.methods": (
+        "test_methods.py",
+        "test_method_objects.py",
+        "test_method_settings.py",
+        "test_runner_invariants.py",
+        "test_faults.py",
+        "test_runner_faults.py",
+        "test_config.py",
+        "test_config_checks.py",
+        "test_progress_methods.py",
+        "test_method_names.py",
+    ),
+    "ngbench.solve": (
+        "test_summaries.py",
+        "test_io.py",
+        "test_runner.py",
+        "test_stop_at_target.py",
+        "test_recovery.py",
+        "test_faults.py",
+        "test_progress.py",
+        "test_one_method_rows.py",
+        "test_jobs.py",
+        "test_source_revision.py",
+        "test_solve_logs.py",
+    ),
+    "ngbench.io": ("test_io.py", "test_summaries.py", "test_recovery.py", "test_stats.py"),
+    "ngbench.experiments": (
+        "test_config.py",
+        "test_config_checks.py",
+        "test_sweeps.py",
+        "test_plugins.py",
+        "test_jobs.py",
+        "test_ledger.py",
+        "test_one_method_rows.py",
+        "test_progress.py",
+        "test_config_edges.py",
+        "test_stop_at_target.py",
+    ),
+    "ngbench.jobs": ("test_jobs.py", "test_config.py", "test_job_params.py"),
+    "ngbench.starts": ("test_starts.py", "test_config.py", "test_gaussian_nd.py"),
+    "ngbench.sweeps": ("test_sweeps.py", "test_config.py"),
+}
+TARGETED_LOG = REPO / "mutants" / "targeted.jsonl"  # one line per mutant run by --targeted
 
 
 def configured_modules() -> list[str]:
@@ -112,6 +180,49 @@ def run_mutmut(mutants: list[str]) -> float:
     return time.monotonic() - start
 
 
+def run_targeted(module: str, mutants: list[str], timeout: float) -> None:
+    """Run each mutant against its module's test files (MODULE_TESTS), two at a time, niced; record each
+    verdict in mutmut's record of the module and a line of TARGETED_LOG. A run past `timeout` seconds is
+    recorded as not run: on a loaded machine a slow run is not evidence of a hanging mutant."""
+    if module not in MODULE_TESTS:
+        raise SystemExit(f"--targeted: no test files listed for {module} in MODULE_TESTS")
+    tests = [f"tests/{name}" for name in MODULE_TESTS[module]]
+    command = ["nice", "-n", "10", sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    # The tests mutmut's selection deselects (they read the repository's README and results, which
+    # mutants/ does not hold) are deselected here too.
+    selection = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutmut"]
+    deselected = [
+        arg for arg in selection["pytest_add_cli_args_test_selection"] if arg.startswith("--deselect=")
+    ]
+    command += ["-m", "not slow", *deselected, *tests]
+
+    def verdict(name: str) -> tuple[str, int | None, float]:
+        # The mutated copy of the library in mutants/src, not the checkout's: mutmut's trampolines
+        # there pick the mutant MUTANT_UNDER_TEST names.
+        env = {**os.environ, "MUTANT_UNDER_TEST": name, "PYTHONPATH": str(REPO / "mutants" / "src")}
+        start = time.monotonic()
+        try:
+            code = subprocess.run(
+                command, cwd=REPO / "mutants", env=env, capture_output=True, timeout=timeout
+            ).returncode
+        except subprocess.TimeoutExpired:
+            code = None
+        return name, code, time.monotonic() - start
+
+    meta_path = REPO / "mutants" / "src" / (module.replace(".", "/") + ".py.meta")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for name, code, seconds in pool.map(verdict, mutants):
+            # pytest: 1 a test failed (killed), 0 all passed (survived this subset); others: not run.
+            if code in (0, 1):
+                meta = json.loads(meta_path.read_text())
+                meta["exit_code_by_key"][name] = code
+                meta_path.write_text(json.dumps(meta, indent=4))
+            line = {"mutant": name, "exit_code": code, "seconds": round(seconds, 1), "tests": tests}
+            with TARGETED_LOG.open("a") as log:
+                log.write(json.dumps(line) + "\n")
+            print(f"{name}: {'timeout' if code is None else code} ({seconds:.0f} s)", flush=True)
+
+
 def report(modules: list[str], show_diffs: bool) -> float:
     """Print each module's score and survivors; return the overall score (%)."""
     equivalent = equivalent_mutants()
@@ -181,7 +292,15 @@ def main() -> int:
     parser.add_argument(
         "--unkilled",
         action="store_true",
-        help="run only the mutants the last run did not kill (after new tests)",
+        help="rerun only what the last run did not kill (after new tests; with --targeted: survivors too)",
+    )
+    parser.add_argument(
+        "--targeted",
+        action="store_true",
+        help="run the sample's unrun mutants against their module's test files only (MODULE_TESTS)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds per mutant under --targeted (600)"
     )
     parser.add_argument("--diffs", action="store_true", help="print each surviving mutant's diff")
     args = parser.parse_args()
@@ -190,7 +309,18 @@ def main() -> int:
     unknown = sorted(set(modules) - set(configured))
     if unknown:
         parser.error(f"not in [tool.mutmut] only_mutate: {', '.join(unknown)}")
-    if not args.report:
+    if args.targeted and not args.report:
+        equivalent = equivalent_mutants()
+        for module in modules:
+            statuses = mutant_statuses(module)
+            unrun = [
+                name
+                for name in chosen_mutants(module, args.every, unkilled=False)
+                if name not in equivalent
+                and (statuses.get(name) in NOT_RUN or (args.unkilled and statuses.get(name) not in KILLED))
+            ]
+            run_targeted(module, unrun, args.timeout)
+    elif not args.report:
         mutants = [name for module in modules for name in chosen_mutants(module, args.every, args.unkilled)]
         seconds = run_mutmut(mutants) if mutants else 0.0
         print(f"mutmut ran for {seconds:.0f} s (log: mutants/mutation_run.log)\n", flush=True)

@@ -97,3 +97,15 @@ def test_a_row_without_a_tuning_rule_takes_the_configs(rule):
     plan = parse_config(config)
     own = {name for name, row in config["experiments"].items() if "tuning_rule" in row}
     assert {e.tuning_rule for name, e in plan.experiments.items() if name not in own} == {rule}
+
+
+def test_a_row_problem_opens_the_error_with_the_line_saying_the_config_is_invalid():
+    """The headline a user reads first above the field lines, for a problem the schema cannot see
+    (a learning rate listed twice in a row's grid)."""
+    from tests.test_config import FIG3
+
+    with pytest.raises(ConfigError) as excinfo:
+        check_config(mutate(f"{FIG3}.learning_rates", [0.1, 0.2, 0.1]), SCHEMA)
+    headline, *fields = str(excinfo.value).splitlines()
+    assert headline == "invalid config:"
+    assert fields == [f"  {FIG3}.learning_rates.2: duplicate learning rate 0.1"]

@@ -74,3 +74,18 @@ def test_the_mutation_run_mutates_the_modules_published_numbers_pass_through():
     assert any(spec.startswith("mutmut==") for spec in extras["mutation"])
     ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "mutants/"], check=False)
     assert ignored.returncode == 0, "mutmut's work directory mutants/ is not git-ignored"
+
+
+def test_the_targeted_mutation_run_lists_existing_test_files_of_mutated_modules():
+    """`mutation_run.py --targeted` runs a module's mutants on the files MODULE_TESTS names: a renamed
+    test file would otherwise leave every mutant of the module not run (pytest stops: no such file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mutation_run", REPO / "benchmarks" / "mutation_run.py")
+    mutation_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mutation_run)
+    assert set(mutation_run.MODULE_TESTS) <= set(mutation_run.configured_modules())
+    for module, files in mutation_run.MODULE_TESTS.items():
+        assert files and len(set(files)) == len(files), module
+        missing = [name for name in files if not (REPO / "tests" / name).is_file()]
+        assert not missing, f"{module}: {missing}"
