@@ -859,9 +859,6 @@ class GaussianND(GaussianFamilyTarget):
         hessian = np.broadcast_to(self.target_precision, cov.shape)
         return (mean - self.target_mean) @ self.target_precision, hessian
 
-    def expected_gradient_hessian_diagonal(self, mean, var):
-        return (mean - self.target_mean) @ self.target_precision, self.precision_diagonal
-
     def _mean_gradient(self, canonical):
         """E∇ℓ = Λ*(μ − μ*) of canonical states (either form), once per step: the loss and the
         gradient share it."""

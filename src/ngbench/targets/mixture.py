@@ -129,12 +129,11 @@ class Mixture(Target):
 
     def hessian(self, canonical):
         """∇²ℒ = meanₙ[s sᵀ − diag(r_k((x−θ_k)²/σ⁴ − 1/σ²))]; indefinite between the modes."""
-        points = self._data(canonical)
         scores, responsibilities = self._data_scores(canonical)
-        centred = (points[..., None] - canonical[:, None, :]) / self.var
+        centred = self._data_terms(canonical)[0] / self.var  # (x − θ_k)/σ², from the scores' x − θ_k
         curvature = responsibilities * (centred**2 - 1.0 / self.var)
-        outer = np.einsum("bmi,bmj->bij", scores, scores) / points.shape[1]
-        return outer - np.einsum("bmi,ij->bij", curvature, np.eye(2)) / points.shape[1]
+        outer = np.einsum("bmi,bmj->bij", scores, scores) / self.data.size
+        return outer - np.einsum("bmi,ij->bij", curvature, np.eye(2)) / self.data.size
 
     def fisher(self, canonical):
         """Expected Fisher E_{x~p_θ}[s sᵀ] + λI by Gauss–Hermite quadrature over each component."""
