@@ -10,7 +10,14 @@ from ngbench.memo import STEP, StepMemo
 from ngbench.methods import METHODS, StepContext
 from ngbench.runner import run_batch
 from ngbench.targets import make_target
-from ngbench.targets.gaussian_family import cholesky, inverse, inverse_from_cholesky, join
+from ngbench.targets.gaussian_family import (
+    cholesky,
+    inverse,
+    inverse_from_cholesky,
+    join,
+    sum_with_transpose_into,
+    symmetric,
+)
 from ngbench.targets.logistic_vi import log_expectation, log_sigmoid
 
 FULL_CHARTS = ("mean_cov", "mean_chol", "mean_prec", "natural", "expectation")
@@ -266,3 +273,15 @@ def test_quadrature_points_are_the_broadcast_sum_bit_for_bit(monkeypatch, exact)
     # The check is made once per shape (OpenBLAS here passes it; another BLAS may not, and then
     # gets the broadcast form).
     assert (455, 100) in likelihoods._PRODUCT_IS_EXACT
+
+
+@pytest.mark.parametrize("dim", [3, 40, 100])
+def test_the_sum_with_the_transpose_is_the_symmetric_part_of_twice_the_product_bit_for_bit(dim):
+    """symmetric(2.0 * A @ B @ A), the former step formula, against M + Mᵀ of M = A @ B @ A; and
+    −symmetric(M) against (M + Mᵀ)·(−½)."""
+    rng = np.random.default_rng(dim)
+    a, b = spd_batch(rng, 5, dim), rng.normal(size=(5, dim, dim))
+    product = a @ b @ a
+    block = np.empty_like(product)
+    np.testing.assert_array_equal(sum_with_transpose_into(product, block), symmetric(2.0 * a @ b @ a))
+    np.testing.assert_array_equal(sum_with_transpose_into(product, block, -0.5), -symmetric(product))

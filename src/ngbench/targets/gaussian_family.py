@@ -88,10 +88,16 @@ def allocate(vector: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return out, out[:, dim:].reshape(-1, dim, dim)
 
 
-def symmetric_into(matrix: np.ndarray, block: np.ndarray) -> np.ndarray:
-    """`symmetric(matrix)` written into `block`."""
+def sum_with_transpose_into(matrix: np.ndarray, block: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """M + Mᵀ (times `scale`) written into `block`: `symmetric(2.0 * M)` and −`symmetric(M)` in one pass.
+
+    Doubling and halving are exact in binary floating point, and (2M)·X = 2(M·X) in every product a
+    BLAS kernel forms, so symmetric(2.0 * A @ B @ C) = P + Pᵀ with P = A @ B @ C bit for bit (entries
+    near overflow or below the normal range aside): the step formulas skip the two scaling passes.
+    """
     np.add(matrix, np.swapaxes(matrix, -1, -2), out=block)
-    block *= 0.5
+    if scale is not None:
+        block *= scale
     return block
 
 
@@ -270,7 +276,7 @@ class MeanCov(GaussianChart):
         _, cov = self._parts(canonical)
         g_mean, g_cov = self._parts(grad_canonical)
         out, block = allocate(matvec(cov, g_mean), self.dim)
-        symmetric_into(2.0 * cov @ g_cov @ cov, block)
+        sum_with_transpose_into(cov @ g_cov @ cov, block)  # symmetric(2ΣGΣ)
         return out
 
 
@@ -307,7 +313,7 @@ class MeanPrecision(GaussianChart):
         g_mean, g_cov = self._parts(grad_canonical)
         cov = self._parts(self.to_canonical(theta))[1]
         out, block = allocate(g_mean, self.dim)
-        np.negative(symmetric_into(cov @ g_cov @ cov, block), out=block)
+        sum_with_transpose_into(cov @ g_cov @ cov, block, -0.5)  # −symmetric(ΣGΣ)
         return out
 
     def natural_gradient(self, theta, canonical, grad_canonical, fisher):
@@ -430,7 +436,7 @@ def _expectation_natural_gradient(parts, canonical, grad_canonical):
     g_mean, g_cov = parts(grad_canonical)
     cov_g = matvec(cov, g_mean)
     out, block = allocate(cov_g, cov.shape[-1])
-    symmetric_into(2.0 * cov @ g_cov @ cov, block)
+    sum_with_transpose_into(cov @ g_cov @ cov, block)  # symmetric(2ΣGΣ)
     cross = outer(cov_g, mean)
     block += cross
     block += np.swapaxes(cross, -1, -2)  # outer(mean, cov_g), the same products
