@@ -285,3 +285,32 @@ def test_the_sum_with_the_transpose_is_the_symmetric_part_of_twice_the_product_b
     block = np.empty_like(product)
     np.testing.assert_array_equal(sum_with_transpose_into(product, block), symmetric(2.0 * a @ b @ a))
     np.testing.assert_array_equal(sum_with_transpose_into(product, block, -0.5), -symmetric(product))
+
+
+def test_adams_moments_are_the_plain_expressions_bit_for_bit():
+    """`adam_moments` computes in place; the textbook expressions, step by step, give the same bits
+    (signed zeros, infinities and NaN included), and the memory's former arrays are left as they were."""
+    from ngbench import portable
+    from ngbench.methods import adam_moments
+
+    settings = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
+    rng = np.random.default_rng(5)
+    directions = [rng.normal(size=(3, 40)) * 10.0 ** rng.integers(-5, 5, size=(3, 40)) for _ in range(4)]
+    directions[1][0, :6] = [-0.0, 0.0, np.inf, -np.inf, np.nan, 1e-310]
+    memory, first, second = {}, np.zeros((3, 40)), np.zeros((3, 40))
+    with np.errstate(all="ignore"):
+        for t, direction in enumerate(directions):
+            kept = dict(memory)
+            kept_copies = {name: value.copy() for name, value in kept.items()}
+            step = adam_moments(direction, memory, settings, t)
+            first = 0.9 * first + (1.0 - 0.9) * direction
+            second = 0.999 * second + (1.0 - 0.999) * direction**2
+            first_hat = first / (1.0 - portable.integer_power(0.9, t + 1))
+            second_hat = second / (1.0 - portable.integer_power(0.999, t + 1))
+            plain = first_hat / (np.sqrt(second_hat) + 1e-8)
+            np.testing.assert_array_equal(step, plain)
+            np.testing.assert_array_equal(np.signbit(step), np.signbit(plain))
+            np.testing.assert_array_equal(memory["adam_first"], first)
+            np.testing.assert_array_equal(memory["adam_second"], second)
+            for name, value in kept.items():
+                np.testing.assert_array_equal(value, kept_copies[name])

@@ -211,7 +211,9 @@ def run_batch(
 def _evaluate(target: Target, chart: Chart, theta: np.ndarray):
     """Canonical state, finiteness, domain and loss of each run: what the runner records of an iterate."""
     canonical = chart.to_canonical(theta)
-    finite = np.isfinite(theta).all(axis=1) & np.isfinite(canonical).all(axis=1)
+    finite = np.isfinite(theta).all(axis=1)
+    if canonical is not theta:  # an identity chart's canonical state is θ itself: one pass, not two
+        finite &= np.isfinite(canonical).all(axis=1)
     inside = chart.in_domain(theta) & target.in_domain(canonical)
     return canonical, finite, inside, target.loss_at(chart, theta, canonical)
 
