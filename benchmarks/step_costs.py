@@ -1,6 +1,6 @@
 """Cost per run-step of the d-dimensional targets, each against the floor of its own arithmetic.
 
-    python benchmarks/step_costs.py [--quick] [--dims 50 100 200] [--repeats 5]
+    python benchmarks/step_costs.py [--quick] [--dims 50 100 200] [--repeats 5] [--breakdown]
 
 A run-step is one iteration of one run in the vectorized runner (loss, domain checks, observation,
 direction and update), measured over a batch of `BATCH` runs as the default grid's cells have
@@ -26,6 +26,10 @@ numbers per d × d array had it formed one). Floors (issue 18):
                                 (S × N × d) products that make them; and that floor plus the
                                 quadrature one above, since every step also records the exact loss
                                 (the gap is measured on it, not on the samples)
+
+`--breakdown` prints instead, per full-covariance chart × method, the CPU µs per run-step inside
+its parts (Cholesky factors, potri inverses, Adam's moments, each chart and target call), from timers
+put around those functions for the measurement.
 
 BLAS is pinned to one thread, as Snakemake pins it in solver jobs.
 """
@@ -130,6 +134,79 @@ def gaussian_nd_table(dims, steps: int, repeats: int, charts=FULL_CHARTS, method
                     }
                 )
     return rows
+
+
+# Where a full-covariance step's time goes (`--breakdown`): CPU time inside each of these, per run-step.
+# Nested parts are counted in each (the inverse and the Cholesky factor inside `to_canonical`, ...).
+BREAKDOWN_PARTS = {
+    "cholesky": ("ngbench.targets.gaussian_family", "cholesky"),
+    "inverse": ("ngbench.targets.gaussian_family", "inverse_from_cholesky"),
+    "adam": ("ngbench.methods", "adam_moments"),
+}
+CHART_PARTS = ("to_canonical", "in_domain", "pullback_gradient", "natural_gradient")
+TARGET_PARTS = ("loss_at", "estimate_grad", "in_domain")
+
+
+def _timed(function, totals: dict, label: str):
+    def timed(*args, **kwargs):
+        started = time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            totals[label] = totals.get(label, 0.0) + time.process_time() - started
+
+    return timed
+
+
+def step_breakdown(dim: int, steps: int, charts=FULL_CHARTS, methods=METHOD_NAMES) -> list[str]:
+    """Per chart × method: total CPU µs per run-step and the µs inside each part (manual timers put
+    around the library's functions for this measurement only, then taken off)."""
+    import importlib
+
+    from ngbench import methods as method_module
+
+    init = {"mean": {"uniform": [-2.0, 2.0]}, "var": 0.1}
+    target = make_target({"name": "gaussian_nd", "dim": dim, "condition_number": 100.0, "seed": 0})
+    lines = []
+    for chart_name in charts:
+        chart = target.chart(chart_name)
+        for method in methods:
+            totals: dict[str, float] = {}
+            saved = []
+            for label, (module_name, name) in BREAKDOWN_PARTS.items():
+                module = importlib.import_module(module_name)
+                saved.append((module, name, getattr(module, name)))
+                setattr(module, name, _timed(getattr(module, name), totals, label))
+            for owner, names, prefix in ((chart, CHART_PARTS, "chart."), (target, TARGET_PARTS, "target.")):
+                for name in names:
+                    saved.append((owner, name, None))
+                    setattr(owner, name, _timed(getattr(owner, name), totals, prefix + name))
+            transforms = dict(method_module.TRANSFORMS)
+            # The registry holds the function itself: point it at the timed one for this measurement.
+            adam_settings = transforms["adam_moments"][1]
+            method_module.TRANSFORMS["adam_moments"] = (method_module.adam_moments, adam_settings)
+            try:
+                run = runner_steps(target, chart_name, method, steps, init)
+                run()
+                totals.clear()
+                started = time.process_time()
+                run()
+                total = time.process_time() - started
+            finally:
+                method_module.TRANSFORMS.clear()
+                method_module.TRANSFORMS.update(transforms)
+                for owner, name, original in reversed(saved):
+                    if original is None:
+                        delattr(owner, name)  # the instance attribute: the class's method again
+                    else:
+                        setattr(owner, name, original)
+            per = 1e6 / (BATCH * (steps + 1))
+            parts = "  ".join(
+                f"{label} {seconds * per:.0f}"
+                for label, seconds in sorted(totals.items(), key=lambda item: -item[1])
+            )
+            lines.append(f"gaussian_nd d={dim} {chart_name} {method}: {total * per:.0f} µs = {parts}")
+    return lines
 
 
 def mean_field_floor(target, steps: int):
@@ -354,7 +431,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="d = 100 only, fewer steps and repeats")
     parser.add_argument("--dims", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="only where full-covariance steps spend their time, per d"
+    )
     args = parser.parse_args()
+    if args.breakdown:
+        for dim in [100] if args.quick else args.dims:
+            print("\n".join(step_breakdown(dim, 5 if args.quick else 10)), flush=True)
+        return
     dims, steps, repeats = ([100], 5, 3) if args.quick else (args.dims, 10, args.repeats)
     mean_field_dims = [100, 400] if args.quick else [100, 400, 1600]
     print(f"batch of {BATCH} runs, {steps} steps per timing, fastest of {repeats} alternated repeats")
