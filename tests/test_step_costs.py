@@ -3,6 +3,8 @@ same up to rounding where a chart's own coordinates stand in for a computed inve
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -314,3 +316,27 @@ def test_adams_moments_are_the_plain_expressions_bit_for_bit():
             np.testing.assert_array_equal(memory["adam_second"], second)
             for name, value in kept.items():
                 np.testing.assert_array_equal(value, kept_copies[name])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_step_scope_keeps_freed_memory_so_new_arrays_do_not_fault_every_page():
+    """Within a runner's scope, freed 2 MiB arrays serve the next ones. Three live at once and freed
+    together, as a step's temporaries are, make glibc's default give the heap's top back each time:
+    30 such rounds then fault ~48,000 pages (measured), 0 with the memory kept."""
+    import resource
+
+    from ngbench.memo import retain_freed_memory
+
+    def one_round():
+        first, second = np.ones((28, 100, 100)), np.ones((28, 100, 100))
+        first + second
+
+    with STEP.scope():
+        if not retain_freed_memory():
+            pytest.skip("not glibc")
+        one_round()  # the heap grows once
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(30):
+            one_round()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 30 * 3 * 512 // 10
