@@ -30,7 +30,9 @@ SPREADS = np.concatenate([np.geomspace(0.01, 12.0, 60), np.linspace(0.3, 1.3, 81
 
 def rules(count=100):
     declared = GaussHermiteRule(*gauss_hermite(count))
-    narrow = [(limit, *gauss_hermite(n)) for n, limit in sorted(BernoulliLogit.narrow_rules.items()) if n < count]
+    narrow = [
+        (limit, *gauss_hermite(n)) for n, limit in sorted(BernoulliLogit.narrow_rules.items()) if n < count
+    ]
     return declared, GaussHermiteRule(declared.nodes, declared.weights, narrow)
 
 
@@ -82,7 +84,8 @@ def test_a_rule_below_the_declared_count_only():
 
 
 @pytest.mark.parametrize(
-    "centre,spread", [(0.0, 0.05), (-1.5, 0.3), (0.7, 0.5), (2.0, 0.66), (-0.4, 0.85), (0.1, 1.0), (-3.0, 1.04)]
+    "centre,spread",
+    [(0.0, 0.05), (-1.5, 0.3), (0.7, 0.5), (2.0, 0.66), (-0.4, 0.85), (0.1, 1.0), (-3.0, 1.04)],
 )
 def test_narrow_rules_against_adaptive_quadrature(centre, spread):
     """Where the declared rule is itself accurate (spread ≤ ~1.2), the narrow rules equal the
@@ -138,7 +141,10 @@ def test_target_expectations_empirical_fisher_and_held_out_metric_to_a_few_ulps(
         found[narrow] = data, first, stein, squared, target.test_log_loss(join(mean, cov))
     limits = target._narrow_rule.limits
     assert (spread < limits[0]).mean() > 0.1 and (spread > limits[-1]).mean() > 0.1
-    (data, first, stein, squared, held_out), (data0, first0, stein0, squared0, held_out0) = found[True], found[False]
+    (data, first, stein, squared, held_out), (data0, first0, stein0, squared0, held_out0) = (
+        found[True],
+        found[False],
+    )
     sigma = first0 + target.train_y
     worst = {
         "data": np.abs(data - data0) / np.abs(data0),
@@ -159,7 +165,10 @@ def test_predictives_below_the_floor_keep_the_log_sum_exp():
     by the declared rule's log-sum-exp, as without the narrow rules."""
     target = make_target({"name": "logistic_vi"})
     direction = np.linspace(-1.0, 1.0, target.dim)
-    canonical = join(np.stack([-300.0 * direction, 30.0 * direction]), np.stack([4.0, 1e-6])[:, None, None] * np.eye(target.dim))
+    canonical = join(
+        np.stack([-300.0 * direction, 30.0 * direction]),
+        np.stack([4.0, 1e-6])[:, None, None] * np.eye(target.dim),
+    )
     narrow = target.test_log_loss(canonical)
     target.narrow_quadrature = False
     np.testing.assert_allclose(narrow, target.test_log_loss(canonical), rtol=RELATIVE)

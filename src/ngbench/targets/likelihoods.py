@@ -71,7 +71,9 @@ class GaussHermiteRule:
     def __init__(self, nodes: np.ndarray, weights: np.ndarray, narrow=()):
         self.nodes, self.weights = nodes, weights
         self.limits = np.array([limit for limit, _, _ in narrow], dtype=float)
-        self.rules = [(rule_nodes, rule_weights) for _, rule_nodes, rule_weights in narrow] + [(nodes, weights)]
+        self.rules = [(rule_nodes, rule_weights) for _, rule_nodes, rule_weights in narrow] + [
+            (nodes, weights)
+        ]
 
     def chunks(self, spread: np.ndarray):
         """(nodes, weights, rows, used) over the flat `spread`, chunk by chunk: `rows` are flat indices
@@ -94,7 +96,10 @@ class GaussHermiteRule:
 
     def scratch_size(self) -> int:
         """Numbers a chunk's (rows × nodes) array may need (`chunks`)."""
-        return max(max(CHUNK_POINTS // nodes.size // CHUNK_ROWS_STEP, 1) * CHUNK_ROWS_STEP * nodes.size for nodes, _ in self.rules)
+        return max(
+            max(CHUNK_POINTS // nodes.size // CHUNK_ROWS_STEP, 1) * CHUNK_ROWS_STEP * nodes.size
+            for nodes, _ in self.rules
+        )
 
 
 def tiered(rule: GaussHermiteRule, centre, spread, evaluate, outputs: int, scratch: np.ndarray):
@@ -108,7 +113,10 @@ def tiered(rule: GaussHermiteRule, centre, spread, evaluate, outputs: int, scrat
     results = [np.empty(flat_centre.size) for _ in range(outputs)]
     for nodes, weights, rows, used in rule.chunks(flat_spread):
         points = quadrature_points(
-            flat_centre[rows], flat_spread[rows], nodes, out=scratch[: rows.size * nodes.size].reshape(-1, nodes.size)
+            flat_centre[rows],
+            flat_spread[rows],
+            nodes,
+            out=scratch[: rows.size * nodes.size].reshape(-1, nodes.size),
         )
         for result, values in zip(results, evaluate(points, rows, nodes, weights), strict=True):
             result[rows[:used]] = values[:used]
@@ -278,9 +286,7 @@ class BernoulliLogit(Likelihood):
         buffers = self._buffers(rule.scratch_size())
 
         def evaluate(a, rows, nodes, weights):
-            small, term, scratch, nonnegative = (
-                buffer[: a.size].reshape(a.shape) for buffer in buffers[1:]
-            )
+            small, term, scratch, nonnegative = (buffer[: a.size].reshape(a.shape) for buffer in buffers[1:])
             # One exp for both functions, stable for either sign of a: small = exp(−|a|).
             np.exp(np.negative(np.abs(a, out=small), out=small), out=small)
             # softplus(a) = max(a, 0) + log1p(small)
