@@ -83,6 +83,9 @@ def test_a_rule_below_the_declared_count_only():
     assert [nodes.size for nodes, _ in target.rule.rules] == [40]
 
 
+# quad may warn that roundoff limits its own error estimate at 1.2e-14: the assertion below checks
+# the value against the rule at 5e-14 regardless.
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
 @pytest.mark.parametrize(
     "centre,spread",
     [(0.0, 0.05), (-1.5, 0.3), (0.7, 0.5), (2.0, 0.66), (-0.4, 0.85), (0.1, 1.0), (-3.0, 1.04)],
