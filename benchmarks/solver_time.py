@@ -1,12 +1,14 @@
 """CPU seconds and run-steps of the solver cells of a config, row by row, or against another checkout.
 
-    python benchmarks/solver_time.py [CONFIG] [--rows PATTERN] [--skip A,B] [--against CHECKOUT] [--job-start]
+    python benchmarks/solver_time.py [CONFIG] [--rows PATTERN] [--skip A,B] [--charts C,D]
+                                     [--against CHECKOUT] [--job-start]
 
 What the solver jobs of `snakemake` spend, without Snakemake, job starts or writing files, and in
 CPU time (BLAS on one thread, as in a job), so two checkouts can be compared on a shared machine.
 Reference solves (f* of the mixture and logistic rows) are made first and not counted.
 
-`--rows` keeps the rows whose name contains PATTERN, `--skip` leaves out those containing A or B.
+`--rows` keeps the rows whose name contains PATTERN, `--skip` leaves out those containing A or B,
+`--charts` solves only those parameterizations of each row (one solver job each).
 `--against CHECKOUT` solves each row with that checkout's library too, back to back with this
 one's (each row in a fresh process per checkout, which goes first alternating from row to row),
 and prints both and their ratio: the load of a shared machine then weighs on both alike.
@@ -44,14 +46,17 @@ def _plan(checkout: Path, config_path: Path):
     return check_config(yaml.safe_load(config_path.read_text()), schema)
 
 
-def solve_row(checkout: Path, config_path: Path, name: str) -> dict:
-    """CPU seconds and run-steps of one row's cells, solved by `checkout`'s library in this process."""
+def solve_row(checkout: Path, config_path: Path, name: str, charts: tuple[str, ...] = ()) -> dict:
+    """CPU seconds and run-steps of one row's cells (of `charts` only, if given), solved by
+    `checkout`'s library in this process."""
     experiment = _plan(checkout, config_path).experiments[name]
     from ngbench.solve import reference_solution, solve_chart
 
     reference = reference_solution(experiment.target) if experiment.needs_reference else None
     started, steps = time.process_time(), 0
     for chart in experiment.parameterizations:
+        if charts and chart not in charts:
+            continue
         solved = solve_chart(experiment.chart_params(chart), reference)
         steps += sum(int(cell.result.stop_iter.sum()) for cell in solved.cells.values())
     return {"seconds": time.process_time() - started, "steps": steps}
@@ -91,9 +96,10 @@ def job_start_seconds(checkout: Path, repeats: int = 5) -> float:
     return sorted(seconds)[len(seconds) // 2]
 
 
-def _in_fresh_process(checkout: Path, config_path: Path, name: str) -> dict:
+def _in_fresh_process(checkout: Path, config_path: Path, name: str, charts: str) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, str(config_path), "--worker", name, "--checkout", str(checkout)],
+        [sys.executable, __file__, str(config_path), "--worker", name, "--checkout", str(checkout)]
+        + (["--charts", charts] if charts else []),
         check=True,
         capture_output=True,
         text=True,
@@ -109,15 +115,17 @@ def main() -> None:
     parser.add_argument(
         "--skip", default="", help="leave out the rows whose name contains one of these (a,b)"
     )
+    parser.add_argument("--charts", default="", help="solve only these parameterizations (a,b)")
     parser.add_argument("--against", type=Path, help="another checkout, solved back to back with this one")
     parser.add_argument("--job-start", action="store_true", help="also time a solver job's fixed cost")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--checkout", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args()
     config_path = args.config.resolve()
+    charts = tuple(part for part in args.charts.split(",") if part)
     os.chdir(REPO)  # data files a config names are relative to where snakemake runs: the checkout's root
     if args.worker:
-        print(json.dumps(solve_row(args.checkout.resolve(), config_path, args.worker)))
+        print(json.dumps(solve_row(args.checkout.resolve(), config_path, args.worker, charts)))
         return
 
     skipped = [part for part in args.skip.split(",") if part]
@@ -129,7 +137,7 @@ def main() -> None:
     if args.against is None:
         total_seconds = total_steps = 0
         for name in names:
-            row = solve_row(REPO, config_path, name)
+            row = solve_row(REPO, config_path, name, charts)
             total_seconds, total_steps = total_seconds + row["seconds"], total_steps + row["steps"]
             print(f"{name:40s}{row['seconds']:9.1f} s CPU{row['steps']:>13,} run-steps", flush=True)
         print(f"{'total':40s}{total_seconds:9.1f} s CPU{total_steps:>13,} run-steps")
@@ -140,7 +148,7 @@ def main() -> None:
         for index, name in enumerate(names):
             order = [("this", REPO), ("against", other)]
             measured = {
-                label: _in_fresh_process(path, config_path, name)
+                label: _in_fresh_process(path, config_path, name, args.charts)
                 for label, path in order[:: 1 - 2 * (index % 2)]
             }
             for label in totals:

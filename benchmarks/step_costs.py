@@ -14,6 +14,13 @@ numbers per d × d array had it formed one). Floors (issue 18):
   mean-field charts             a pass over the run's 2d numbers and one d×d matvec (the target's own
                                 O(d²) term); printed per d, then each figure's growth from the
                                 smallest d to the largest against the floor's
+  GLM mean field                one (N, d) @ (d,) product per run, the (runs × d) × (d × N) product
+                                of the variances by the squared design (a projection's xₙᵀdiag(v)xₙ):
+                                the O(N·d) unit of the mean-field form. A Bernoulli GLM on generated
+                                data with N = 455 training rows (as logistic_vi) and 100 nodes, at
+                                d = 100, 400, 1600 (quick: 100, 400); each figure's growth from the
+                                smallest d to the largest against the floor's; and at d = 100 the
+                                full-form path it replaced (V whole), timed in the same process
   logistic_vi, quadrature       one np.exp + one np.log1p over the (runs × N × nodes) node array
   logistic_vi, Monte Carlo      one sigmoid over the (runs × S × N) sampled projections plus the
                                 (S × N × d) products that make them; and that floor plus the
@@ -42,6 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from ngbench.methods import METHODS
 from ngbench.runner import run_batch
 from ngbench.targets import make_target
+from ngbench.targets.gaussian_family import DiagonalNatural
+from ngbench.targets.glm_vi import GLMVI
+from ngbench.targets.likelihoods import BernoulliLogit
 
 BATCH = 28
 FULL_CHARTS = ("mean_cov", "mean_chol", "mean_prec", "natural", "expectation")
@@ -68,9 +78,10 @@ def paired(function, floor, repeats: int) -> tuple[float, float, float]:
     return min(times), min(floors), min(times) / min(floors)
 
 
-def runner_steps(target, chart_name: str, method: str, steps: int, init: dict):
-    """A closure running `steps` steps of BATCH runs that all stay active (a small learning rate)."""
-    chart = target.chart(chart_name)
+def runner_steps(target, chart_name: str, method: str, steps: int, init: dict, chart=None):
+    """A closure running `steps` steps of BATCH runs that all stay active (a small learning rate);
+    `chart`, a chart object to run instead of the target's own of that name."""
+    chart = target.chart(chart_name) if chart is None else chart
     seeds = tuple(range(4))
     start = np.tile(target.initial_states_for(chart, init, seeds), (BATCH // len(seeds), 1))
     lr = np.full(BATCH, 1e-6)  # small enough that no chart leaves its domain in the timed steps
@@ -160,21 +171,81 @@ def mean_field_table(dims, steps: int, repeats: int) -> list[dict]:
 
 
 def mean_field_growth(rows: list[dict]) -> list[str]:
-    """Per chart × method: how much its cost grew from the smallest d to the largest, against the
-    floor's growth over the same dimensions (O(d²) work grows 16× from d = 400 to 1600)."""
+    """Per target × chart × method: how much its cost grew from the smallest d to the largest, against
+    the floor's growth over the same dimensions (O(d²) work grows 16× from d = 400 to 1600, O(N·d) 4×)."""
     lines = []
-    figures: dict[str, list[dict]] = {}
+    figures: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        dim, name = row["figure"].split(" ", 2)[1:]
-        figures.setdefault(name, []).append({**row, "dim": int(dim.removeprefix("d="))})
-    for name, series in figures.items():
+        target, dim, name = row["figure"].split(" ", 2)
+        figures.setdefault((target, name), []).append({**row, "dim": int(dim.removeprefix("d="))})
+    for (target, name), series in figures.items():
         first, last = min(series, key=lambda r: r["dim"]), max(series, key=lambda r: r["dim"])
         cost, floor = last["us"] / first["us"], last["floor_us"] / first["floor_us"]
         lines.append(
-            f"gaussian_nd {name}: d = {first['dim']} → {last['dim']}: cost ×{cost:.1f}, "
+            f"{target} {name}: d = {first['dim']} → {last['dim']}: cost ×{cost:.1f}, "
             f"floor ×{floor:.1f}, ratio {first['ratio']:.1f} → {last['ratio']:.1f}"
         )
     return lines
+
+
+GLM_TRAINING_ROWS, GLM_TEST_ROWS = 455, 114  # logistic_vi's split of its 569 rows
+
+
+def synthetic_glm(dim: int) -> GLMVI:
+    """A Bernoulli-logit GLM in `dim` dimensions (dim − 1 generated features and the intercept), with
+    a stand-in reference (f* = 0, m* = 0): the runner's gaps are then losses, which costs the same."""
+    rng = np.random.default_rng(dim)
+    rows = GLM_TRAINING_ROWS + GLM_TEST_ROWS
+    features = rng.standard_normal((rows, dim - 1))
+    logits = features @ rng.standard_normal(dim - 1) / np.sqrt(dim)
+    labels = (rng.uniform(size=rows) < 1.0 / (1.0 + np.exp(-logits))).astype(float)
+    target = GLMVI(features, labels, BernoulliLogit(), test_fraction=GLM_TEST_ROWS / rows)
+    assert target.train_x.shape == (GLM_TRAINING_ROWS, dim)
+    zero = {"optimum_loss": 0.0, "optimum_mean": [0.0] * dim, "optimum_cov": []}
+    return target.with_reference({"optimum_loss": 0.0, "families": {"full": zero, "mean_field": zero}})
+
+
+def glm_projection_floor(target, steps: int):
+    """One (N, d) @ (d,) product per run: the variances (runs × d) by the squared design's (d × N)."""
+    variances = np.random.default_rng(0).uniform(0.005, 0.02, (BATCH, target.dim))
+    squares = target.train_x * target.train_x
+
+    def floor():
+        for _ in range(steps + 1):
+            variances @ squares.T
+
+    return floor
+
+
+def glm_mean_field_table(
+    dims, steps: int, repeats: int, methods=("gd", "ngd", "ef"), full_form_dims=()
+) -> list[dict]:
+    """Per run-step of the GLM mean-field charts against the O(N·d) floor, per d; and at each d of
+    `full_form_dims` the full-form path (V whole, `DiagonalNatural(compact=False)`), ngd."""
+    rows = []
+    init = {"mean": {"uniform": [-0.5, 0.5]}, "var": 0.01}
+    per = 1e6 / (BATCH * (steps + 1))
+    for dim in dims:
+        target = synthetic_glm(dim)
+        floor = glm_projection_floor(target, steps)
+        runs = [(chart, method, None) for chart in MEAN_FIELD_CHARTS for method in methods]
+        if dim in full_form_dims:
+            runs.append(("diagonal_natural", "ngd", DiagonalNatural(dim, compact=False)))
+        for chart, method, chart_object in runs:
+            run = runner_steps(target, chart, method, steps, init, chart=chart_object)
+            seconds, floor_seconds, ratio = paired(run, floor, repeats)
+            form = " (full form)" if chart_object is not None else ""
+            rows.append(
+                {
+                    "figure": f"glm d={dim} {chart} {method}{form}",
+                    "us": seconds * per,
+                    "floor": "O(N·d) matvec",
+                    "floor_us": floor_seconds * per,
+                    "ratio": ratio,
+                    "target": None,
+                }
+            )
+    return rows
 
 
 def logistic_floor(target, steps: int):
@@ -310,6 +381,12 @@ def main() -> None:
         print_rows(rows)
         mean_field_rows += rows
     print("\n".join(mean_field_growth(mean_field_rows)))
+    glm_rows = []
+    for dim in mean_field_dims:
+        rows = glm_mean_field_table([dim], steps, repeats, full_form_dims=mean_field_dims[:1])
+        print_rows(rows)
+        glm_rows += rows
+    print("\n".join(mean_field_growth([row for row in glm_rows if "full form" not in row["figure"]])))
     print_rows(logistic_table(steps, repeats))
     print_rows(logistic_mc_table(steps, repeats))
 

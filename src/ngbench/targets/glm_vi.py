@@ -7,6 +7,10 @@ curvature E[φ′z]/s, in closed form where the likelihood has one, else by Gaus
 (100 nodes unless the row says otherwise). The gradient is then Xᵀ E[φ′] + δm and E[∇²ℓ] is
 Xᵀdiag(E[φ″])X + δI (docs/maths.md §2.7 for the quadrature's own stationary point).
 
+Mean-field charts work in the mean-field form (m, v), V = diag(v) (ngbench.targets.gaussian_family):
+a projection's variance is Σⱼ xₙⱼ² vⱼ, the curvature's diagonal Σₙ E[φ″ₙ] xₙⱼ² + δ and the entropy
+½Σ log vⱼ, from the squared design made once: a step is O(N·d) per run, nothing d × d or N × d × d.
+
 NGD in the `natural` chart is the Bayesian learning rule / VON update; GD in `mean_chol` the
 reparameterised (m, L) gradient. Gradient estimators: Monte Carlo (`{mc: S}`), and `delta`
 (E_q[f] → f(m), which makes NGD at ρ = 1 Newton's method on ℓ, docs/maths.md §2.6). The `ef` method
@@ -30,7 +34,8 @@ from ngbench.targets.gaussian_family import (
     FULL,
     MEAN_FIELD,
     GaussianFamilyTarget,
-    cov_inverse,
+    full_form,
+    is_mean_field,
     join,
     split,
 )
@@ -173,6 +178,7 @@ class GLMVI(GaussianFamilyTarget):
     curvatures = ("none", "fisher", "empirical_fisher")
     gradient_estimators = ("mc", "delta")
     observed_columns = ("mean_error", "test_log_loss")
+    mean_field_form = True  # every method below reads (m, v) as well as (m, V)
 
     def __init__(
         self,
@@ -244,6 +250,7 @@ class GLMVI(GaussianFamilyTarget):
         self._memo = None
         self._points_scratch = None
         self._projection_scratch: dict[int, np.ndarray] = {}  # by the design matrix's row count
+        self._squares: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(x) → (x, x²), see `_squared`
 
     # The quadrature rules are made on first use: the config check builds the target at every
     # Snakemake start and needs no rule, and making one imports scipy.special (~0.3 s).
@@ -311,8 +318,26 @@ class GLMVI(GaussianFamilyTarget):
         super().set_gradient(gradient)
 
     # --- expectations over the 1-D projections a ~ N(xᵀm, xᵀVx) ---
+    def _moments(self, canonical):
+        """(m, V) of canonical states: V (B, d, d), or in the mean-field form its diagonal v (B, d)."""
+        if is_mean_field(canonical, self.dim):
+            return canonical[:, : self.dim], canonical[:, self.dim :]
+        return split(canonical, self.dim)
+
+    def _squared(self, x) -> np.ndarray:
+        """x ⊙ x (N, d) of a design matrix, made once: the mean-field form's projections and curvature."""
+        entry = self._squares.get(id(x))
+        if entry is None or entry[0] is not x:
+            entry = self._squares[id(x)] = (x, x * x)
+        return entry[1]
+
     def _projections(self, x, mean, cov):
+        """Centres xₙᵀm and spreads √(xₙᵀVxₙ), (B, N); `cov` is V (B, d, d) or the variances v (B, d)."""
         centre = mean @ x.T  # (B, N)
+        if cov.ndim == 2:
+            # xₙᵀdiag(v)xₙ = Σⱼ xₙⱼ²vⱼ: one (B, d) × (d, N) product (the full path's sum of the same
+            # terms, in BLAS's order: rounding apart).
+            return centre, np.sqrt(np.maximum(cov @ self._squared(x).T, 0.0))
         # x V then its rows' products with x in a (B, N, d) buffer kept per design matrix: fresh
         # arrays of that size cost their page faults at every step (3× the arithmetic at 28 × 455 × 31).
         rows = np.matmul(x, cov, out=self._projection_buffer(x, cov.shape[0]))
@@ -359,7 +384,7 @@ class GLMVI(GaussianFamilyTarget):
         return result
 
     def loss(self, canonical, log_det_cov=None):
-        mean, cov = split(canonical, self.dim)
+        mean, cov = self._moments(canonical)
         # A sampled or delta-method gradient does not use the quadrature's E[φ′] and E[φ″].
         slopes = self.mc_samples is None and not self.delta
         _, _, data_term, _, _ = self._train_expectations(mean, cov, slopes)
@@ -367,35 +392,50 @@ class GLMVI(GaussianFamilyTarget):
         delta, dim = self.prior_precision, self.dim
         return (
             data_term
-            + 0.5 * delta * ((mean**2).sum(axis=1) + np.trace(cov, axis1=1, axis2=2))
+            + 0.5 * delta * ((mean**2).sum(axis=1) + self._trace(cov))
             - 0.5 * dim * np.log(delta / (2.0 * np.pi))
             - 0.5 * (dim * np.log(2.0 * np.pi * np.e) + logdet)
         )
+
+    @staticmethod
+    def _trace(cov):
+        """tr V of V (B, d, d) or of its diagonal v (B, d)."""
+        return cov.sum(axis=1) if cov.ndim == 2 else np.trace(cov, axis1=1, axis2=2)
 
     def _gradient(self, mean, slopes):
         """E[∇ℓ] = Xᵀ E[φ′] + δm."""
         return slopes @ self.train_x + self.prior_precision * mean
 
-    def _curvature(self, weights):
-        """Xᵀdiag(weights)X + δI: E[∇²ℓ] for weights E[φ″], or a surrogate of it."""
+    def _curvature(self, weights, diagonal=False):
+        """Xᵀdiag(weights)X + δI: E[∇²ℓ] for weights E[φ″], or a surrogate of it; with `diagonal`,
+        only its diagonal Σₙ weightsₙ xₙⱼ² + δ (B, d), from the squared design."""
         x = self.train_x
+        if diagonal:
+            return weights @ self._squared(x) + self.prior_precision
         return np.matmul(x.T * weights[:, None, :], x) + self.prior_precision * np.eye(self.dim)
 
-    def _assemble(self, mean, slopes, curvature):
-        return self._gradient(mean, slopes), self._curvature(curvature)
+    def _assemble(self, mean, slopes, curvature, diagonal=False):
+        return self._gradient(mean, slopes), self._curvature(curvature, diagonal)
 
     def expected_gradient_hessian(self, mean, cov):
+        """E∇ℓ and E∇²ℓ (B, d, d); called with the variances v (B, d) of the mean-field form
+        (`expected_gradient_hessian_diagonal`), the diagonal of E∇²ℓ (B, d) instead."""
+        diagonal = cov.ndim == 2
         if self.delta:
-            a = mean @ self.train_x.T
-            return self._assemble(
-                mean, self.likelihood.first(a, self.train_y), self.likelihood.second(a, self.train_y)
-            )
+            a, y = mean @ self.train_x.T, self.train_y
+            return self._assemble(mean, self.likelihood.first(a, y), self.likelihood.second(a, y), diagonal)
         _, _, _, slopes, curvature = self._train_expectations(mean, cov)
-        return self._assemble(mean, slopes, curvature)
+        return self._assemble(mean, slopes, curvature, diagonal)
 
-    def sampled_gradient_hessian(self, samples):
+    def expected_gradient_hessian_diagonal(self, mean, var):
+        return self.expected_gradient_hessian(mean, var)
+
+    def sampled_gradient_hessian(self, samples, diagonal=False):
         a = samples @ self.train_x.T  # (B, S, N)
-        return self._assemble(samples.mean(axis=1), *self.likelihood.sample_means(a, self.train_y))
+        return self._assemble(samples.mean(axis=1), *self.likelihood.sample_means(a, self.train_y), diagonal)
+
+    def sampled_gradient_hessian_diagonal(self, samples):
+        return self.sampled_gradient_hessian(samples, diagonal=True)
 
     def estimate_grad(self, canonical, rngs=None):
         if self.delta:
@@ -407,7 +447,7 @@ class GLMVI(GaussianFamilyTarget):
 
         The expectations are taken like the row's gradient: quadrature, Monte Carlo or at the mean.
         """
-        mean, cov = split(canonical, self.dim)
+        mean, cov = self._moments(canonical)
         y, likelihood = self.train_y, self.likelihood
         if self.mc_samples is not None:
             samples = self.draw_samples(canonical, rngs)
@@ -422,7 +462,8 @@ class GLMVI(GaussianFamilyTarget):
             centre, spread, _, slopes, _ = self._train_expectations(mean, cov)
             g_mean = self._gradient(mean, slopes)
             residual = self._expected_squared_slopes(centre, spread)
-        grad = join(g_mean, 0.5 * (self._curvature(residual) - cov_inverse(canonical, self.dim)))
+        # (g_μ, ½(E[∇²ℓ] − Σ⁻¹)) with the surrogate for E[∇²ℓ]: its diagonal in the mean-field form.
+        grad = self._grad_from(canonical, g_mean, self._curvature(residual, cov.ndim == 2))
         return chart.natural_gradient(theta, canonical, grad, None)
 
     def _expected_squared_slopes(self, centre, spread) -> np.ndarray:
@@ -452,8 +493,7 @@ class GLMVI(GaussianFamilyTarget):
         (`log_expectation`) over the declared rule, never the log of a rounded predictive, which is
         wrong once it falls below about 1e-16.
         """
-        mean, cov = split(canonical, self.dim)
-        centre, spread = self._projections(self.test_x, mean, cov)
+        centre, spread = self._projections(self.test_x, *self._moments(canonical))
         y = self.test_y
         if type(self.likelihood).density is Likelihood.density:  # no `density`: log-sum-exp throughout
             low = np.arange(centre.size)
@@ -487,7 +527,10 @@ class GLMVI(GaussianFamilyTarget):
         families = {}
         for family, chart_name in ((FULL, "natural"), (MEAN_FIELD, "diagonal_natural")):
             chart = self.charts[chart_name]
-            start = join(np.zeros((1, self.dim)), np.eye(self.dim)[None] / self.prior_precision)
+            # The prior N(0, I/δ), in the chart's own form: (0, 1/δ) for a mean-field one, no d × d.
+            prior_var = np.full((1, self.dim), 1.0 / self.prior_precision)
+            prior = np.concatenate([np.zeros((1, self.dim)), prior_var], axis=1)
+            start = prior if self._uses_mean_field_form(chart) else full_form(prior, self.dim)
             theta = chart.from_canonical(start)
             loss = self.loss_at(chart, theta, start)[0]
             rate = 1.0
@@ -511,7 +554,7 @@ class GLMVI(GaussianFamilyTarget):
                 raise RuntimeError(
                     f"{self.name} reference ({family}) is not stationary: ‖∇‖∞ = {stationarity:.2e}"
                 )
-            mean, cov = split(canonical, self.dim)
+            mean, cov = split(full_form(canonical, self.dim), self.dim)  # the file holds V whole
             families[family] = {
                 "optimum_loss": float(self.loss_at(chart, theta, canonical)[0]),
                 "optimum_mean": mean[0].tolist(),
