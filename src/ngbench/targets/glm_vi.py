@@ -39,7 +39,14 @@ from ngbench.targets.gaussian_family import (
     join,
     split,
 )
-from ngbench.targets.likelihoods import LIKELIHOODS, BernoulliLogit, Likelihood, quadrature_points
+from ngbench.targets.likelihoods import (
+    LIKELIHOODS,
+    BernoulliLogit,
+    GaussHermiteRule,
+    Likelihood,
+    quadrature_points,
+    tiered,
+)
 
 SPLIT_STREAM = 4
 STATIONARY_GRADIENT = 1e-8
@@ -238,31 +245,46 @@ class GLMVI(GaussianFamilyTarget):
         self.quadrature_nodes = quadrature_nodes
         self.delta = False
         self.closed_forms = True  # False: quadrature even where the likelihood has closed forms (tests)
+        self.narrow_quadrature = True  # False: the declared rule on every projection (tests, benchmarks)
         self._reference: dict | None = None
         self._memo = None
-        self._test_scratch = None
+        self._points_scratch = None
         self._projection_scratch: dict[int, np.ndarray] = {}  # by the design matrix's row count
         self._squares: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(x) → (x, x²), see `_squared`
 
-    # The quadrature rule is made on first use: the config check builds the target at every
+    # The quadrature rules are made on first use: the config check builds the target at every
     # Snakemake start and needs no rule, and making one imports scipy.special (~0.3 s).
     @cached_property
-    def _rule(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        nodes, weights = gauss_hermite(self.quadrature_nodes)
-        with np.errstate(divide="ignore"):  # the outermost weights of a large rule underflow to 0
-            return nodes, weights, np.log(weights)
+    def _declared_rule(self) -> GaussHermiteRule:
+        return GaussHermiteRule(*gauss_hermite(self.quadrature_nodes))
+
+    @cached_property
+    def _narrow_rule(self) -> GaussHermiteRule:
+        """The declared rule, with the likelihood's smaller rules (fewer nodes) on narrow projections."""
+        narrow = [
+            (limit, *gauss_hermite(count))
+            for count, limit in sorted(self.likelihood.narrow_rules.items())
+            if count < self.quadrature_nodes
+        ]
+        return GaussHermiteRule(self.nodes, self.weights, narrow)
+
+    @property
+    def rule(self) -> GaussHermiteRule:
+        """The rule the expectations use: by projection width unless `narrow_quadrature` is off (tests)."""
+        return self._narrow_rule if self.narrow_quadrature else self._declared_rule
 
     @property
     def nodes(self) -> np.ndarray:
-        return self._rule[0]
+        return self._declared_rule.nodes
 
     @property
     def weights(self) -> np.ndarray:
-        return self._rule[1]
+        return self._declared_rule.weights
 
-    @property
+    @cached_property
     def log_weights(self) -> np.ndarray:
-        return self._rule[2]
+        with np.errstate(divide="ignore"):  # the outermost weights of a large rule underflow to 0
+            return np.log(self.weights)
 
     @classmethod
     def from_spec(cls, spec: dict) -> GLMVI:
@@ -340,7 +362,7 @@ class GLMVI(GaussianFamilyTarget):
         exact = self.likelihood.closed_form(centre, spread, y) if self.closed_forms else None
         if exact is not None:
             return exact
-        return self.likelihood.quadrature(centre, spread, y, self.nodes, self.weights, slopes=slopes)
+        return self.likelihood.quadrature(centre, spread, y, self.rule, slopes=slopes)
 
     def _train_expectations(self, mean, cov, slopes=True):
         """Over the training projections: centre, spread, Σₙ E[φ], E[φ′] and the curvature E[φ″].
@@ -445,54 +467,56 @@ class GLMVI(GaussianFamilyTarget):
         return chart.natural_gradient(theta, canonical, grad, None)
 
     def _expected_squared_slopes(self, centre, spread) -> np.ndarray:
-        """E[φ′(aₙ)²] by the quadrature, run by run: one run's (N, nodes) arrays at a time, no
-        batch-sized temporaries; the numbers of φ′(centre + spread·z)² @ w over the whole batch."""
-        column, squared = self.train_y[:, None], np.empty(centre.shape)
-        for run in range(centre.shape[0]):
-            slope = self.likelihood.first(quadrature_points(centre[run], spread[run], self.nodes), column)
-            np.matmul(np.multiply(slope, slope, out=slope), self.weights, out=squared[run])
-        return squared
+        """E[φ′(aₙ)²] by the quadrature (`rule`), a chunk of (rows, nodes) points at a time: no
+        batch-sized temporaries."""
+        y = self.train_y
+
+        def evaluate(points, rows, nodes, weights):
+            slope = self.likelihood.first(points, y[rows % y.size, None])
+            return (np.multiply(slope, slope, out=slope) @ weights,)
+
+        return tiered(self.rule, centre, spread, evaluate, 1, self._points_buffer())[0]
+
+    def _points_buffer(self) -> np.ndarray:
+        size = self.rule.scratch_size()
+        if self._points_scratch is None or self._points_scratch.size != size:
+            self._points_scratch = np.empty(size)
+        return self._points_scratch
 
     def test_log_loss(self, canonical) -> np.ndarray:
         """Mean held-out −log p(yₙ | xₙ) of the predictive p(y | x) = E_q[p(y | xᵀθ)].
 
         log Σₖ wₖ p(y | aₖ) from the likelihood's `density` where it has one and the sum is at least
-        `PREDICTIVE_FLOOR`: a few ulps of the log-sum-exp of log-densities, at less than half its cost.
-        Below that floor (some densities underflow) and for likelihoods without `density`, it is
-        that log-sum-exp (`log_expectation`), never the log of a rounded predictive, which is wrong
-        once it falls below about 1e-16.
+        `PREDICTIVE_FLOOR`: a few ulps of the log-sum-exp of log-densities, at less than half its cost,
+        each projection by its rule in `rule` (as the training expectations). Below that floor (some
+        densities underflow) and for likelihoods without `density`, it is that log-sum-exp
+        (`log_expectation`) over the declared rule, never the log of a rounded predictive, which is
+        wrong once it falls below about 1e-16.
         """
         centre, spread = self._projections(self.test_x, *self._moments(canonical))
-        column = self.test_y[:, None]
-        log_predictive = np.empty(centre.shape)
-        # Run by run in one reused buffer, as the training expectations.
-        buffer = self._test_buffer(centre.shape[1])
-        for run in range(centre.shape[0]):
-            points = quadrature_points(centre[run], spread[run], self.nodes, out=buffer)
-            # Overflow and log 0 are where a density underflows: those rows are redone below.
-            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                density = self.likelihood.density(points, column)
-                if density is not None:
-                    predictive = density @ self.weights
-                    np.log(predictive, out=log_predictive[run])
-            if density is None:
-                low, column_low = slice(None), column  # `density` left the points as they were
-            else:
-                low = np.flatnonzero(~(predictive >= PREDICTIVE_FLOOR))  # NaN included
-                if low.size == 0:
-                    continue
-                points, column_low = (
-                    quadrature_points(centre[run, low], spread[run, low], self.nodes),
-                    column[low],
-                )
-            log_density = self.likelihood.log_density(points, column_low)
-            log_predictive[run, low] = log_expectation(log_density, self.log_weights, out=log_density)
-        return -log_predictive.mean(axis=1)
+        y = self.test_y
+        if type(self.likelihood).density is Likelihood.density:  # no `density`: log-sum-exp throughout
+            low = np.arange(centre.size)
+            log_predictive = np.empty(centre.size)
+        else:
 
-    def _test_buffer(self, count: int) -> np.ndarray:
-        if self._test_scratch is None or self._test_scratch.shape != (count, self.nodes.size):
-            self._test_scratch = np.empty((count, self.nodes.size))
-        return self._test_scratch
+            def evaluate(points, rows, nodes, weights):
+                # Overflow and log 0 are where a density underflows: those rows are redone below.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    return (self.likelihood.density(points, y[rows % y.size, None]) @ weights,)
+
+            predictive = tiered(self.rule, centre, spread, evaluate, 1, self._points_buffer())[0].reshape(-1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_predictive = np.log(predictive)
+            low = np.flatnonzero(~(predictive >= PREDICTIVE_FLOOR))  # NaN included
+        # Run by run (at most a run's rows at a time), in the declared rule.
+        flat_centre, flat_spread = centre.reshape(-1), spread.reshape(-1)
+        for first in range(0, low.size, y.size):
+            rows = low[first : first + y.size]
+            points = quadrature_points(flat_centre[rows], flat_spread[rows], self.nodes)
+            log_density = self.likelihood.log_density(points, y[rows % y.size, None])
+            log_predictive[rows] = log_expectation(log_density, self.log_weights, out=log_density)
+        return -log_predictive.reshape(centre.shape).mean(axis=1)
 
     def observe(self, canonical, chart):
         return np.column_stack([super().observe(canonical, chart)[:, 0], self.test_log_loss(canonical)])

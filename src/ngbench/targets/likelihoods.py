@@ -52,6 +52,77 @@ def quadrature_points(
     return points
 
 
+# Points per chunk of the tiered quadrature: a run's (455 × 100) points, as the whole-rule loop had,
+# so a chunk's arrays stay in cache; a chunk's last rows are padded to a multiple of `CHUNK_ROWS_STEP`,
+# which bounds the shapes `quadrature_points` checks once each.
+CHUNK_POINTS = 455 * 100
+CHUNK_ROWS_STEP = 64
+
+
+class GaussHermiteRule:
+    """The row's declared Gauss–Hermite rule, with smaller rules for projections narrow enough that
+    they give the declared rule's numbers to a few ulps (docs/maths.md §2.8).
+
+    `narrow`: (widest spread, nodes, weights) of each smaller rule, by increasing spread; a
+    projection whose spread is at most a rule's limit (and above the previous one's) takes that
+    rule, every other (wider, or NaN) the declared `nodes`, `weights` unchanged.
+    """
+
+    def __init__(self, nodes: np.ndarray, weights: np.ndarray, narrow=()):
+        self.nodes, self.weights = nodes, weights
+        self.limits = np.array([limit for limit, _, _ in narrow], dtype=float)
+        self.rules = [(rule_nodes, rule_weights) for _, rule_nodes, rule_weights in narrow] + [
+            (nodes, weights)
+        ]
+
+    def chunks(self, spread: np.ndarray):
+        """(nodes, weights, rows, used) over the flat `spread`, chunk by chunk: `rows` are flat indices
+        of one rule's projections, padded (by repeating the last) to a multiple of CHUNK_ROWS_STEP
+        unless they fill a chunk; the first `used` are the real ones."""
+        tier = np.searchsorted(self.limits, spread, side="left")  # NaN sorts last: the declared rule
+        order = np.argsort(tier, kind="stable")
+        ends = np.cumsum(np.bincount(tier, minlength=len(self.rules)))
+        start = 0
+        for (nodes, weights), end in zip(self.rules, ends, strict=True):
+            size = max(CHUNK_POINTS // nodes.size // CHUNK_ROWS_STEP, 1) * CHUNK_ROWS_STEP  # rows
+            for first in range(start, end, size):
+                rows = order[first : min(first + size, end)]
+                used = rows.size
+                padded = min(-(-used // CHUNK_ROWS_STEP) * CHUNK_ROWS_STEP, size)
+                if padded > used:
+                    rows = np.concatenate([rows, np.full(padded - used, rows[-1])])
+                yield nodes, weights, rows, used
+            start = end
+
+    def scratch_size(self) -> int:
+        """Numbers a chunk's (rows × nodes) array may need (`chunks`)."""
+        return max(
+            max(CHUNK_POINTS // nodes.size // CHUNK_ROWS_STEP, 1) * CHUNK_ROWS_STEP * nodes.size
+            for nodes, _ in self.rules
+        )
+
+
+def tiered(rule: GaussHermiteRule, centre, spread, evaluate, outputs: int, scratch: np.ndarray):
+    """Per-projection expectations over aₙ ~ N(centreₙ, spreadₙ²), each by its rule in `rule`.
+
+    `evaluate(points, rows, nodes, weights)` gets one chunk's (rows × nodes) points, written into
+    `scratch` (CHUNK_POINTS numbers at least), and the chunk's flat row indices; it returns
+    `outputs` arrays of one number per row. Returns them in `centre`'s shape.
+    """
+    flat_centre, flat_spread = centre.reshape(-1), spread.reshape(-1)
+    results = [np.empty(flat_centre.size) for _ in range(outputs)]
+    for nodes, weights, rows, used in rule.chunks(flat_spread):
+        points = quadrature_points(
+            flat_centre[rows],
+            flat_spread[rows],
+            nodes,
+            out=scratch[: rows.size * nodes.size].reshape(-1, nodes.size),
+        )
+        for result, values in zip(results, evaluate(points, rows, nodes, weights), strict=True):
+            result[rows[:used]] = values[:used]
+    return [result.reshape(centre.shape) for result in results]
+
+
 def softplus(a: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, a)
 
@@ -116,13 +187,20 @@ class Likelihood:
         """Sample means over axis 1 of φ′ and φ″ at draws a (B, S, N)."""
         return self.first(a, y).mean(axis=1), self.second(a, y).mean(axis=1)
 
-    def quadrature(self, centre, spread, y, nodes, weights, slopes=True):
+    # Smaller Gauss–Hermite rules this likelihood may use on narrow projections: {nodes: widest
+    # spread}, each giving the expectations of any larger rule to a few ulps up to that spread
+    # (GaussHermiteRule; docs/maths.md §2.8). Empty: every projection takes the declared rule.
+    narrow_rules: dict[int, float] = {}
+
+    def quadrature(self, centre, spread, y, rule: GaussHermiteRule, slopes=True):
         """(Σₙ E[φ], E[φ′], E[φ′z]/s) by Gauss–Hermite, run by run (one run's (N, K) arrays at a time).
 
         E[φ′z]/s is ∂/∂s E[φ(μ + sz)] / s, the exact derivative of the quadrature loss, so the
         gradient's fixed point is that loss's own stationary point. `slopes=False`: Σₙ E[φ] alone
-        (the loss of a row whose gradient is sampled), with None for the other two.
+        (the loss of a row whose gradient is sampled), with None for the other two. The declared
+        rule throughout (`narrow_rules` is empty here).
         """
+        nodes, weights = rule.nodes, rule.weights
         column = y[:, None]
         weighted_nodes = weights * nodes
         batch, count = centre.shape
@@ -146,6 +224,11 @@ class BernoulliLogit(Likelihood):
 
     name = "bernoulli_logit"
     support = "0 or 1"
+    # softplus, σ and σ′ are analytic in the strip |Im a| < π, so an n-node rule's error falls like
+    # exp(−c√n/s) in a projection's spread s. Measured (tests/test_narrow_quadrature.py, docs/maths.md
+    # §2.8): each rule below is within 3e-15 (relative) of the exact expectations up to a spread ~10 %
+    # above its limit, as is every larger rule; the declared rule takes everything wider.
+    narrow_rules = {16: 0.38, 32: 0.67, 48: 0.87, 64: 1.05}
 
     def __init__(self):
         self._scratch = None
@@ -185,43 +268,44 @@ class BernoulliLogit(Likelihood):
         q = np.where(a <= 0.0, 1.0, small) / denominator  # −a ≥ 0
         return p.mean(axis=1) - y, (p * q).mean(axis=1)
 
-    def _buffers(self, shape) -> tuple[np.ndarray, ...]:
-        """Four (count, nodes) float arrays and one boolean, made once per size and reused."""
-        if self._scratch is None or self._scratch[0].shape != shape:
-            self._scratch = tuple(np.empty(shape) for _ in range(4)) + (np.empty(shape, dtype=bool),)
+    def _buffers(self, size: int) -> tuple[np.ndarray, ...]:
+        """Four flat float arrays and one boolean of `size`, made once per size and reused."""
+        if self._scratch is None or self._scratch[0].size != size:
+            self._scratch = tuple(np.empty(size) for _ in range(4)) + (np.empty(size, dtype=bool),)
         return self._scratch
 
-    def quadrature(self, centre, spread, y, nodes, weights, slopes=True):
+    def quadrature(self, centre, spread, y, rule: GaussHermiteRule, slopes=True):
         """E[softplus(a)], E[σ(a)] and E[σ(a)z]/s in one exp per node; the data term subtracts Σyμ.
 
-        Run by run, in buffers kept between calls: one run's (N, nodes) arrays stay in cache, and
-        no step pays the page faults of fresh arrays of the whole batch's size. The operations
-        are those of the whole-batch expressions in the comments, in the same order, so every
-        number is the same. `slopes=False`: the data term alone, with None for the other two.
+        Each projection by its rule in `rule` (the declared one, or a smaller one where it is narrow
+        enough to give the same numbers to a few ulps), a chunk of one rule's projections at a time
+        in buffers kept between calls: a chunk's arrays stay in cache, and no step pays the page
+        faults of fresh arrays of the whole batch's size. `slopes=False`: the data term alone, with
+        None for the other two.
         """
-        batch, count = centre.shape
-        expected_softplus, probabilities, stein = (np.empty((batch, count)) for _ in range(3))
-        a, small, term, scratch, nonnegative = self._buffers((count, nodes.size))
-        weighted_nodes = weights * nodes
-        for run in range(batch):
-            quadrature_points(centre[run], spread[run], nodes, out=a)  # a = centre + spread·z
+        buffers = self._buffers(rule.scratch_size())
+
+        def evaluate(a, rows, nodes, weights):
+            small, term, scratch, nonnegative = (buffer[: a.size].reshape(a.shape) for buffer in buffers[1:])
             # One exp for both functions, stable for either sign of a: small = exp(−|a|).
             np.exp(np.negative(np.abs(a, out=small), out=small), out=small)
             # softplus(a) = max(a, 0) + log1p(small)
             np.maximum(a, 0.0, out=term)
             term += np.log1p(small, out=scratch)
-            np.matmul(term, weights, out=expected_softplus[run])
             if not slopes:
-                continue
+                return (term @ weights,)
+            expected_softplus = term @ weights
             # σ(a) = where(a ≥ 0, 1/(1 + small), small/(1 + small)), as small · (1/(1 + small))
             reciprocal = np.divide(1.0, np.add(small, 1.0, out=scratch), out=scratch)
             p = np.multiply(small, reciprocal, out=small)
             np.copyto(p, reciprocal, where=np.greater_equal(a, 0.0, out=nonnegative))
-            np.matmul(p, weights, out=probabilities[run])
-            np.matmul(p, weighted_nodes, out=stein[run])
-        data = expected_softplus.sum(axis=1) - centre @ y
+            return expected_softplus, p @ weights, p @ (weights * nodes)
+
+        results = tiered(rule, centre, spread, evaluate, 1 + 2 * slopes, buffers[0])
+        data = results[0].sum(axis=1) - centre @ y
         if not slopes:
             return data, None, None
+        _, probabilities, stein = results
         # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
         stein /= spread
         return data, probabilities - y, stein
