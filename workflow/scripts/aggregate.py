@@ -36,7 +36,9 @@ caption = (
     f"Wall time of the solver jobs of {experiment} on this machine (not reproducible "
     "byte for byte): µs per run-step, and the median time of a run to the smallest tolerance."
 )
-write_text(f"**{caption}**\n\n{costs.to_markdown(index=False, floatfmt='.4g')}\n", snakemake.output.costs_markdown)
+write_text(
+    f"**{caption}**\n\n{costs.to_markdown(index=False, floatfmt='.4g')}\n", snakemake.output.costs_markdown
+)
 
 # The report page: the Markdown tables just written, in reading order (the results in words, the
 # tuned lrs, the paired tests, then every lr).
