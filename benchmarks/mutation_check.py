@@ -525,14 +525,6 @@ MUTATIONS = [
         PLUMBING_TESTS,
     ),
     Mutation(
-        "plumbing: the costs rule loses its digest",
-        "workflow",
-        "workflow/rules/aggregate.smk",
-        '        library=library("costs.py"),\n',
-        "",
-        PLUMBING_TESTS,
-    ),
-    Mutation(
         "plumbing: the invariance figure rule loses its digest",
         "workflow",
         "workflow/rules/figures.smk",
@@ -569,7 +561,7 @@ MUTATIONS = [
         "workflow",
         "workflow/rules/aggregate.smk",
         'library=library("aggregate.py"),',
-        'library=library("costs.py"),',
+        'library=library("why_tables.py"),',
         PLUMBING_TESTS,
     ),
     Mutation(

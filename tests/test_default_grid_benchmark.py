@@ -41,3 +41,31 @@ def test_the_copy_holds_the_workflow_and_no_output_or_cache(tmp_path):
     assert not names & {".git", ".venv", ".snakemake", "results", "figures", "mutants"}
     assert not list(tmp_path.rglob("__pycache__"))
     assert (tmp_path / "src" / "ngbench" / "data" / "randhie_400.csv").is_file()
+
+
+def test_the_cpu_hook_names_each_job_script_by_its_rule(tmp_path):
+    """The `sitecustomize` the run puts on PYTHONPATH: a job script's process writes its rule and CPU
+    seconds at exit (a busy loop, so they are more than nothing); another Python process nothing."""
+    import os
+    import subprocess
+    import sys
+
+    benchmark = load_benchmark()
+    log = tmp_path / "cpu.txt"
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(benchmark.CPU_HOOK.format(log=str(log)))
+    scripts = tmp_path / "work" / ".snakemake" / "scripts"
+    scripts.mkdir(parents=True)
+    job = scripts / "tmpab12cd.analysis_figures.py"
+    job.write_text(
+        "import time\nstarted = time.process_time()\nwhile time.process_time() - started < 0.2:\n    pass\n"
+    )
+    other = tmp_path / "other.py"
+    other.write_text("pass\n")
+    environment = {**os.environ, "PYTHONPATH": str(hook)}
+    for script in (job, other):
+        subprocess.run([sys.executable, str(script)], env=environment, check=True)
+    by_rule = benchmark.cpu_by_rule(log.read_text())
+    assert set(by_rule) == {"analysis_figures"}
+    assert len(by_rule["analysis_figures"]) == 1 and by_rule["analysis_figures"][0] >= 0.2

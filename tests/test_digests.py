@@ -12,7 +12,7 @@ from ngbench.digests import imported_modules, script_digest
 from ngbench.targets import TARGETS
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ("solve.py", "reference.py", "aggregate.py", "costs.py", "analysis_figures.py", "figure_paths.py")
+SCRIPTS = ("solve.py", "reference.py", "aggregate.py", "analysis_figures.py", "figure_paths.py")
 TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
 
 
@@ -43,7 +43,7 @@ def changed_after(repo: Path, relative: str) -> set[tuple[str, str]]:
 
 
 FIGURES = {"analysis_figures.py", "figure_paths.py"}
-STATISTICS = {"aggregate.py", "costs.py"} | FIGURES  # the figures draw the tuned runs (stats.tuned_runs)
+STATISTICS = {"aggregate.py"} | FIGURES  # the figures draw the tuned runs (stats.tuned_runs)
 
 
 @pytest.mark.slow

@@ -487,7 +487,8 @@ def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
     jobs = re.findall(r"Job \d+: (.+)$", dry.stdout, re.MULTILINE)
     solved = {job for job in jobs if job.startswith("solve tiny_quadratic/")}
     assert len(solved) == 2  # both charts of the edited target's experiment (a job runs every method)
-    assert "figure fig1_quadratic" in jobs and "costs of tiny_quadratic" in jobs
+    assert "figure fig1_quadratic" in jobs
+    assert "statistics, tables, costs and report page of tiny_quadratic" in jobs
     assert not any("fig3_gaussian_vi" in job for job in jobs), jobs
 
     # Back as it was: nothing to do. Then an edit of the plotting code reruns figure jobs only.

@@ -1,9 +1,14 @@
+# One job per experiment for everything made from its run summaries but the figures: the statistics
+# and tables, the wall-time table, and the report page of the tables. They always ran together (each
+# waits on the same solver files) and each is a fraction of a second of work; as three jobs, each
+# paid ~0.25–0.7 s of CPU to start Python and import the library, more than their work.
 rule aggregate:
-    """Iteration counts, tuned learning rates and paired tests of NGD against each other method, from the run summaries."""
+    """Iteration counts, tuned learning rates and paired tests of NGD against each other method, from the run summaries; the wall-time table from the solvers' timings; the report page of the tables."""
     message:
-        "statistics and tables of {wildcards.experiment}"
+        "statistics, tables, costs and report page of {wildcards.experiment}"
     input:
-        summary_files,
+        summaries=summary_files,
+        timings=lambda w: chart_files("timings", w.experiment),
     output:
         stats=report(
             "results/stats/{experiment}.csv",
@@ -30,6 +35,15 @@ rule aggregate:
         paired_markdown="results/tables/{experiment}_paired.md",
         paired_latex="results/tables/{experiment}_paired.tex",
         claims="results/tables/{experiment}_claims.md",
+        # Machine-dependent, not committed.
+        costs="results/costs/{experiment}.csv",
+        costs_markdown="results/costs/{experiment}.md",
+        page=report(
+            "results/report/tables/{experiment}.html",
+            caption="../report/experiment_page.rst",
+            category="3 · Experiments",
+            subcategory="{experiment}",
+        ),
     params:
         main_tolerance=main_tolerance,
         tuning_rule=tuning_rule,
@@ -40,27 +54,6 @@ rule aggregate:
         "../envs/ngbench.yaml"
     script:
         "../scripts/aggregate.py"
-
-
-rule costs:
-    """Wall time per run-step and to tolerance, from the solvers' timings: machine-dependent, not committed."""
-    message:
-        "costs of {wildcards.experiment}"
-    input:
-        summaries=summary_files,
-        timings=lambda w: chart_files("timings", w.experiment),
-    output:
-        csv="results/costs/{experiment}.csv",
-        markdown="results/costs/{experiment}.md",
-    params:
-        main_tolerance=main_tolerance,
-        library=library("costs.py"),
-    log:
-        "logs/costs/{experiment}.log",
-    conda:
-        "../envs/ngbench.yaml"
-    script:
-        "../scripts/costs.py"
 
 
 rule headline:
@@ -169,33 +162,6 @@ rule wall_time_profiles:
         "../envs/ngbench.yaml"
     script:
         "../scripts/wall_time_profiles.py"
-
-
-rule experiment_page:
-    """One experiment's Markdown tables as one HTML page of the report."""
-    message:
-        "report page of the tables of {wildcards.experiment}"
-    input:
-        # In reading order: the results in words, the tuned lrs, the paired tests, then every lr.
-        claims="results/tables/{experiment}_claims.md",
-        best_lr="results/tables/{experiment}_best_lr.md",
-        paired="results/tables/{experiment}_paired.md",
-        iterations="results/tables/{experiment}.md",
-    output:
-        report(
-            "results/report/tables/{experiment}.html",
-            caption="../report/experiment_page.rst",
-            category="3 · Experiments",
-            subcategory="{experiment}",
-        ),
-    params:
-        library=library("experiment_page.py"),
-    log:
-        "logs/experiment_page/{experiment}.log",
-    conda:
-        "../envs/ngbench.yaml"
-    script:
-        "../scripts/experiment_page.py"
 
 
 rule front_page:
