@@ -153,8 +153,9 @@ def heavy_ball(direction, memory: dict, settings: dict, t: int) -> np.ndarray:
 def adam_moments(direction, memory: dict, settings: dict, t: int) -> np.ndarray:
     """Adam's bias-corrected moments (Kingma & Ba 2015) of the direction."""
     beta1, beta2 = settings["beta1"], settings["beta2"]
-    first = memory.get("adam_first", np.zeros_like(direction))
-    second = memory.get("adam_second", np.zeros_like(direction))
+    first, second = memory.get("adam_first"), memory.get("adam_second")
+    if first is None:  # the first step: m₀ = v₀ = 0 (made only then, not as a default every step)
+        first, second = np.zeros_like(direction), np.zeros_like(direction)
     # m ← β₁m + (1 − β₁)d, v ← β₂v + (1 − β₂)d², step m̂/(√v̂ + ε): the same operations in the same
     # order as the plain expressions, into four arrays instead of a dozen temporaries (a full-covariance
     # state at d = 100 is 10⁴ numbers a run). New moment arrays: the memory's are never written into.

@@ -373,14 +373,19 @@ class GLMVI(GaussianFamilyTarget):
         E[φ″] may be None.
         """
         memo = self._memo
-        if memo is not None and np.array_equal(memo[0], mean) and np.array_equal(memo[1], cov):
+        if (
+            memo is not None
+            and memo[3] is self.rule
+            and np.array_equal(memo[0], mean)
+            and np.array_equal(memo[1], cov)
+        ):
             if memo[2][3] is not None or not slopes:
                 return memo[2]
             centre, spread = memo[2][:2]
         else:
             centre, spread = self._projections(self.train_x, mean, cov)
         result = (centre, spread, *self.projection_expectations(centre, spread, self.train_y, slopes))
-        self._memo = (mean.copy(), cov.copy(), result)
+        self._memo = (mean.copy(), cov.copy(), result, self.rule)  # the rule too: tests switch it
         return result
 
     def loss(self, canonical, log_det_cov=None):

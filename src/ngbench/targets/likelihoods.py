@@ -171,11 +171,12 @@ class Likelihood:
         return np.negative(self.negative_log_density(a, y), out=a)
 
     def density(self, a, y):
-        """p(y | a) written over `a`, to a few ulps wherever it is a normal number, or None.
+        """p(y | a) written over `a`, to a few ulps wherever it is a normal number.
 
         With it the held-out metric sums densities, log Σₖ wₖ p(y | aₖ), instead of a log-sum-exp
-        of log-densities (a log per node and its max, exp and sum); None: the likelihood has no such
-        cheap form (`a` is then left as it was), and the metric works from `log_density`.
+        of log-densities (a log per node and its max, exp and sum). A likelihood without such a cheap
+        form does not override this method: the metric then works from `log_density` throughout
+        (GLMVI.test_log_loss checks whether it is overridden; this default is never called there).
         """
         return None
 
