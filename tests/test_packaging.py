@@ -89,3 +89,26 @@ def test_the_targeted_mutation_run_lists_existing_test_files_of_mutated_modules(
         assert files and len(set(files)) == len(files), module
         missing = [name for name in files if not (REPO / "tests" / name).is_file()]
         assert not missing, f"{module}: {missing}"
+
+
+def test_every_hand_written_mutation_still_finds_its_pattern_once():
+    """`benchmarks/mutation_check.py` stops before any mutant runs when a pattern no longer occurs
+    exactly once in its file: an edit to the library must come with the mutation's new pattern (11
+    had gone stale unnoticed once), and each mutation's test files must exist."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("mutation_check", REPO / "benchmarks" / "mutation_check.py")
+    mutation_check = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mutation_check  # its dataclasses look their module up by name
+    try:
+        spec.loader.exec_module(mutation_check)
+    finally:
+        del sys.modules[spec.name]
+    assert len(mutation_check.MUTATIONS) >= 90
+    for mutation in mutation_check.MUTATIONS:
+        count = (REPO / mutation.path).read_text().count(mutation.pattern)
+        assert count == 1, f"{mutation.name}: its pattern occurs {count} times in {mutation.path}"
+        assert mutation.pattern != mutation.replacement, mutation.name
+        missing = [name for name in mutation.tests if not (REPO / "tests" / name).is_file()]
+        assert not missing, f"{mutation.name}: {missing}"
