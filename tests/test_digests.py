@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ast
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ngbench.digests import imported_modules, script_digest
 from ngbench.targets import TARGETS
+from tests.checkout import copy_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ("solve.py", "reference.py", "aggregate.py", "analysis_figures.py", "figure_paths.py")
@@ -29,9 +29,7 @@ def digests(repo: Path) -> dict[tuple[str, str], str]:
 
 @pytest.fixture()
 def repo(tmp_path):
-    for folder in ("src", "workflow"):
-        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    return tmp_path
+    return copy_checkout(tmp_path, ("src", "workflow"), snakefile=False)
 
 
 def changed_after(repo: Path, relative: str) -> set[tuple[str, str]]:

@@ -18,6 +18,7 @@ from ngbench.digests import plugin_digest, script_digest
 from ngbench.experiments import ConfigError, check_config
 from ngbench.plugins import plugin_files
 from ngbench.targets import TARGETS, make_target
+from tests.checkout import copy_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -203,8 +204,7 @@ BUILT_IN = ("quadratic", "gaussian_1d")  # two are enough to tell "this one only
 @pytest.fixture()
 def project(tmp_path):
     """A copy of the library and the example, with a sibling module the plugin imports."""
-    for folder in ("src/ngbench", "workflow/scripts"):
-        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_checkout(tmp_path, ("src/ngbench", "workflow/scripts"), snakefile=False)
     shutil.copytree(REPO / "examples", tmp_path / "work", ignore=shutil.ignore_patterns("__pycache__"))
     models = tmp_path / "work" / "models"
     (models / "tables").mkdir()

@@ -16,6 +16,7 @@ import yaml
 
 from ngbench import startup_cache
 from ngbench.experiments import check_config
+from tests.checkout import copy_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -185,11 +186,7 @@ def test_a_start_uses_the_entry_until_the_config_or_the_library_changes(tmp_path
     """A marked entry under the right key shows whether a start read it: its plan carries a warning
     the check never writes. An edited config value is checked again (a bad one is refused before any
     job, with its field named), and so is the config after a library module changed."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    shutil.copy(REPO / "Snakefile", repo)
-    for folder in ("workflow", "src", "profiles"):
-        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    repo = copy_checkout(tmp_path / "repo")
     work = tmp_path / "work"
     (work / "config").mkdir(parents=True)
     config_file = work / "config" / "config.yaml"

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.checkout import copy_checkout
 from tests.oracles import blog_recurrence
 
 # Every test here reads one Snakemake run of the tiny config (minutes on 2 cores): `pytest -m "not slow"`
@@ -452,13 +453,7 @@ def test_duplicate_experiment_names_are_refused(tmp_path):
 
 
 def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
-    import shutil
-
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    shutil.copy(REPO / "Snakefile", repo)
-    for folder in ("workflow", "src", "profiles"):
-        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    repo = copy_checkout(tmp_path / "repo")
     workdir = tmp_path / "work"
     config = {
         **TINY_CONFIG,

@@ -24,7 +24,6 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,14 +124,13 @@ def store(path: Path, key: str | None, checked: CheckedStart) -> None:
     the next start checks the config again."""
     if key is None:
         return
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, delete=False) as handle:
+    from ngbench.io import atomic_write  # only when an entry is written: a no-op start does not
+
+    def write(temporary):
+        with open(temporary, "wb") as handle:
             pickle.dump((key, checked), handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(handle.name, path)
+
+    try:
+        atomic_write(path, write)
     except OSError:
-        try:
-            os.unlink(handle.name)
-        except (OSError, UnboundLocalError):
-            pass
+        pass

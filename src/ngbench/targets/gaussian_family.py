@@ -54,6 +54,13 @@ def variances(canonical: np.ndarray, dim: int) -> np.ndarray:
     return np.diagonal(split(canonical, dim)[1], axis1=1, axis2=2)
 
 
+def moments(canonical: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, Σ) (B, d, d) of full-form states, (μ, v) (B, d) of mean-field ones: each form's own numbers."""
+    if is_mean_field(canonical, dim):
+        return canonical[:, :dim], canonical[:, dim:]
+    return split(canonical, dim)
+
+
 def mean_field_form(canonical: np.ndarray, dim: int) -> np.ndarray:
     """(μ, diag Σ) of states in either form: a covariance's off-diagonal entries are dropped."""
     if is_mean_field(canonical, dim):
@@ -730,10 +737,9 @@ class GaussianFamilyTarget(Target):
         return out
 
     def grad(self, canonical):
+        mean, cov = moments(canonical, self.dim)  # cov: the variances v in the mean-field form
         if is_mean_field(canonical, self.dim):
-            mean, var = canonical[:, : self.dim], canonical[:, self.dim :]
-            return self._grad_from(canonical, *self.expected_gradient_hessian_diagonal(mean, var))
-        mean, cov = split(canonical, self.dim)
+            return self._grad_from(canonical, *self.expected_gradient_hessian_diagonal(mean, cov))
         return self._grad_from(canonical, *self.expected_gradient_hessian(mean, cov))
 
     def draw_samples(self, canonical, rngs) -> np.ndarray:
@@ -902,5 +908,4 @@ class GaussianND(GaussianFamilyTarget):
         return g_mean, np.broadcast_to(self.target_precision, (samples.shape[0], self.dim, self.dim))
 
     def sampled_gradient_hessian_diagonal(self, samples):
-        g_mean = (samples.mean(axis=1) - self.target_mean) @ self.target_precision
-        return g_mean, self.precision_diagonal
+        return self.sampled_gradient_hessian(samples)[0], self.precision_diagonal

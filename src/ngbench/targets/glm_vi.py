@@ -35,8 +35,8 @@ from ngbench.targets.gaussian_family import (
     MEAN_FIELD,
     GaussianFamilyTarget,
     full_form,
-    is_mean_field,
     join,
+    moments,
     split,
 )
 from ngbench.targets.likelihoods import (
@@ -318,12 +318,6 @@ class GLMVI(GaussianFamilyTarget):
         super().set_gradient(gradient)
 
     # --- expectations over the 1-D projections a ~ N(xᵀm, xᵀVx) ---
-    def _moments(self, canonical):
-        """(m, V) of canonical states: V (B, d, d), or in the mean-field form its diagonal v (B, d)."""
-        if is_mean_field(canonical, self.dim):
-            return canonical[:, : self.dim], canonical[:, self.dim :]
-        return split(canonical, self.dim)
-
     def _squared(self, x) -> np.ndarray:
         """x ⊙ x (N, d) of a design matrix, made once: the mean-field form's projections and curvature."""
         entry = self._squares.get(id(x))
@@ -389,7 +383,7 @@ class GLMVI(GaussianFamilyTarget):
         return result
 
     def loss(self, canonical, log_det_cov=None):
-        mean, cov = self._moments(canonical)
+        mean, cov = moments(canonical, self.dim)
         # A sampled or delta-method gradient does not use the quadrature's E[φ′] and E[φ″].
         slopes = self.mc_samples is None and not self.delta
         _, _, data_term, _, _ = self._train_expectations(mean, cov, slopes)
@@ -452,7 +446,7 @@ class GLMVI(GaussianFamilyTarget):
 
         The expectations are taken like the row's gradient: quadrature, Monte Carlo or at the mean.
         """
-        mean, cov = self._moments(canonical)
+        mean, cov = moments(canonical, self.dim)
         y, likelihood = self.train_y, self.likelihood
         if self.mc_samples is not None:
             samples = self.draw_samples(canonical, rngs)
@@ -498,7 +492,7 @@ class GLMVI(GaussianFamilyTarget):
         (`log_expectation`) over the declared rule, never the log of a rounded predictive, which is
         wrong once it falls below about 1e-16.
         """
-        centre, spread = self._projections(self.test_x, *self._moments(canonical))
+        centre, spread = self._projections(self.test_x, *moments(canonical, self.dim))
         y = self.test_y
         if type(self.likelihood).density is Likelihood.density:  # no `density`: log-sum-exp throughout
             low = np.arange(centre.size)

@@ -84,7 +84,7 @@ class GaussHermiteRule:
         ends = np.cumsum(np.bincount(tier, minlength=len(self.rules)))
         start = 0
         for (nodes, weights), end in zip(self.rules, ends, strict=True):
-            size = max(CHUNK_POINTS // nodes.size // CHUNK_ROWS_STEP, 1) * CHUNK_ROWS_STEP  # rows
+            size = _chunk_rows(nodes)
             for first in range(start, end, size):
                 rows = order[first : min(first + size, end)]
                 used = rows.size
@@ -96,10 +96,12 @@ class GaussHermiteRule:
 
     def scratch_size(self) -> int:
         """Numbers a chunk's (rows × nodes) array may need (`chunks`)."""
-        return max(
-            max(CHUNK_POINTS // nodes.size // CHUNK_ROWS_STEP, 1) * CHUNK_ROWS_STEP * nodes.size
-            for nodes, _ in self.rules
-        )
+        return max(_chunk_rows(nodes) * nodes.size for nodes, _ in self.rules)
+
+
+def _chunk_rows(nodes: np.ndarray) -> int:
+    """Rows in a full chunk of a rule with `nodes`: ~CHUNK_POINTS points, a multiple of CHUNK_ROWS_STEP."""
+    return max(CHUNK_POINTS // nodes.size // CHUNK_ROWS_STEP, 1) * CHUNK_ROWS_STEP
 
 
 def tiered(rule: GaussHermiteRule, centre, spread, evaluate, outputs: int, scratch: np.ndarray):
