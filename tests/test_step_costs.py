@@ -350,3 +350,107 @@ def test_a_step_scope_keeps_freed_memory_so_new_arrays_do_not_fault_every_page()
             one_round()
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 30 * 3 * 512 // 10
+
+
+def test_rule_groups_are_a_stable_sort_by_rule():
+    """`GaussHermiteRule.groups` (a few comparisons) gives the order of the stable argsort of each
+    projection's rule by `searchsorted` it replaced: limits themselves, NaN and ∞ included."""
+    rule = make_target({"name": "logistic_vi"})._narrow_rule
+    rng = np.random.default_rng(3)
+    spread = rng.uniform(0.0, 1.5, 5000)
+    spread[rng.integers(0, 5000, 40)] = rng.choice(rule.limits, 40)  # exactly on a limit
+    spread[:3] = np.nan, np.inf, 0.0
+    groups = rule.groups(spread)
+    tier = np.searchsorted(rule.limits, spread, side="left")
+    np.testing.assert_array_equal(np.concatenate(groups), np.argsort(tier, kind="stable"))
+    assert [group.size for group in groups] == np.bincount(tier, minlength=len(rule.rules)).tolist()
+    assert all((tier[group] == index).all() for index, group in enumerate(groups))
+    # Without narrow rules one group holds everything.
+    declared = make_target({"name": "logistic_vi"})._declared_rule
+    np.testing.assert_array_equal(declared.groups(spread)[0], np.arange(spread.size))
+
+
+def _logistic_states(target, rng, batch=6):
+    mean = rng.normal(size=(batch, target.dim)) * np.geomspace(0.05, 3.0, batch)[:, None]
+    factor = rng.normal(size=(batch, target.dim, target.dim))
+    scales = np.geomspace(1e-4, 0.3, batch)[:, None, None]
+    return mean, factor @ np.swapaxes(factor, 1, 2) / target.dim * scales
+
+
+@pytest.mark.parametrize("narrow", [True, False])
+def test_fused_squared_slopes_are_the_separate_pass_bit_for_bit(narrow):
+    """E[(σ(a) − y)²] from the loss's own pass equals the pass of `sigmoid(a) − y` it replaces (σ's
+    a < 0 branch is small/(1 + small) there, not small·(1/(1 + small)) as in E[σ]), and the other
+    expectations are those of the pass without it."""
+    target = make_target({"name": "logistic_vi"})
+    target.narrow_quadrature = narrow
+    mean, cov = _logistic_states(target, np.random.default_rng(5))
+    centre, spread = target._projections(target.train_x, mean, cov)
+    y, likelihood = target.train_y, target.likelihood
+    assert likelihood.fuses_squared_slopes
+    fused = likelihood.quadrature(centre, spread, y, target.rule, squared_slopes=True)
+    plain = likelihood.quadrature(centre, spread, y, target.rule)
+    for got, expected in zip(fused[:3], plain, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(fused[3], target._expected_squared_slopes(centre, spread))
+    # Not vacuous: the product form of σ for a < 0 differs in some last bits over these points.
+    a = centre[..., None] + spread[..., None] * target.nodes
+    small = np.exp(-np.abs(a))
+    negative = a < 0
+    assert (small[negative] / (1 + small[negative]) != small[negative] * (1 / (1 + small[negative]))).any()
+
+
+@pytest.mark.parametrize("chart", ["natural", "diagonal_natural"])
+def test_ef_runs_are_the_same_with_the_fused_pass_and_it_is_off_for_other_methods(chart):
+    """`ef` through the runner: iterates bit for bit whether its E[φ′²] comes fused from the loss's pass
+    or from a pass of its own; the fusion switches on during `ef` and off once another method runs."""
+    target = make_target({"name": "logistic_vi"})
+    target = target.with_reference(target.reference_solution())
+    chart_object = target.chart(chart)
+    seeds = np.arange(3)
+    init = {"mean": {"uniform": [-0.5, 0.5]}, "var": 0.05}
+    start = target.initial_states_for(chart_object, init, tuple(seeds.tolist()))
+    lr = np.array([0.1, 0.5, 1.0])
+
+    def run(method):
+        return run_batch(target, chart_object, METHODS[method], start, lr, 8, 0.0, seeds=seeds)
+
+    fused = run("ef")
+    assert target.fuse_squared_slopes
+    separate_calls = []
+    original = target._expected_squared_slopes
+    target._expected_squared_slopes = lambda *args: separate_calls.append(1) or original(*args)
+    target.fuse_squared_slopes, target._memo = False, None
+    alone = run("ef")  # the first step takes a pass of its own, the later ones the fused
+    assert len(separate_calls) == 1
+    target.likelihood.fuses_squared_slopes = False  # as a likelihood without the fused pass
+    separate = run("ef")  # every step a pass of its own
+    assert len(separate_calls) == 1 + 8
+    del target.likelihood.fuses_squared_slopes
+    for result in (alone, separate):
+        np.testing.assert_array_equal(result.loss, fused.loss)
+        np.testing.assert_array_equal(result.states, fused.states)
+    target.fuse_squared_slopes = True
+    run("gd")
+    assert not target.fuse_squared_slopes
+
+
+def test_ef_of_a_likelihood_without_the_fused_pass_takes_a_pass_of_its_own():
+    """A likelihood that does not fuse E[φ′²] (probit here, as any plugin) still gets `ef`: the target
+    asks it for the three expectations only and takes E[φ′²] in its own pass."""
+    from ngbench.targets.glm_vi import GLMVI
+    from ngbench.targets.likelihoods import BernoulliProbit
+
+    rng = np.random.default_rng(8)
+    features = rng.normal(size=(60, 3))
+    labels = (rng.uniform(size=60) < 0.5).astype(float)
+    target = GLMVI(features, labels, BernoulliProbit(), quadrature_nodes=20)
+    assert not target.likelihood.fuses_squared_slopes
+    mean, cov = _logistic_states(target, rng, batch=3)
+    target.fuse_squared_slopes = True
+    centre, spread, *_ = target._train_expectations(mean, cov)
+    assert target._memo_squared_slopes is None
+    expected = target._expected_squared_slopes(centre, spread)
+    points = centre[..., None] + spread[..., None] * target.nodes
+    slope = target.likelihood.first(points, target.train_y[:, None])
+    np.testing.assert_allclose(expected, slope**2 @ target.weights, rtol=1e-13)

@@ -248,6 +248,12 @@ class GLMVI(GaussianFamilyTarget):
         self.narrow_quadrature = True  # False: the declared rule on every projection (tests, benchmarks)
         self._reference: dict | None = None
         self._memo = None
+        # `ef`'s E[φ′²] at the memo's state, from the loss's own quadrature pass where the likelihood
+        # fuses it: made while `fuse_squared_slopes` is on, which `empirical_fisher_direction` turns on
+        # and a memo whose squares nobody asked for turns off (one wasted pass when `ef` ends).
+        self.fuse_squared_slopes = False
+        self._memo_squared_slopes: np.ndarray | None = None
+        self._memo_squared_slopes_used = False
         self._points_scratch = None
         self._projection_scratch: dict[int, np.ndarray] = {}  # by the design matrix's row count
         self._squares: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(x) → (x, x²), see `_squared`
@@ -348,15 +354,21 @@ class GLMVI(GaussianFamilyTarget):
     def _nodes(self, centre, spread):
         return centre[..., None] + spread[..., None] * self.nodes  # (B, N, K)
 
-    def projection_expectations(self, centre, spread, y, slopes=True):
+    def projection_expectations(self, centre, spread, y, slopes=True, squared_slopes=False):
         """(Σₙ E[φ], E[φ′], curvature E[φ″]) over aₙ ~ N(centreₙ, spreadₙ²): closed form or quadrature.
 
-        `slopes=False`: the quadrature may leave E[φ′] and E[φ″] out (None).
+        `slopes=False`: the quadrature may leave E[φ′] and E[φ″] out (None). `squared_slopes`: a fourth
+        array, E[φ′²] from the same pass, or None where the likelihood does not fuse it
+        (`Likelihood.fuses_squared_slopes`) or has closed forms.
         """
         exact = self.likelihood.closed_form(centre, spread, y) if self.closed_forms else None
         if exact is not None:
-            return exact
-        return self.likelihood.quadrature(centre, spread, y, self.rule, slopes=slopes)
+            return (*exact, None) if squared_slopes else exact
+        if not squared_slopes:
+            return self.likelihood.quadrature(centre, spread, y, self.rule, slopes=slopes)
+        if not (slopes and self.likelihood.fuses_squared_slopes):
+            return (*self.likelihood.quadrature(centre, spread, y, self.rule, slopes=slopes), None)
+        return self.likelihood.quadrature(centre, spread, y, self.rule, slopes=True, squared_slopes=True)
 
     def _train_expectations(self, mean, cov, slopes=True):
         """Over the training projections: centre, spread, Σₙ E[φ], E[φ′] and the curvature E[φ″].
@@ -378,8 +390,17 @@ class GLMVI(GaussianFamilyTarget):
             centre, spread = memo[2][:2]
         else:
             centre, spread = self._projections(self.train_x, mean, cov)
-        result = (centre, spread, *self.projection_expectations(centre, spread, self.train_y, slopes))
+        if self._memo_squared_slopes is not None and not self._memo_squared_slopes_used:
+            self.fuse_squared_slopes = False  # made for `ef` and not asked for: another method runs now
+        if self.fuse_squared_slopes:
+            *expectations, squared = self.projection_expectations(
+                centre, spread, self.train_y, slopes, squared_slopes=True
+            )
+        else:
+            expectations, squared = self.projection_expectations(centre, spread, self.train_y, slopes), None
+        result = (centre, spread, *expectations)
         self._memo = (mean.copy(), cov.copy(), result, self.rule)  # the rule too: tests switch it
+        self._memo_squared_slopes, self._memo_squared_slopes_used = squared, False
         return result
 
     def loss(self, canonical, log_det_cov=None):
@@ -460,7 +481,11 @@ class GLMVI(GaussianFamilyTarget):
         else:
             centre, spread, _, slopes, _ = self._train_expectations(mean, cov)
             g_mean = self._gradient(mean, slopes)
-            residual = self._expected_squared_slopes(centre, spread)
+            residual = self._memo_squared_slopes
+            if residual is None:
+                residual = self._expected_squared_slopes(centre, spread)
+                self.fuse_squared_slopes = True  # the next states' loss passes make them
+            self._memo_squared_slopes_used = True
         # (g_μ, ½(E[∇²ℓ] − Σ⁻¹)) with the surrogate for E[∇²ℓ]: its diagonal in the mean-field form.
         grad = self._grad_from(canonical, g_mean, self._curvature(residual, cov.ndim == 2))
         return chart.natural_gradient(theta, canonical, grad, None)
@@ -470,9 +495,9 @@ class GLMVI(GaussianFamilyTarget):
         batch-sized temporaries."""
         y = self.train_y
 
-        def evaluate(points, rows, nodes, weights):
-            slope = self.likelihood.first(points, y[rows % y.size, None])
-            return (np.multiply(slope, slope, out=slope) @ weights,)
+        def evaluate(points, chunk):
+            slope = self.likelihood.first(points, y[chunk.rows % y.size, None])
+            return (np.multiply(slope, slope, out=slope) @ chunk.weights,)
 
         return tiered(self.rule, centre, spread, evaluate, 1, self._points_buffer())[0]
 
@@ -499,10 +524,10 @@ class GLMVI(GaussianFamilyTarget):
             log_predictive = np.empty(centre.size)
         else:
 
-            def evaluate(points, rows, nodes, weights):
+            def evaluate(points, chunk):
                 # Overflow and log 0 are where a density underflows: those rows are redone below.
                 with np.errstate(over="ignore", invalid="ignore"):
-                    return (self.likelihood.density(points, y[rows % y.size, None]) @ weights,)
+                    return (self.likelihood.density(points, y[chunk.rows % y.size, None]) @ chunk.weights,)
 
             predictive = tiered(self.rule, centre, spread, evaluate, 1, self._points_buffer())[0].reshape(-1)
             with np.errstate(divide="ignore", invalid="ignore"):

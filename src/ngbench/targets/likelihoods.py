@@ -25,6 +25,11 @@ LOG_2PI = math.log(2.0 * math.pi)
 _PRODUCT_IS_EXACT: dict[tuple[int, int], bool] = {}
 
 
+def node_factors(nodes: np.ndarray) -> np.ndarray:
+    """The (2 × nodes) rows [z; 1] that `quadrature_points` multiplies the columns [s, c] by."""
+    return np.stack([nodes, np.ones_like(nodes)])
+
+
 def quadrature_points(
     centre: np.ndarray, spread: np.ndarray, nodes: np.ndarray, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -36,19 +41,27 @@ def quadrature_points(
     could fuse the product into the sum) is checked once per shape on random numbers, against the
     broadcast expression, which is used wherever it does not.
     """
-    shape = (centre.size, nodes.size)
-    factors = np.stack([nodes, np.ones_like(nodes)])
-    if shape not in _PRODUCT_IS_EXACT:
+    return points_from_columns(np.column_stack([spread, centre]), nodes, node_factors(nodes), out)
+
+
+def points_from_columns(
+    columns: np.ndarray, nodes: np.ndarray, factors: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """`quadrature_points` of the (rows × 2) columns [spread, centre], with `factors` = node_factors(nodes)
+    made by the caller once (a tiered quadrature's chunks share them)."""
+    shape = (columns.shape[0], nodes.size)
+    exact = _PRODUCT_IS_EXACT.get(shape)
+    if exact is None:
         rng = np.random.default_rng(0)
         probe_centre, probe_spread = rng.normal(size=shape[0]) * 30.0, rng.uniform(0.0, 10.0, shape[0])
         product = np.matmul(np.column_stack([probe_spread, probe_centre]), factors)
-        _PRODUCT_IS_EXACT[shape] = bool(
+        exact = _PRODUCT_IS_EXACT[shape] = bool(
             np.array_equal(product, probe_centre[:, None] + probe_spread[:, None] * nodes)
         )
-    if _PRODUCT_IS_EXACT[shape]:
-        return np.matmul(np.column_stack([spread, centre]), factors, out=out)
-    points = np.multiply(spread[:, None], nodes, out=out)
-    points += centre[:, None]
+    if exact:
+        return np.matmul(columns, factors, out=out)
+    points = np.multiply(columns[:, :1], nodes, out=out)
+    points += columns[:, 1:]
     return points
 
 
@@ -74,25 +87,37 @@ class GaussHermiteRule:
         self.rules = [(rule_nodes, rule_weights) for _, rule_nodes, rule_weights in narrow] + [
             (nodes, weights)
         ]
+        # What every chunk of a rule needs, made once: the product's factor rows [z; 1] and wₖzₖ.
+        self.factors = [node_factors(rule_nodes) for rule_nodes, _ in self.rules]
+        self.weighted_nodes = [rule_weights * rule_nodes for rule_nodes, rule_weights in self.rules]
+
+    def groups(self, spread: np.ndarray) -> list[np.ndarray]:
+        """Per rule, the flat indices of the projections it takes, increasing: together the order of
+        a stable sort by rule, at a few comparisons of `spread` with the limits instead of a sort."""
+        if not self.limits.size:
+            return [np.arange(spread.size)]
+        within = [np.less_equal(spread, limit) for limit in self.limits]  # NaN: never within
+        groups = [np.flatnonzero(within[0])]
+        for narrower, wider in zip(within[:-1], within[1:], strict=True):
+            groups.append(np.flatnonzero(wider > narrower))  # within this limit and not the one below
+        groups.append(np.flatnonzero(~within[-1]))  # wider than every limit, or NaN: the declared rule
+        return groups
 
     def chunks(self, spread: np.ndarray):
-        """(nodes, weights, rows, used) over the flat `spread`, chunk by chunk: `rows` are flat indices
-        of one rule's projections, padded (by repeating the last) to a multiple of CHUNK_ROWS_STEP
-        unless they fill a chunk; the first `used` are the real ones."""
-        tier = np.searchsorted(self.limits, spread, side="left")  # NaN sorts last: the declared rule
-        order = np.argsort(tier, kind="stable")
-        ends = np.cumsum(np.bincount(tier, minlength=len(self.rules)))
-        start = 0
-        for (nodes, weights), end in zip(self.rules, ends, strict=True):
-            size = _chunk_rows(nodes)
+        """The flat indices of `spread` sorted stably by rule (`order`), and per chunk (rule index,
+        first, used, padded): the chunk's projections are order[first : first + used], all of one
+        rule, evaluated as `padded` rows (the last repeated) to a multiple of CHUNK_ROWS_STEP unless
+        they fill a chunk."""
+        groups = self.groups(spread)
+        order = np.concatenate(groups) if len(groups) > 1 else groups[0]
+        pieces, start = [], 0
+        for index, ((nodes, _), group) in enumerate(zip(self.rules, groups, strict=True)):
+            size, end = _chunk_rows(nodes), start + group.size
             for first in range(start, end, size):
-                rows = order[first : min(first + size, end)]
-                used = rows.size
-                padded = min(-(-used // CHUNK_ROWS_STEP) * CHUNK_ROWS_STEP, size)
-                if padded > used:
-                    rows = np.concatenate([rows, np.full(padded - used, rows[-1])])
-                yield nodes, weights, rows, used
+                used = min(size, end - first)
+                pieces.append((index, first, used, min(-(-used // CHUNK_ROWS_STEP) * CHUNK_ROWS_STEP, size)))
             start = end
+        return order, pieces
 
     def scratch_size(self) -> int:
         """Numbers a chunk's (rows × nodes) array may need (`chunks`)."""
@@ -104,24 +129,43 @@ def _chunk_rows(nodes: np.ndarray) -> int:
     return max(CHUNK_POINTS // nodes.size // CHUNK_ROWS_STEP, 1) * CHUNK_ROWS_STEP
 
 
+class Chunk:
+    """One chunk of a tiered quadrature, as `evaluate` gets it: its rule's `nodes`, `weights` and
+    `weighted_nodes` (wₖzₖ), its flat row indices `rows` (padded) and the `used` real ones."""
+
+    __slots__ = ("nodes", "weights", "weighted_nodes", "rows", "used")
+
+
 def tiered(rule: GaussHermiteRule, centre, spread, evaluate, outputs: int, scratch: np.ndarray):
     """Per-projection expectations over aₙ ~ N(centreₙ, spreadₙ²), each by its rule in `rule`.
 
-    `evaluate(points, rows, nodes, weights)` gets one chunk's (rows × nodes) points, written into
-    `scratch` (CHUNK_POINTS numbers at least), and the chunk's flat row indices; it returns
-    `outputs` arrays of one number per row. Returns them in `centre`'s shape.
+    `evaluate(points, chunk)` gets one chunk's (rows × nodes) points, written into `scratch`
+    (CHUNK_POINTS numbers at least), and the `Chunk`; it returns `outputs` arrays of one number per
+    row. Returns them in `centre`'s shape.
     """
     flat_centre, flat_spread = centre.reshape(-1), spread.reshape(-1)
-    results = [np.empty(flat_centre.size) for _ in range(outputs)]
-    for nodes, weights, rows, used in rule.chunks(flat_spread):
-        points = quadrature_points(
-            flat_centre[rows],
-            flat_spread[rows],
-            nodes,
-            out=scratch[: rows.size * nodes.size].reshape(-1, nodes.size),
+    order, pieces = rule.chunks(flat_spread)
+    # The product's columns [spread, centre] in the chunks' order, gathered once: a chunk's are a
+    # slice, and its results go to a slice of `in_order`, put in place once at the end.
+    columns = np.column_stack([flat_spread[order], flat_centre[order]])
+    in_order = [np.empty(order.size) for _ in range(outputs)]
+    chunk = Chunk()
+    for index, first, used, padded in pieces:
+        nodes = rule.rules[index][0]
+        chunk.nodes, chunk.weights = rule.rules[index]
+        chunk.weighted_nodes, chunk.used = rule.weighted_nodes[index], used
+        chunk.rows, part = order[first : first + used], columns[first : first + used]
+        if padded > used:
+            chunk.rows = np.concatenate([chunk.rows, np.full(padded - used, chunk.rows[-1])])
+            part = np.concatenate([part, np.broadcast_to(part[-1], (padded - used, 2))])
+        points = points_from_columns(
+            part, nodes, rule.factors[index], out=scratch[: padded * nodes.size].reshape(padded, nodes.size)
         )
-        for result, values in zip(results, evaluate(points, rows, nodes, weights), strict=True):
-            result[rows[:used]] = values[:used]
+        for result, values in zip(in_order, evaluate(points, chunk), strict=True):
+            result[first : first + used] = values[:used]
+    results = [np.empty(flat_centre.size) for _ in range(outputs)]
+    for result, values in zip(results, in_order, strict=True):
+        result[order] = values
     return [result.reshape(centre.shape) for result in results]
 
 
@@ -194,6 +238,11 @@ class Likelihood:
     # spread}, each giving the expectations of any larger rule to a few ulps up to that spread
     # (GaussHermiteRule; docs/maths.md §2.8). Empty: every projection takes the declared rule.
     narrow_rules: dict[int, float] = {}
+
+    # True where `quadrature(..., squared_slopes=True)` also returns E[φ′²] (the empirical Fisher's
+    # weights) from the same pass, as a fourth array; otherwise the target takes them in a pass of
+    # its own (GLMVI._expected_squared_slopes).
+    fuses_squared_slopes = False
 
     def quadrature(self, centre, spread, y, rule: GaussHermiteRule, slopes=True):
         """(Σₙ E[φ], E[φ′], E[φ′z]/s) by Gauss–Hermite, run by run (one run's (N, K) arrays at a time).
@@ -272,45 +321,64 @@ class BernoulliLogit(Likelihood):
         return p.mean(axis=1) - y, (p * q).mean(axis=1)
 
     def _buffers(self, size: int) -> tuple[np.ndarray, ...]:
-        """Four flat float arrays and one boolean of `size`, made once per size and reused."""
+        """Five flat float arrays and one boolean of `size`, made once per size and reused."""
         if self._scratch is None or self._scratch[0].size != size:
-            self._scratch = tuple(np.empty(size) for _ in range(4)) + (np.empty(size, dtype=bool),)
+            self._scratch = tuple(np.empty(size) for _ in range(5)) + (np.empty(size, dtype=bool),)
         return self._scratch
 
-    def quadrature(self, centre, spread, y, rule: GaussHermiteRule, slopes=True):
+    fuses_squared_slopes = True
+
+    def quadrature(self, centre, spread, y, rule: GaussHermiteRule, slopes=True, squared_slopes=False):
         """E[softplus(a)], E[σ(a)] and E[σ(a)z]/s in one exp per node; the data term subtracts Σyμ.
 
         Each projection by its rule in `rule` (the declared one, or a smaller one where it is narrow
         enough to give the same numbers to a few ulps), a chunk of one rule's projections at a time
         in buffers kept between calls: a chunk's arrays stay in cache, and no step pays the page
         faults of fresh arrays of the whole batch's size. `slopes=False`: the data term alone, with
-        None for the other two.
+        None for the other two. `squared_slopes`: also E[(σ(a) − y)²] from the same exp, as a fourth
+        array (the empirical Fisher's weights, the numbers of `sigmoid(a) − y` squared).
         """
         buffers = self._buffers(rule.scratch_size())
 
-        def evaluate(a, rows, nodes, weights):
-            small, term, scratch, nonnegative = (buffer[: a.size].reshape(a.shape) for buffer in buffers[1:])
+        def evaluate(a, chunk):
+            small, term, scratch, spare, nonnegative = (
+                buffer[: a.size].reshape(a.shape) for buffer in buffers[1:]
+            )
             # One exp for both functions, stable for either sign of a: small = exp(−|a|).
             np.exp(np.negative(np.abs(a, out=small), out=small), out=small)
             # softplus(a) = max(a, 0) + log1p(small)
             np.maximum(a, 0.0, out=term)
             term += np.log1p(small, out=scratch)
+            weights = chunk.weights
             if not slopes:
                 return (term @ weights,)
             expected_softplus = term @ weights
             # σ(a) = where(a ≥ 0, 1/(1 + small), small/(1 + small)), as small · (1/(1 + small))
-            reciprocal = np.divide(1.0, np.add(small, 1.0, out=scratch), out=scratch)
+            denominator = np.add(small, 1.0, out=scratch)
+            reciprocal = np.divide(1.0, denominator, out=term)
+            np.greater_equal(a, 0.0, out=nonnegative)
+            if squared_slopes:
+                # `sigmoid(a)`'s own numbers (small/(1 + small) where a < 0, one rounding, not the
+                # product below), minus y, squared: what the separate pass gave.
+                exact = np.divide(small, denominator, out=spare)
+                np.copyto(exact, reciprocal, where=nonnegative)
+                exact -= y[chunk.rows % y.size, None]
+                squares = np.multiply(exact, exact, out=exact) @ weights
             p = np.multiply(small, reciprocal, out=small)
-            np.copyto(p, reciprocal, where=np.greater_equal(a, 0.0, out=nonnegative))
-            return expected_softplus, p @ weights, p @ (weights * nodes)
+            np.copyto(p, reciprocal, where=nonnegative)
+            expectations = expected_softplus, p @ weights, p @ chunk.weighted_nodes
+            return (*expectations, squares) if squared_slopes else expectations
 
-        results = tiered(rule, centre, spread, evaluate, 1 + 2 * slopes, buffers[0])
+        outputs = 1 + 2 * slopes + (slopes and squared_slopes)
+        results = tiered(rule, centre, spread, evaluate, outputs, buffers[0])
         data = results[0].sum(axis=1) - centre @ y
         if not slopes:
             return data, None, None
-        _, probabilities, stein = results
+        probabilities, stein = results[1:3]
         # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
         stein /= spread
+        if squared_slopes:
+            return data, probabilities - y, stein, results[3]
         return data, probabilities - y, stein
 
 
