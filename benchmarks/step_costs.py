@@ -1,6 +1,6 @@
 """Cost per run-step of the d-dimensional targets, each against the floor of its own arithmetic.
 
-    python benchmarks/step_costs.py [--quick] [--dims 50 100 200] [--repeats 5] [--breakdown]
+    python benchmarks/step_costs.py [--quick] [--dims 50 100 200] [--repeats 5] [--breakdown] [--glm]
 
 A run-step is one iteration of one run in the vectorized runner (loss, domain checks, observation,
 direction and update), measured over a batch of `BATCH` runs as the default grid's cells have
@@ -27,9 +27,10 @@ numbers per d × d array had it formed one). Floors (issue 18):
                                 quadrature one above, since every step also records the exact loss
                                 (the gap is measured on it, not on the samples)
 
-`--breakdown` prints instead, per full-covariance chart × method, the CPU µs per run-step inside
-its parts (Cholesky factors, potri inverses, Adam's moments, each chart and target call), from timers
-put around those functions for the measurement.
+`--glm` prints the GLM mean-field, logistic and Monte Carlo rows only. `--breakdown` prints instead,
+per full-covariance chart × method, the CPU µs per run-step inside its parts (Cholesky factors, potri
+inverses, Adam's moments, each chart and target call), from timers put around those functions for
+the measurement.
 
 BLAS is pinned to one thread, as Snakemake pins it in solver jobs.
 """
@@ -448,6 +449,7 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="only where full-covariance steps spend their time, per d"
     )
+    parser.add_argument("--glm", action="store_true", help="only the GLM and logistic_vi rows")
     args = parser.parse_args()
     if args.breakdown:
         for dim in [100] if args.quick else args.dims:
@@ -457,14 +459,15 @@ def main() -> None:
     mean_field_dims = [100, 400] if args.quick else [100, 400, 1600]
     print(f"batch of {BATCH} runs, {steps} steps per timing, fastest of {repeats} alternated repeats")
     print_header()
-    for dim in dims:
-        print_rows(gaussian_nd_table([dim], steps, repeats))
-    mean_field_rows = []
-    for dim in mean_field_dims:
-        rows = mean_field_table([dim], steps, repeats)
-        print_rows(rows)
-        mean_field_rows += rows
-    print("\n".join(mean_field_growth(mean_field_rows)))
+    if not args.glm:
+        for dim in dims:
+            print_rows(gaussian_nd_table([dim], steps, repeats))
+        mean_field_rows = []
+        for dim in mean_field_dims:
+            rows = mean_field_table([dim], steps, repeats)
+            print_rows(rows)
+            mean_field_rows += rows
+        print("\n".join(mean_field_growth(mean_field_rows)))
     glm_rows = []
     for dim in mean_field_dims:
         rows = glm_mean_field_table([dim], steps, repeats, full_form_dims=mean_field_dims[:1])
