@@ -161,7 +161,8 @@ def inverse_from_cholesky(
     if usable.all():
         infos = [dpotri(upper, 0, 1)[1] for upper in transposed]
     else:
-        infos = [dpotri(upper, 0, 1)[1] if ok else 1 for upper, ok in zip(transposed, usable.tolist())]
+        runs = zip(transposed, usable.tolist(), strict=True)
+        infos = [dpotri(upper, 0, 1)[1] if ok else 1 for upper, ok in runs]
     usable = np.array(infos) == 0
     lower = work
     full = np.add(lower, np.swapaxes(lower, 1, 2), out=out)
@@ -800,7 +801,10 @@ class GaussianFamilyTarget(Target):
 
     def observe(self, canonical, chart):
         mean = canonical[:, : self.dim]
-        error = np.linalg.norm(mean - self.optimum_mean(chart.family), axis=1)[:, None]
+        # |μ − μ*| as np.linalg.norm(·, axis=1) computes it (√ of the row sums of squares), without
+        # its argument checks: those cost more than the arithmetic at small d, every step.
+        difference = mean - self.optimum_mean(chart.family)
+        error = np.sqrt(np.add.reduce(difference * difference, axis=1))[:, None]
         return np.column_stack([canonical, error]) if self.dim == 1 else error
 
 
@@ -888,8 +892,8 @@ class GaussianND(GaussianFamilyTarget):
     def grad(self, canonical):
         if is_mean_field(canonical, self.dim):
             return self._grad_from(canonical, self._mean_gradient(canonical), self.precision_diagonal)
-        hessian = np.broadcast_to(self.target_precision, (canonical.shape[0], self.dim, self.dim))
-        return self._grad_from(canonical, self._mean_gradient(canonical), hessian)
+        # Λ* itself, not broadcast to (B, d, d): `_grad_from`'s subtraction broadcasts it alike.
+        return self._grad_from(canonical, self._mean_gradient(canonical), self.target_precision)
 
     def newton_direction(self, chart, theta, canonical, rngs=None):
         """H⁻¹∇ℒ in closed form on the affine charts: the KL's Hessian is Λ* in μ and ½Σ⁻¹⊗Σ⁻¹ in Σ.
