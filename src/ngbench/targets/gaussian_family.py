@@ -166,8 +166,9 @@ def inverse_from_cholesky(
     usable = np.array(infos) == 0
     lower = work
     full = np.add(lower, np.swapaxes(lower, 1, 2), out=out)
-    index = np.arange(full.shape[-1])
-    full[:, index, index] = lower[:, index, index]
+    # The diagonal, added to itself above, copied back: through einsum's writeable diagonal views
+    # (the same entries as fancy indexing by an arange, for a third of its fixed cost).
+    np.einsum("bii->bi", full)[...] = np.einsum("bii->bi", lower)
     if not usable.all():
         if matrix is None:
             matrix = chol @ np.swapaxes(chol, 1, 2)
