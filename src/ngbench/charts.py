@@ -87,3 +87,16 @@ class IdentityChart(Chart):
 
     def pullback_gradient(self, theta, grad_canonical):
         return grad_canonical
+
+    def pullback_metric(self, theta, metric_canonical):
+        """IᵀMI: M itself where that is what the generic product gives bit for bit.
+
+        Each entry of the product is Mⱼₗ plus terms 0·Mᵢₖ·0, which are zeros when M is finite; a
+        nonzero Mⱼₗ plus zeros is Mⱼₗ exactly, in any order. A zero entry (whose sign the zeros
+        may flip) or a non-finite one (0·∞ is NaN) goes through the product, as it did before.
+        Skipping it saves ~10 µs of a step at a few runs (the identity's broadcast and a 3-operand
+        einsum), where a 2-parameter target's whole step is ~60 µs.
+        """
+        if np.isfinite(metric_canonical).all() and metric_canonical.all():
+            return metric_canonical
+        return super().pullback_metric(theta, metric_canonical)

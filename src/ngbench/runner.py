@@ -160,9 +160,10 @@ def run_batch(
             # last row is exactly its hit at the smallest tolerance.
             if stop_at_target:
                 arrived = keep & (gap_now <= converged_gap)
-                status[active[arrived]] = "converged"
-                stop_iter[active[arrived]] = t
-                keep &= ~arrived
+                if arrived.any():  # most steps none does: four index operations saved
+                    status[active[arrived]] = "converged"
+                    stop_iter[active[arrived]] = t
+                    keep &= ~arrived
 
             if keep.all():
                 rows = slice(None) if active.size == batch else active

@@ -129,8 +129,16 @@ class Target:
 
     def observe(self, canonical: np.ndarray, chart: Chart) -> np.ndarray:
         """Values of `observed_columns` at canonical states, shape (B, len(observed_columns))."""
-        columns = [self.state_names.index(name) for name in self.observed_columns]
-        return canonical[:, columns]
+        return canonical[:, self._observed_indices()]
+
+    def _observed_indices(self) -> np.ndarray:
+        """The canonical columns of `observed_columns`, found once per `state_names` (the runner
+        observes every step, and the lookup cost more than the copy at a few runs)."""
+        cached = self.__dict__.get("_observed_index_cache")
+        if cached is None or cached[0] is not self.state_names:
+            indices = np.array([self.state_names.index(name) for name in self.observed_columns], np.intp)
+            cached = self.__dict__["_observed_index_cache"] = (self.state_names, indices)
+        return cached[1]
 
     # Monte Carlo gradients draw from per-run generators; deterministic targets ignore them.
     stochastic: bool = False
@@ -200,8 +208,18 @@ class Target:
     def in_domain(self, canonical: np.ndarray) -> np.ndarray:
         inside = np.ones(canonical.shape[0], dtype=bool)
         for name, interval in self.init_domains.items():
-            inside &= interval.contains(canonical[:, self.init_columns(name)]).all(axis=1)
+            inside &= interval.contains(canonical[:, self._domain_columns(name)]).all(axis=1)
         return inside
+
+    def _domain_columns(self, name: str) -> np.ndarray:
+        """`init_columns(name)`, found once per `state_names` (the runner checks the domain every step)."""
+        cached = self.__dict__.get("_domain_column_cache")
+        if cached is None or cached[0] is not self.state_names:
+            cached = self.__dict__["_domain_column_cache"] = (self.state_names, {})
+        columns = cached[1].get(name)
+        if columns is None:
+            columns = cached[1][name] = self.init_columns(name)
+        return columns
 
     def to_plot(self, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The two plot coordinates of canonical states."""
