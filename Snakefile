@@ -31,8 +31,7 @@ localrules:
     identities,
     figure_paths,
     analysis_figures,
-    invariance_figure,
-    invariance_table,
+    invariance,
     reference,
 
 
