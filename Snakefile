@@ -31,8 +31,7 @@ localrules:
     identities,
     figure_paths,
     analysis_figures,
-    invariance_figure,
-    invariance_table,
+    invariance,
     reference,
 
 
@@ -56,7 +55,8 @@ rule all:
 
 
 rule results:
-    """Solver files, statistics and tables, without figures (what benchmarks/ times)."""
+    """Solver files, statistics and tables (what benchmarks/ times); no figure but the invariance audit's,
+    which its job draws from the audit it tabulates."""
     message:
         "every result file of the config"
     input:

@@ -527,10 +527,10 @@ MUTATIONS = [
         PLUMBING_TESTS,
     ),
     Mutation(
-        "plumbing: the invariance figure rule loses its digest",
+        "plumbing: the invariance rule loses its digest",
         "workflow",
         "workflow/rules/figures.smk",
-        '        library=library("invariance_figure.py"),\n',
+        '        library=library("invariance.py"),\n',
         "",
         PLUMBING_TESTS,
     ),

@@ -22,16 +22,16 @@ Select jobs to execute...
 [Tue Dec  1 22:22:22 2026]
 Finished jobid: 45 (Rule: solve)
 [Tue Dec  1 22:22:22 2026]
-Job 101: invariance audit tables of gaussian_nd_kappa_condition_number_8
+Job 101: invariance audit tables and figure of gaussian_nd_kappa_condition_number_8
 [Tue Dec  1 22:22:24 2026]
-Finished jobid: 101 (Rule: invariance_table)
+Finished jobid: 101 (Rule: invariance)
 [Tue Dec  1 22:23:01 2026]
 Finished jobid: 16 (Rule: solve)
 """
     by_rule = load_benchmark().job_seconds(log)
     assert sorted(by_rule["solve"]) == [3.0, 42.0]
-    assert by_rule["invariance_table"] == [2.0]
-    assert set(by_rule) == {"solve", "invariance_table"}
+    assert by_rule["invariance"] == [2.0]
+    assert set(by_rule) == {"solve", "invariance"}
 
 
 def test_the_copy_holds_the_workflow_and_no_output_or_cache(tmp_path):

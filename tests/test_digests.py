@@ -12,7 +12,14 @@ from ngbench.targets import TARGETS
 from tests.checkout import copy_checkout
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ("solve.py", "reference.py", "aggregate.py", "analysis_figures.py", "figure_paths.py")
+SCRIPTS = (
+    "solve.py",
+    "reference.py",
+    "aggregate.py",
+    "analysis_figures.py",
+    "figure_paths.py",
+    "invariance.py",
+)
 TARGET_MODULES = tuple(sorted((name, cls.__module__) for name, cls in TARGETS.items()))
 
 
@@ -40,7 +47,8 @@ def changed_after(repo: Path, relative: str) -> set[tuple[str, str]]:
     return {key for key in before if before[key] != after[key]}
 
 
-FIGURES = {"analysis_figures.py", "figure_paths.py"}
+# The invariance job draws its figure too: a plotting edit reruns its tables with it.
+FIGURES = {"analysis_figures.py", "figure_paths.py", "invariance.py"}
 STATISTICS = {"aggregate.py"} | FIGURES  # the figures draw the tuned runs (stats.tuned_runs)
 
 
@@ -51,7 +59,8 @@ STATISTICS = {"aggregate.py"} | FIGURES  # the figures draw the tuned runs (stat
         ("src/ngbench/plots.py", FIGURES, set(TARGETS)),
         ("src/ngbench/stats.py", STATISTICS, set(TARGETS)),
         ("src/ngbench/inference.py", STATISTICS, set(TARGETS)),  # not the solvers: no rerun of runs
-        ("src/ngbench/tables.py", {"aggregate.py"}, set(TARGETS)),
+        ("src/ngbench/tables.py", {"aggregate.py", "invariance.py"}, set(TARGETS)),
+        ("src/ngbench/audit.py", {"invariance.py"}, set(TARGETS)),
         ("src/ngbench/runner.py", set(SCRIPTS), set(TARGETS)),  # every script reads its statuses
         ("src/ngbench/targets/quadratic.py", set(SCRIPTS), {"quadratic"}),
         ("src/ngbench/targets/mixture.py", set(SCRIPTS), {"mixture"}),

@@ -8,12 +8,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.layout_engine import ConstrainedLayoutEngine, PlaceHolderLayoutEngine
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.text import Text
 
 from ngbench import plots
 from ngbench.targets import make_target
-from tests.test_figure_print import all_figures
+from tests.test_figure_print import all_figures, figure_builders
 
 
 def _positions(figure) -> np.ndarray:
@@ -22,8 +22,13 @@ def _positions(figure) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def saved_figures(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("saved")
+def saved_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("saved")
+
+
+@pytest.fixture(scope="module")
+def saved_figures(saved_folder):
+    tmp = saved_folder
     figures = {}
     for name, (figure, _) in all_figures("two_column", "one_column").items():
         plots.save_figure(figure, tmp / f"{name}.png", tmp / f"{name}.pdf", name)
@@ -34,8 +39,9 @@ def saved_figures(tmp_path_factory):
 
 def test_a_saved_figure_keeps_the_layout_a_fresh_layout_would_give(saved_figures):
     for name, figure in saved_figures.items():
-        # Laid out once, before saving: neither file's draw moved anything.
-        assert isinstance(figure.get_layout_engine(), PlaceHolderLayoutEngine), name
+        # Laid out once, before saving, and no engine left: neither file's draw moved anything, nor
+        # drew the figure once more first.
+        assert figure.get_layout_engine() is None, name
         kept = _positions(figure)
         # The same figure laid out again from scratch, as every draw did before: the same places.
         with plt.rc_context(plots.STYLE):
@@ -43,6 +49,23 @@ def test_a_saved_figure_keeps_the_layout_a_fresh_layout_would_give(saved_figures
             figure.set_dpi(plots.PNG_DPI)
             figure.get_layout_engine().execute(figure)
         assert np.abs(_positions(figure) - kept).max() * figure.get_figheight() < 0.01, name
+
+
+def test_a_figure_without_its_placeholder_engine_saves_the_same_bytes(
+    saved_figures, saved_folder, tmp_path, monkeypatch
+):
+    """`_keep_layout` removes the engine so that `savefig` skips its draw without rendering; the
+    same figures kept with matplotlib's placeholder engine (`set_layout_engine("none")`, which
+    `savefig` draws twice) give the same PNG and PDF bytes."""
+    builders = figure_builders("two_column", "one_column")
+    monkeypatch.setattr(plots, "_keep_layout", lambda figure: figure.set_layout_engine("none"))
+    for name in ("convergence", "paths"):  # panels and log axes; contours and a colorbar
+        figure = builders[name][0]()
+        plots.save_figure(figure, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf", name)
+        assert figure.get_layout_engine() is not None  # the placeholder: the other path was taken
+        for suffix in (".png", ".pdf"):
+            kept = (saved_folder / f"{name}{suffix}").read_bytes()
+            assert (tmp_path / f"{name}{suffix}").read_bytes() == kept, (name, suffix)
 
 
 def test_the_texts_set_for_print_are_every_text_but_the_tick_labels(saved_figures):

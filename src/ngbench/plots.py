@@ -21,7 +21,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axis import Axis  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.layout_engine import PlaceHolderLayoutEngine  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
@@ -484,7 +483,7 @@ def _fit_height(fig, axes, height: float) -> None:
         fig.set_figheight(fig.get_figheight() + (height - actual) * rows)
     else:
         engine.execute(fig)  # the layout at the height the figure keeps
-    fig.set_layout_engine("none")  # laid out for good (`_lay_out_once`)
+    _keep_layout(fig)
 
 
 def _prepare_layout(fig) -> None:
@@ -503,9 +502,27 @@ def _lay_out_once(fig) -> None:
     """
     engine = fig.get_layout_engine()
     _prepare_layout(fig)  # also for a figure laid out already: its texts are as they were then
-    if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
+    if engine is not None:
         engine.execute(fig)
-        fig.set_layout_engine("none")
+        _keep_layout(fig)
+
+
+# rcParams under which `Figure.set_layout_engine(None)` gives the figure no layout engine at all.
+_NO_LAYOUT = {"figure.autolayout": False, "figure.constrained_layout.use": False}
+
+
+def _keep_layout(fig) -> None:
+    """Keep `fig` as it is laid out now: no engine lays it out again, and no save draws it twice.
+
+    Not `set_layout_engine("none")`: on a figure that had an engine, that leaves a placeholder
+    engine, and `savefig` draws a figure with any engine once without rendering before drawing it
+    for the file (to let the engine lay it out): a whole pass over every artist, its ticks
+    recomputed, for each of the PNG and the PDF. `set_layout_engine(None)` with both layout
+    rcParams off removes the engine (matplotlib's documented behaviour); the files are the same
+    bytes (tests/test_figure_cost.py).
+    """
+    with plt.rc_context(_NO_LAYOUT):
+        fig.set_layout_engine(None)
 
 
 def _panels(count: int, preset: Preset, max_columns: int | None = None):

@@ -66,11 +66,18 @@ rule analysis_figures:
         "../scripts/analysis_figures.py"
 
 
-rule invariance_figure:
-    """NGD and GD one step from the same start in every chart of the row: the spread against lr."""
+# One job per audited experiment for the audit's tables and its figure: both come from the same
+# audit (`audit_row`, 0.2–0.3 s), and as two jobs each paid its own start (interpreter, Snakemake's
+# script preamble, `ngbench.audit`'s imports) and computed the audit again. The figure's params
+# (its size preset, the row it cites) rerun the tables too; they rewrite the same bytes.
+rule invariance:
+    """NGD and GD one step from the same start in every chart of the row: the spread against lr, as tables (with its fitted slope per method) and as a figure."""
     message:
-        "invariance figure of {wildcards.experiment}"
+        "invariance audit tables and figure of {wildcards.experiment}"
     output:
+        spreads="results/stats/invariance/{experiment}.csv",
+        slopes="results/stats/invariance/{experiment}_slopes.csv",
+        slopes_markdown="results/tables/invariance/{experiment}_slopes.md",
         png=report(
             "figures/{experiment}_invariance.png",
             caption="../report/invariance.rst",
@@ -82,32 +89,13 @@ rule invariance_figure:
         row=invariance_row,
         preset=figure_size("single"),
         rows=experiment_rows,
-        library=library("invariance_figure.py"),
+        library=library("invariance.py"),
     log:
-        "logs/figures/{experiment}_invariance.log",
+        "logs/invariance/{experiment}.log",
     conda:
         "../envs/ngbench.yaml"
     script:
-        "../scripts/invariance_figure.py"
-
-
-rule invariance_table:
-    """The invariance audit as tables: the spread against lr, and its fitted slope per method."""
-    message:
-        "invariance audit tables of {wildcards.experiment}"
-    output:
-        spreads="results/stats/invariance/{experiment}.csv",
-        slopes="results/stats/invariance/{experiment}_slopes.csv",
-        slopes_markdown="results/tables/invariance/{experiment}_slopes.md",
-    params:
-        row=invariance_row,
-        library=library("invariance_table.py"),
-    log:
-        "logs/invariance_table/{experiment}.log",
-    conda:
-        "../envs/ngbench.yaml"
-    script:
-        "../scripts/invariance_table.py"
+        "../scripts/invariance.py"
 
 
 rule why_figure:
