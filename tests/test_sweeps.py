@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,44 @@ def test_one_swept_field_per_row_and_other_problems_name_the_row():
     row["steps"] = 0
     with pytest.raises(ConfigError, match=r"experiments\.kappa\.steps: .*minimum"):
         check_config(with_row(row), SCHEMA)
+
+
+def test_value_figures_are_the_rows_switch_and_leave_its_values_settings_alone():
+    plain = check_config(with_row(), SCHEMA)
+    assert plain.sweeps["kappa"].value_figures is False
+    row = copy.deepcopy(ROW) | {"value_figures": True}
+    drawn = check_config(with_row(row), SCHEMA)
+    assert drawn.sweeps["kappa"].value_figures is True
+    # Taken off the row before its values are made: their settings (and jobs) are the same.
+    assert drawn.experiments == plain.experiments
+
+
+@pytest.mark.parametrize(
+    ("row_change", "message"),
+    [
+        ({"value_figures": "yes"}, "experiments.kappa.value_figures: must be true or false, got 'yes'"),
+        (
+            {"value_figures": True, "target": ROW["target"] | {"condition_number": 10.0}},
+            "experiments.kappa.value_figures: only a swept row",
+        ),
+    ],
+)
+def test_a_bad_value_figures_is_named(row_change, message):
+    with pytest.raises(ConfigError) as error:
+        check_config(with_row(copy.deepcopy(ROW) | row_change), SCHEMA)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("value_figures", [False, True])
+def test_a_sweeps_values_are_drawn_only_when_the_row_asks(tmp_path, value_figures):
+    row = copy.deepcopy(ROW) | ({"value_figures": True} if value_figures else {})
+    write_config(tmp_path, with_row(row))
+    done = snakemake(tmp_path, "--cores", "1", "--dry-run", "--quiet", "rules", "all")
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = (re.fullmatch(r"(\w+)\s+(\d+)", line.strip()) for line in done.stdout.splitlines())
+    jobs = {match[1]: int(match[2]) for match in counts if match}
+    assert jobs.get("analysis_figures", 0) == (3 if value_figures else 0), done.stdout
+    assert jobs["why_figure"] == 1 and jobs["invariance"] == 3, done.stdout
 
 
 def synthetic(sweep: Sweep, iterations, fail_value=None):

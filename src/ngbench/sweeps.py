@@ -6,6 +6,11 @@ the target's own, the power warnings) sees ordinary rows; `translate` maps a pro
 expanded row back to the field the user wrote (`experiments.<row>.target.<field>.sweep.<i>`).
 A sub-experiment is named `<row>_<field>_<value>` (`gaussian_nd_kappa_condition_number_1000`), so a
 reader knows the value from its files, and adding a value adds jobs without touching the others'.
+
+A swept row's own figure is its why-figure. The convergence, learning-rate and ECDF figures of each
+value's experiment are drawn only where the row sets `value_figures: true` (each is also a Snakemake
+target of its own): they are 17 of the default grid's 25 experiments' figure jobs. The key is taken
+off the row before it is copied into its values, so switching it adds or removes figure jobs only.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numbers
 from dataclasses import dataclass
 
 SWEEP_KEY = "sweep"
+VALUE_FIGURES_KEY = "value_figures"
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class Sweep:
     field: str
     values: tuple[float, ...]
     experiments: tuple[str, ...]
+    value_figures: bool = False  # each value's convergence, lr-sensitivity and ECDF figures too
 
 
 def value_token(value) -> str:
@@ -54,6 +61,19 @@ def expand_sweeps(config: dict) -> tuple[dict, dict[str, Sweep], list[str]]:
     for name, row in experiments.items():
         target = row.get("target") if isinstance(row, dict) else None
         swept = [field for field, value in (target or {}).items() if _is_sweep(value)]
+        value_figures = row.get(VALUE_FIGURES_KEY, False) if isinstance(row, dict) else False
+        if VALUE_FIGURES_KEY in (row if isinstance(row, dict) else {}):
+            where = f"experiments.{name}.{VALUE_FIGURES_KEY}"
+            if not isinstance(value_figures, bool):
+                problems.append(f"{where}: must be true or false, got {value_figures!r}")
+                continue
+            if not swept:
+                problems.append(
+                    f"{where}: only a swept row (a target field written {{sweep: [...]}}) has values"
+                    " with figures of their own"
+                )
+                continue
+            row = {key: value for key, value in row.items() if key != VALUE_FIGURES_KEY}
         if not swept:
             rows[name] = copy.deepcopy(row)
             continue
@@ -95,7 +115,7 @@ def expand_sweeps(config: dict) -> tuple[dict, dict[str, Sweep], list[str]]:
                 )
             rows[sub_name] = sub
             names.append(sub_name)
-        sweeps[name] = Sweep(name, field, tuple(values), tuple(names))
+        sweeps[name] = Sweep(name, field, tuple(values), tuple(names), value_figures)
     expanded["experiments"] = rows
     # A figure drawn from a swept row draws its first value.
     for figure in (expanded.get("figures") or {}).values():

@@ -345,8 +345,11 @@ def target_spec(wildcards):
 
 # Experiments with several seeds get the analysis figures; those of them with charts to compare and
 # a deterministic step, the invariance audit (Experiment.audited).
-ANALYSED = [name for name, e in PLAN.experiments.items() if len(e.seeds) >= 2]
-AUDITED = [name for name in ANALYSED if PLAN.experiments[name].audited]
+MULTI_SEED = [name for name, e in PLAN.experiments.items() if len(e.seeds) >= 2]
+AUDITED = [name for name in MULTI_SEED if PLAN.experiments[name].audited]
+# A swept row's values get their own analysis figures only on request (`value_figures`, ngbench.sweeps).
+UNDRAWN_VALUES = {name for sweep in PLAN.sweeps.values() if not sweep.value_figures for name in sweep.experiments}
+ANALYSED = [name for name in MULTI_SEED if name not in UNDRAWN_VALUES]
 
 
 def analysis_figure_files():
