@@ -127,7 +127,7 @@ def test_a_sweeps_values_are_drawn_only_when_the_row_asks(tmp_path, value_figure
     counts = (re.fullmatch(r"(\w+)\s+(\d+)", line.strip()) for line in done.stdout.splitlines())
     jobs = {match[1]: int(match[2]) for match in counts if match}
     assert jobs.get("analysis_figures", 0) == (3 if value_figures else 0), done.stdout
-    assert jobs["why_figure"] == 1 and jobs["invariance"] == 3, done.stdout
+    assert jobs["why_figure"] == 1 and jobs["aggregate"] == 3, done.stdout  # every value tabulated
 
 
 def synthetic(sweep: Sweep, iterations, fail_value=None):
