@@ -99,7 +99,23 @@ def test_value_figures_are_the_rows_switch_and_leave_its_values_settings_alone()
     drawn = check_config(with_row(row), SCHEMA)
     assert drawn.sweeps["kappa"].value_figures is True
     # Taken off the row before its values are made: their settings (and jobs) are the same.
-    assert drawn.experiments == plain.experiments
+    assert drawn.experiments == plain.experiments and drawn.expanded == plain.expanded
+    # `false` is the default anywhere, so a row that stops sweeping may keep it.
+    unswept = copy.deepcopy(ROW) | {
+        "value_figures": False,
+        "target": ROW["target"] | {"condition_number": 10.0},
+    }
+    assert list(check_config(with_row(unswept), SCHEMA).experiments) == ["kappa"]
+
+
+@pytest.mark.parametrize("target", ["gaussian_nd", ["gaussian_nd"], None])
+@pytest.mark.parametrize("value_figures", [{}, {"value_figures": True}])
+def test_a_target_that_is_no_mapping_is_named_by_the_schema_not_a_traceback(target, value_figures):
+    with pytest.raises(ConfigError) as error:
+        check_config(with_row(copy.deepcopy(ROW) | {"target": target} | value_figures), SCHEMA)
+    lines = [line.strip() for line in str(error.value).splitlines()[1:]]
+    assert any(line.startswith("experiments.kappa.target") for line in lines), lines
+    assert not any("value_figures" in line for line in lines), lines
 
 
 @pytest.mark.parametrize(

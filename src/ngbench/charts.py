@@ -49,6 +49,8 @@ class Chart:
         return np.einsum("bij,bi->bj", self.jacobian(theta), grad_canonical)
 
     def pullback_metric(self, theta: np.ndarray, metric_canonical: np.ndarray) -> np.ndarray:
+        """JᵀMJ. Read-only for the caller: a chart may hand back `metric_canonical` itself (the
+        identity chart does, where the product would give its bits), a target's cached Fisher."""
         jac = self.jacobian(theta)
         return np.einsum("bij,bik,bkl->bjl", jac, metric_canonical, jac)
 

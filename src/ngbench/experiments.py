@@ -609,7 +609,8 @@ def _filling_defaults(validator_class):
     check_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
-        for name, subschema in properties.items():
+        # `properties` applies to mappings only: a value of another type is the `type` check's to name.
+        for name, subschema in properties.items() if isinstance(instance, dict) else ():
             if "default" in subschema:
                 instance.setdefault(name, subschema["default"])
         yield from check_properties(validator, properties, instance, schema)

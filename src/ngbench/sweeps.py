@@ -59,15 +59,18 @@ def expand_sweeps(config: dict) -> tuple[dict, dict[str, Sweep], list[str]]:
     sweeps: dict[str, Sweep] = {}
     problems: list[str] = []
     for name, row in experiments.items():
-        target = row.get("target") if isinstance(row, dict) else None
-        swept = [field for field, value in (target or {}).items() if _is_sweep(value)]
-        value_figures = row.get(VALUE_FIGURES_KEY, False) if isinstance(row, dict) else False
-        if VALUE_FIGURES_KEY in (row if isinstance(row, dict) else {}):
+        if not isinstance(row, dict):  # the schema names it
+            rows[name] = copy.deepcopy(row)
+            continue
+        target = row.get("target") if isinstance(row.get("target"), dict) else {}  # else the schema names it
+        swept = [field for field, value in target.items() if _is_sweep(value)]
+        value_figures = row.get(VALUE_FIGURES_KEY, False)
+        if VALUE_FIGURES_KEY in row:
             where = f"experiments.{name}.{VALUE_FIGURES_KEY}"
             if not isinstance(value_figures, bool):
                 problems.append(f"{where}: must be true or false, got {value_figures!r}")
                 continue
-            if not swept:
+            if value_figures and not swept and isinstance(row.get("target"), dict):
                 problems.append(
                     f"{where}: only a swept row (a target field written {{sweep: [...]}}) has values"
                     " with figures of their own"

@@ -373,7 +373,7 @@ class BernoulliLogit(Likelihood):
         results = tiered(rule, centre, spread, evaluate, outputs, buffers[0])
         data = results[0].sum(axis=1) - centre @ y
         if not slopes:
-            return data, None, None
+            return (data, None, None, None) if squared_slopes else (data, None, None)
         probabilities, stein = results[1:3]
         # ∂/∂s E[softplus(μ + sz)] / s = E[σ(a) z] / s, which is E[σ′(a)] by Stein's identity.
         stein /= spread
