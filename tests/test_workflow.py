@@ -510,6 +510,7 @@ def test_editing_a_target_module_reruns_only_its_jobs(tmp_path):
                 "invariance audit tables and figure of ",
                 "why-figure of ",
                 "profile figure",
+                "profiles and their figure on wall time",
             )
         )
         for job in figures
