@@ -52,6 +52,8 @@ EDITS = {
     "stop_at_target": False,
     # Not a solver setting: it reaches the aggregate job's params (`tuning_rule` in common.smk).
     "tuning_rule": None,
+    # Not a solver setting: it adds or removes a swept row's per-value figure jobs (test_sweeps.py).
+    "value_figures": None,
 }
 
 
