@@ -134,10 +134,18 @@ class Target:
     def _observed_indices(self) -> np.ndarray:
         """The canonical columns of `observed_columns`, found once per `state_names` (the runner
         observes every step, and the lookup cost more than the copy at a few runs)."""
-        cached = self.__dict__.get("_observed_index_cache")
+        return self._per_state_names(
+            "_observed_index_cache",
+            lambda: np.array([self.state_names.index(name) for name in self.observed_columns], np.intp),
+        )
+
+    def _per_state_names(self, key: str, build):
+        """`build()`, kept in this instance under `key` until `state_names` is another object: what
+        a target derives from its columns (and, for a Gaussian family, from its `dim`, fixed for an
+        instance) only."""
+        cached = self.__dict__.get(key)
         if cached is None or cached[0] is not self.state_names:
-            indices = np.array([self.state_names.index(name) for name in self.observed_columns], np.intp)
-            cached = self.__dict__["_observed_index_cache"] = (self.state_names, indices)
+            cached = self.__dict__[key] = (self.state_names, build())
         return cached[1]
 
     # Monte Carlo gradients draw from per-run generators; deterministic targets ignore them.
@@ -213,12 +221,10 @@ class Target:
 
     def _domain_columns(self, name: str) -> np.ndarray:
         """`init_columns(name)`, found once per `state_names` (the runner checks the domain every step)."""
-        cached = self.__dict__.get("_domain_column_cache")
-        if cached is None or cached[0] is not self.state_names:
-            cached = self.__dict__["_domain_column_cache"] = (self.state_names, {})
-        columns = cached[1].get(name)
+        found = self._per_state_names("_domain_column_cache", dict)
+        columns = found.get(name)
         if columns is None:
-            columns = cached[1][name] = self.init_columns(name)
+            columns = found[name] = self.init_columns(name)
         return columns
 
     def to_plot(self, canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -496,7 +496,7 @@ class GLMVI(GaussianFamilyTarget):
         y = self.train_y
 
         def evaluate(points, chunk):
-            slope = self.likelihood.first(points, y[chunk.rows % y.size, None])
+            slope = self.likelihood.first(points, chunk.responses(y))
             return (np.multiply(slope, slope, out=slope) @ chunk.weights,)
 
         return tiered(self.rule, centre, spread, evaluate, 1, self._points_buffer())[0]
@@ -527,7 +527,7 @@ class GLMVI(GaussianFamilyTarget):
             def evaluate(points, chunk):
                 # Overflow and log 0 are where a density underflows: those rows are redone below.
                 with np.errstate(over="ignore", invalid="ignore"):
-                    return (self.likelihood.density(points, y[chunk.rows % y.size, None]) @ chunk.weights,)
+                    return (self.likelihood.density(points, chunk.responses(y)) @ chunk.weights,)
 
             predictive = tiered(self.rule, centre, spread, evaluate, 1, self._points_buffer())[0].reshape(-1)
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -135,6 +135,11 @@ class Chunk:
 
     __slots__ = ("nodes", "weights", "weighted_nodes", "rows", "used")
 
+    def responses(self, y: np.ndarray) -> np.ndarray:
+        """Each row's response as a column, (rows, 1): the flat rows run over the batch's runs, each
+        run's N projections in turn, so row r is datum r mod N."""
+        return y[self.rows % y.size, None]
+
 
 def tiered(rule: GaussHermiteRule, centre, spread, evaluate, outputs: int, scratch: np.ndarray):
     """Per-projection expectations over aₙ ~ N(centreₙ, spreadₙ²), each by its rule in `rule`.
@@ -362,7 +367,7 @@ class BernoulliLogit(Likelihood):
                 # product below), minus y, squared: what the separate pass gave.
                 exact = np.divide(small, denominator, out=spare)
                 np.copyto(exact, reciprocal, where=nonnegative)
-                exact -= y[chunk.rows % y.size, None]
+                exact -= chunk.responses(y)
                 squares = np.multiply(exact, exact, out=exact) @ weights
             p = np.multiply(small, reciprocal, out=small)
             np.copyto(p, reciprocal, where=nonnegative)
