@@ -41,11 +41,10 @@ def run(config: dict, workdir: Path) -> int:
             write_parquet(solved.summaries, summary_path)
             summaries.append(summary_path)
         texts = experiment_tables(read_summaries(summaries), experiment.name, experiment.main_tolerance)
-        for suffix, files in texts.items():
-            name = experiment.name + suffix
-            write_text(files["csv"], workdir / "results" / "stats" / f"{name}.csv")
-            write_text(files["md"], workdir / "results" / "tables" / f"{name}.md")
-            write_text(files["tex"], workdir / "results" / "tables" / f"{name}.tex")
+        for suffix, files in texts.items():  # each statistic as csv, md and tex; the claims as md only
+            for extension, text in files.items():
+                folder = "stats" if extension == "csv" else "tables"
+                write_text(text, workdir / "results" / folder / f"{experiment.name}{suffix}.{extension}")
     return rows
 
 
