@@ -9,8 +9,8 @@ reader knows the value from its files, and adding a value adds jobs without touc
 
 A swept row's own figure is its why-figure. The convergence, learning-rate and ECDF figures of each
 value's experiment are drawn only where the row sets `value_figures: true` (each is also a Snakemake
-target of its own): they are 17 of the default grid's 25 experiments' figure jobs. The key is taken
-off the row before it is copied into its values, so switching it adds or removes figure jobs only.
+target of its own): they would be most of a sweep's figure jobs. The key is taken off the row
+before it is copied into its values, so switching it adds or removes figure jobs only.
 """
 
 from __future__ import annotations
