@@ -1,16 +1,10 @@
 """benchmarks/default_grid.py: the run starts from nothing, and job-seconds are read per rule."""
 
-import importlib.util
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.checkout import benchmark_module
 
 
 def load_benchmark():
-    spec = importlib.util.spec_from_file_location("default_grid", REPO / "benchmarks" / "default_grid.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("default_grid")
 
 
 def test_job_seconds_are_summed_per_rule_from_snakemakes_lines():

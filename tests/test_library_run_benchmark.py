@@ -3,21 +3,11 @@
 Markdown only, joined the tables, and nothing ran it)."""
 
 import copy
-import importlib.util
-from pathlib import Path
 
 import yaml
 
+from tests.checkout import REPO, benchmark_module
 from tests.test_workflow import TINY_CONFIG
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_library_run():
-    spec = importlib.util.spec_from_file_location("library_run", REPO / "benchmarks" / "library_run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def aggregate_outputs(experiment: str) -> set[str]:
@@ -38,7 +28,7 @@ def test_the_library_floor_writes_every_statistic_and_table_of_the_aggregate_job
     config["experiments"] = {"tiny_sweep": config["experiments"]["tiny_sweep"]}
     config.pop("figures", None)
     config.pop("claims", None)
-    rows = load_library_run().run(yaml.safe_load(yaml.safe_dump(config)), tmp_path)
+    rows = benchmark_module("library_run").run(yaml.safe_load(yaml.safe_dump(config)), tmp_path)
     assert rows > 0
     written = {path.relative_to(tmp_path).as_posix() for path in (tmp_path / "results").rglob("*.*")}
     written = {path for path in written if path.startswith(("results/stats", "results/tables"))}

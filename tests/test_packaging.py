@@ -10,6 +10,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from tests.checkout import benchmark_module
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -79,11 +81,7 @@ def test_the_mutation_run_mutates_the_modules_published_numbers_pass_through():
 def test_the_targeted_mutation_run_lists_existing_test_files_of_mutated_modules():
     """`mutation_run.py --targeted` runs a module's mutants on the files MODULE_TESTS names: a renamed
     test file would otherwise leave every mutant of the module not run (pytest stops: no such file)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("mutation_run", REPO / "benchmarks" / "mutation_run.py")
-    mutation_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mutation_run)
+    mutation_run = benchmark_module("mutation_run")
     assert set(mutation_run.MODULE_TESTS) <= set(mutation_run.configured_modules())
     for module, files in mutation_run.MODULE_TESTS.items():
         assert files and len(set(files)) == len(files), module
@@ -95,16 +93,7 @@ def test_every_hand_written_mutation_still_finds_its_pattern_once():
     """`benchmarks/mutation_check.py` stops before any mutant runs when a pattern no longer occurs
     exactly once in its file: an edit to the library must come with the mutation's new pattern (11
     had gone stale unnoticed once), and each mutation's test files must exist."""
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("mutation_check", REPO / "benchmarks" / "mutation_check.py")
-    mutation_check = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mutation_check  # its dataclasses look their module up by name
-    try:
-        spec.loader.exec_module(mutation_check)
-    finally:
-        del sys.modules[spec.name]
+    mutation_check = benchmark_module("mutation_check")
     assert len(mutation_check.MUTATIONS) >= 90
     for mutation in mutation_check.MUTATIONS:
         count = (REPO / mutation.path).read_text().count(mutation.pattern)
