@@ -126,8 +126,15 @@ def test_wild_learning_rates_end_only_their_own_runs(name, chart, method):
     assert set(wild.status[stable]) <= {"converged", "budget"}
     np.testing.assert_array_equal(wild.status[stable], calm.status)
     np.testing.assert_array_equal(wild.stop_iter[stable], calm.stop_iter)
-    np.testing.assert_allclose(wild.loss[:, stable], calm.loss, rtol=1e-12, atol=0, equal_nan=True)
-    np.testing.assert_allclose(wild.states[:, stable], calm.states, rtol=1e-12, atol=0, equal_nan=True)
+    # "Exactly" up to BLAS's rounding, which may change with the batch's size: OpenBLAS's Haswell
+    # kernels (AMD Zen) round the last row of an odd batch of a (runs × k) @ (k × n) product in
+    # another order. A last-bit difference stays at the last bits, except in L-BFGS: its curvature
+    # pair y = ∇(θ + s) − ∇θ over a step |s| ~ ρ = 1e-6 cancels all but ~1e-6 of the gradient, so
+    # the gradient's rounding reaches the direction ~1e6 times larger (measured 2.7e-10 with the
+    # GLM, with OpenBLAS's Prescott kernels; ≤ 1e-13 for every other method).
+    rtol = 1e-8 if method == "lbfgs" else 1e-12
+    np.testing.assert_allclose(wild.loss[:, stable], calm.loss, rtol=rtol, atol=0, equal_nan=True)
+    np.testing.assert_allclose(wild.states[:, stable], calm.states, rtol=rtol, atol=0, equal_nan=True)
     # A run that stopped keeps its rows up to where it stopped, and none after.
     for run in np.flatnonzero(np.isin(wild.status, FAILURE_STATUSES)):
         assert not wild.recorded[wild.stop_iter[run] + 1 :, run].any()
